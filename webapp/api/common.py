@@ -1,0 +1,114 @@
+"""Request parsing and response shapes shared by every API resource."""
+import hashlib
+
+from flask import g, json, jsonify, request
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import IdempotencyRecord
+from ..models.base import utcnow
+from .errors import ApiError
+
+PAGE_QUERY = {"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
+
+
+class Out(BaseModel):
+    """Response models read attributes from ORM objects."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+def json_body() -> dict:
+    """The request's JSON object; 400 when it is not JSON, 422 when it is not an object."""
+    data = request.get_json(force=True, silent=True)
+    if data is None:
+        raise ApiError(400, "The body is not valid JSON")
+    if not isinstance(data, dict):
+        raise ApiError(422, "The body must be a JSON object", errors=[{"field": "body", "message": "must be an object"}])
+    return data
+
+
+def int_arg(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(422, f"'{name}' must be an integer", errors=[{"field": name, "message": "must be an integer"}]) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum else f"at least {minimum}"
+        raise ApiError(422, f"'{name}' must be {bound}", errors=[{"field": name, "message": f"must be {bound}"}])
+    return value
+
+
+def paginate(query, out_model: type[Out]) -> dict:
+    """The list envelope ``{"items", "total", "page", "per_page"}`` for a select()."""
+    page = int_arg("page", 1)
+    per_page = int_arg("per_page", 50, maximum=200)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [dump(out_model, row) for row in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def dump(out_model: type[Out], obj) -> dict:
+    return out_model.model_validate(obj).model_dump(mode="json")
+
+
+def created(body: dict, location: str):
+    response = jsonify(body)
+    response.status_code = 201
+    response.headers["Location"] = location
+    return response
+
+
+def no_content():
+    return "", 204
+
+
+def page_envelope(item_model: type[BaseModel]) -> type[BaseModel]:
+    """A response model ``{"items": [item], "total", "page", "per_page"}`` for the document."""
+    from pydantic import create_model
+
+    return create_model(f"{item_model.__name__}Page", items=(list[item_model], ...), total=(int, ...),
+                        page=(int, ...), per_page=(int, ...))
+
+
+IDEMPOTENCY_HEADER = {"Idempotency-Key": {"type": "string", "maxLength": 200}}
+
+
+def replay_idempotent(handler):
+    """Honour ``Idempotency-Key``: a repeat with the same body returns the first response (SPEC §12)."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return handler()
+    if len(key) > 200:
+        raise ApiError(422, "Idempotency-Key is too long", errors=[{"field": "Idempotency-Key", "message": "at most 200 characters"}])
+    body_hash = hashlib.sha256(request.get_data() + request.path.encode()).hexdigest()
+    scoped_key = f"{g.user.id}:{key}"
+    record = db.session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.organization_id == g.organization_id, IdempotencyRecord.key == scoped_key))
+    if record is not None and (utcnow() - record.created_at).total_seconds() < 24 * 3600:
+        if record.request_hash != body_hash:
+            raise ApiError(409, "This Idempotency-Key was used with another body")
+        response = jsonify(record.response_body)
+        response.status_code = record.status_code
+        if record.location:
+            response.headers["Location"] = record.location
+        response.headers["Idempotent-Replayed"] = "true"
+        return response
+    if record is not None:
+        db.session.delete(record)
+        db.session.flush()
+    response = handler(commit=False)
+    db.session.add(IdempotencyRecord(organization_id=g.organization_id, key=scoped_key, request_hash=body_hash,
+                                     status_code=response.status_code, response_body=json.loads(response.get_data()),
+                                     location=response.headers.get("Location")))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same key raced in from another request: that one wins
+        db.session.rollback()
+        raise ApiError(409, "A request with this Idempotency-Key is already being processed") from None
+    return response

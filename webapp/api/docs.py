@@ -1,0 +1,108 @@
+"""The OpenAPI 3 document of the API, built from the views' own declarations.
+
+A view declares its contract with ``@documented(...)``: request body and response models (pydantic),
+query parameters, success status and the error statuses it may return. ``build_openapi()`` walks the
+URL map, so a route cannot exist without appearing in the document.
+"""
+import re
+
+from flask import current_app
+from pydantic import BaseModel
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
+                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+    },
+}
+COMMON_ERRORS = (400, 401, 403, 404, 405, 422, 429)
+
+
+def documented(summary: str, *, body: type[BaseModel] | None = None, response: type[BaseModel] | dict | None = None,
+               status: int = 200, query: dict | None = None, errors: tuple[int, ...] = (), tag: str = "",
+               public: bool = False, headers: dict | None = None):
+    """Attach the OpenAPI description of a view to it."""
+
+    def decorate(view):
+        view.openapi = {"summary": summary, "body": body, "response": response, "status": status,
+                        "query": query or {}, "errors": errors, "tag": tag, "public": public,
+                        "headers": headers or {}}
+        return view
+
+    return decorate
+
+
+def _schema(model, components: dict) -> dict:
+    if isinstance(model, dict):
+        return model
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def _input_schema(model, components: dict) -> dict:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}In", mode="validation")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name + "In"] = sub
+    components[model.__name__ + "In"] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}In"}
+
+
+def build_openapi() -> dict:
+    components: dict = {"Problem": PROBLEM_SCHEMA}
+    paths: dict = {}
+    for rule in current_app.url_map.iter_rules():
+        view = current_app.view_functions.get(rule.endpoint)
+        spec = getattr(view, "openapi", None)
+        if spec is None:
+            continue
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, components)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Leadflow API", "version": "1.0.0",
+                 "description": "Segments, email templates and automations for insurance lead generation."},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _operation(rule, spec: dict, components: dict) -> dict:
+    operation = {"summary": spec["summary"], "operationId": rule.endpoint.replace(".", "_"),
+                 "tags": [spec["tag"]] if spec["tag"] else [], "parameters": [], "responses": {}}
+    for arg in sorted(rule.arguments):
+        operation["parameters"].append(
+            {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}})
+    for name, schema in spec["query"].items():
+        operation["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema})
+    for name, schema in spec["headers"].items():
+        operation["parameters"].append({"name": name, "in": "header", "required": False, "schema": schema})
+    if spec["body"] is not None:
+        operation["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": _input_schema(spec["body"], components)}}}
+    ok = {"description": "Success"}
+    if spec["response"] is not None:
+        ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}
+    operation["responses"][str(spec["status"])] = ok
+    errors = set(spec["errors"]) | set(COMMON_ERRORS)
+    if spec["public"]:
+        errors -= {401, 403}
+    if spec["body"] is None:
+        errors -= {400}
+    for code in sorted(errors):
+        operation["responses"][str(code)] = {
+            "description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if not spec["public"]:
+        operation["security"] = [{"bearerAuth": []}]
+    return operation

@@ -1,0 +1,158 @@
+"""Leads: CRUD, bulk create with Idempotency-Key, event timeline."""
+from datetime import datetime
+
+from flask import g, jsonify, request, url_for
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from ..audit import audit
+from ..extensions import db
+from ..leads.schemas import LeadFields
+from ..leads.services import MAX_BULK, create_lead, create_leads, delete_lead, lead_list_query, update_lead, validate_lead
+from ..models import Lead, LeadEvent
+from ..tenancy import get_or_404
+from ..validation import StrictModel, ValidationFailed
+from . import bp
+from .auth import READ, WORK, api_auth
+from .common import IDEMPOTENCY_HEADER, PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, replay_idempotent
+from .docs import documented
+
+
+class LeadOut(Out):
+    id: int
+    organization_id: int
+    first_name: str | None
+    last_name: str | None
+    email: str | None
+    phone: str | None
+    status: str
+    priority: str
+    source: str | None
+    insurance_type: str | None
+    state: str | None
+    city: str | None
+    value_estimate: float | None
+    tags: list[str]
+    campaign_id: int | None
+    assigned_to_id: int | None
+    email_opt_out: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class LeadEventOut(Out):
+    id: int
+    lead_id: int
+    event_type: str
+    data: dict
+    actor_id: int | None
+    created_at: datetime
+
+
+class BulkLeads(StrictModel):
+    leads: list[LeadFields] = Field(max_length=MAX_BULK)
+
+
+class BulkCreated(BaseModel):
+    created: int
+    ids: list[int]
+
+
+LIST_QUERY = {**PAGE_QUERY, **{name: {"type": "string"} for name in
+                               ("status", "priority", "source", "insurance_type", "state", "tag", "q")}}
+
+
+@bp.get("/leads")
+@api_auth(*READ)
+@documented("List leads", response=page_envelope(LeadOut), query=LIST_QUERY, tag="leads")
+def list_leads():
+    query = lead_list_query(g.organization_id, request.args).order_by(Lead.id)
+    return jsonify(paginate(query, LeadOut))
+
+
+@bp.post("/leads")
+@api_auth(*WORK)
+@documented("Create a lead", body=LeadFields, response=LeadOut, status=201, errors=(409,), tag="leads",
+            headers=IDEMPOTENCY_HEADER)
+def create_lead_view():
+    def handle(commit=True):
+        values = validate_lead(json_body(), g.organization_id)
+        lead = create_lead(g.organization_id, values, g.user.id)
+        audit("create", lead, {"fields": sorted(values)})
+        if commit:
+            db.session.commit()
+        return created(dump(LeadOut, lead), url_for("api.get_lead", lead_id=lead.id))
+
+    return replay_idempotent(handle)
+
+
+@bp.post("/leads/bulk")
+@api_auth(*WORK)
+@documented("Create up to 1000 leads, all or nothing", body=BulkLeads, response=BulkCreated, status=201,
+            errors=(409,), tag="leads", headers=IDEMPOTENCY_HEADER)
+def bulk_create_leads():
+    def handle(commit=True):
+        body = json_body()
+        unknown = sorted(set(body) - {"leads"})
+        if unknown or not isinstance(body.get("leads"), list):
+            raise ValidationFailed([{"field": unknown[0] if unknown else "leads",
+                                     "message": "unknown field" if unknown else "must be a list of leads"}])
+        if len(body["leads"]) > MAX_BULK:
+            raise ValidationFailed([{"field": "leads", "message": f"at most {MAX_BULK} leads per request"}])
+        rows, errors = [], []
+        for index, raw in enumerate(body["leads"]):
+            try:
+                rows.append(validate_lead(raw, g.organization_id, prefix=f"leads[{index}]"))
+            except ValidationFailed as exc:
+                errors.extend(exc.errors)
+        if errors:
+            raise ValidationFailed(errors)
+        ids = create_leads(g.organization_id, rows, g.user.id)
+        audit("create", changes={"bulk_leads": len(ids)})
+        if commit:
+            db.session.commit()
+        response = jsonify({"created": len(ids), "ids": ids})
+        response.status_code = 201
+        return response
+
+    return replay_idempotent(handle)
+
+
+@bp.get("/leads/<int:lead_id>")
+@api_auth(*READ)
+@documented("Get a lead", response=LeadOut, tag="leads")
+def get_lead(lead_id):
+    return jsonify(dump(LeadOut, get_or_404(Lead, lead_id)))
+
+
+@bp.route("/leads/<int:lead_id>", methods=["PUT", "PATCH"])
+@api_auth(*WORK)
+@documented("Change the given fields of a lead", body=LeadFields, response=LeadOut, tag="leads")
+def update_lead_view(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    values = validate_lead(json_body(), g.organization_id, partial=True)
+    events = update_lead(lead, values, g.user.id)
+    audit("update", lead, {e.event_type: e.data for e in events})
+    db.session.commit()
+    return jsonify(dump(LeadOut, lead))
+
+
+@bp.delete("/leads/<int:lead_id>")
+@api_auth(*WORK)
+@documented("Delete a lead", status=204, tag="leads")
+def delete_lead_view(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    audit("delete", lead, {"email": lead.email})
+    delete_lead(lead)
+    db.session.commit()
+    return no_content()
+
+
+@bp.get("/leads/<int:lead_id>/events")
+@api_auth(*READ)
+@documented("The lead's event timeline, newest first", response=page_envelope(LeadEventOut), query=PAGE_QUERY,
+            tag="leads")
+def lead_events(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    query = select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc())
+    return jsonify(paginate(query, LeadEventOut))

@@ -1,0 +1,1 @@
+"""Browser sign-in, the acting organization, role checks for pages."""

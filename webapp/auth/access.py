@@ -1,0 +1,51 @@
+"""Who may see which page: the acting organization and role checks for the browser."""
+from functools import wraps
+
+from flask import abort, g, session
+from flask_login import current_user, login_required
+
+from ..extensions import db, login_manager
+from ..models import Organization, User
+
+READ = ("admin", "marketer", "agent", "viewer")
+WORK = ("admin", "marketer", "agent")
+CONFIGURE = ("admin", "marketer")
+ADMIN = ("admin",)
+
+
+@login_manager.user_loader
+def load_user(user_id: str):
+    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    return user if user and user.is_active else None
+
+
+def bind_acting_organization() -> None:
+    """For a signed-in user: their organization, or the one a superuser switched to."""
+    if current_user.is_authenticated:
+        g.user = current_user._get_current_object()
+        org_id = current_user.organization_id
+        if current_user.is_superuser and session.get("acting_organization_id"):
+            if db.session.get(Organization, session["acting_organization_id"]) is not None:
+                org_id = session["acting_organization_id"]
+        g.organization_id = org_id
+
+
+def roles_required(*roles: str):
+    """Sign-in and one of ``roles`` (superusers pass); otherwise 403 for the signed-in."""
+
+    def decorate(view):
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if not current_user.is_superuser and current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+def can(*roles: str) -> bool:
+    """For templates: may the current user do what these roles may?"""
+    return current_user.is_authenticated and (current_user.is_superuser or current_user.role in roles)

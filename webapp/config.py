@@ -1,0 +1,41 @@
+"""Settings from the environment (SPEC §2)."""
+import os
+import warnings
+
+DEV_SECRET_KEY = "leadflow-dev-key-change-me"
+
+
+def load_settings(instance_path: str) -> dict:
+    """Read the environment into a Flask config mapping."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path}/leadflow.db"
+    secret_key = os.environ.get("SECRET_KEY")
+    debug = os.environ.get("FLASK_DEBUG", "") not in ("", "0", "false")
+    if not secret_key:
+        if database_url.startswith("postgresql") and not debug:
+            raise RuntimeError("SECRET_KEY must be set when DATABASE_URL is PostgreSQL")
+        warnings.warn("SECRET_KEY is not set: using an insecure development key", stacklevel=2)
+        secret_key = DEV_SECRET_KEY
+    redis_url = os.environ.get("REDIS_URL") or None
+    return {
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER") or None,
+        "MAIL_PORT": int(os.environ.get("MAIL_PORT", "25")),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME") or None,
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD") or None,
+        "MAIL_USE_TLS": os.environ.get("MAIL_USE_TLS", "").lower() in ("1", "true", "yes"),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Leadflow <no-reply@localhost>"),
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/"),
+        "JWT_EXPIRES_SECONDS": int(os.environ.get("JWT_EXPIRES_SECONDS", "3600")),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() in ("1", "true"),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "BACKGROUND_SCHEDULER": os.environ.get("LEADFLOW_BACKGROUND_SCHEDULER", "1") == "1",
+    }

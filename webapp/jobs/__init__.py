@@ -1,0 +1,95 @@
+"""One interface for background work: ``enqueue()``.
+
+With ``REDIS_URL`` set, jobs go to RQ and ``worker.py`` runs them; without it they run in a thread
+of this process. Either way a job is handed over only after the transaction that asked for it
+commits (a rolled-back request queues nothing), and jobs take ids, never objects.
+"""
+import importlib
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from flask import Flask, current_app
+from redis import Redis
+from rq import Queue
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from ..extensions import db
+
+log = logging.getLogger(__name__)
+QUEUES = ("high", "default", "low")  # a worker takes from them in this order
+_PENDING = "leadflow_pending_jobs"
+_executor: ThreadPoolExecutor | None = None
+
+
+def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:
+    """Run ``func_path(*args)`` in the background once the current transaction commits."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}")
+    db.session.info.setdefault(_PENDING, []).append((func_path, args, queue, job_id))
+
+
+def enqueue_now(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:
+    """Hand a job over immediately (for callers outside a transaction, such as the scheduler)."""
+    _dispatch(current_app._get_current_object(), [(func_path, args, queue, job_id)])
+
+
+def redis_connection(app: Flask | None = None) -> Redis:
+    app = app or current_app
+    return Redis.from_url(app.config["REDIS_URL"])
+
+
+def rq_queue(name: str = "default", app: Flask | None = None) -> Queue:
+    return Queue(name, connection=redis_connection(app))
+
+
+def resolve(func_path: str):
+    module, _, name = func_path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _dispatch(app: Flask, jobs: list) -> None:
+    for func_path, args, queue, job_id in jobs:
+        if app.config.get("REDIS_URL"):
+            rq_queue(queue, app).enqueue(func_path, *args, job_id=job_id, job_timeout=1800,
+                                         result_ttl=3600, failure_ttl=7 * 24 * 3600)
+        else:
+            _in_process_executor().submit(_run_in_app, app, func_path, args)
+
+
+def _in_process_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="leadflow-job")
+    return _executor
+
+
+def _run_in_app(app: Flask, func_path: str, args: tuple) -> None:
+    with app.app_context():
+        try:
+            resolve(func_path)(*args)
+        except Exception:
+            log.exception("background job %s%r failed", func_path, args)
+        finally:
+            db.session.remove()
+
+
+_listening = False
+
+
+def init_jobs(app: Flask) -> None:
+    """Hand pending jobs over after each commit; drop them on rollback (listeners are global)."""
+    global _listening
+    if _listening:
+        return
+    _listening = True
+
+    @event.listens_for(Session, "after_commit")
+    def _after_commit(session):
+        jobs = session.info.pop(_PENDING, None)
+        if jobs:
+            _dispatch(current_app._get_current_object(), jobs)
+
+    @event.listens_for(Session, "after_soft_rollback")
+    def _after_rollback(session, previous_transaction):
+        session.info.pop(_PENDING, None)

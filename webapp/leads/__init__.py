@@ -1,0 +1,1 @@
+"""Leads: list, detail, forms, CSV import."""

@@ -1,0 +1,196 @@
+"""Creating and changing leads: every change records its lead events in the same transaction.
+
+Services validate, change rows and add events; they never commit: the caller (a view, a job)
+owns the transaction.
+"""
+from decimal import Decimal
+
+from sqlalchemy import insert, select
+
+from ..extensions import db
+from ..models import Campaign, Lead, LeadEvent, LeadTag, User, utcnow
+from ..models.leads import PRIORITIES, STATUSES
+from ..tenancy import ids_in_org
+from ..validation import ValidationFailed, field_path, parse
+from .changes import after_lead_changes, new_event
+from .schemas import LeadFields
+
+MAX_BULK = 1000
+# Field → the event a change of it records; every other field records lead_updated.
+FIELD_EVENTS = {
+    "status": "lead_status_changed",
+    "priority": "lead_priority_changed",
+    "assigned_to_id": "lead_assigned",
+    "value_estimate": "lead_value_changed",
+}
+NOT_NULL = ("status", "priority", "email_opt_out")
+
+
+def validate_lead(data, organization_id: int, *, partial: bool = False, prefix: str = "") -> dict:
+    """Check a lead body; returns the clean values (only those given when ``partial``)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed([{"field": prefix or "body", "message": "must be an object"}])
+    fields = parse(LeadFields, data, prefix)
+    values = fields.model_dump(exclude_unset=partial)
+    errors = []
+    for name in NOT_NULL:
+        if name in values and values[name] is None:
+            if partial:
+                errors.append({"field": field_path((name,), prefix), "message": "may not be empty"})
+            else:
+                del values[name]
+    if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):
+        errors.append({"field": field_path(("campaign_id",), prefix), "message": "no such campaign"})
+    if values.get("assigned_to_id") is not None and not ids_in_org(User, [values["assigned_to_id"]], organization_id):
+        errors.append({"field": field_path(("assigned_to_id",), prefix), "message": "no such user"})
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def create_leads(organization_id: int, rows: list[dict], actor_id: int | None = None) -> list[int]:
+    """Insert validated leads, their tags and ``lead_created`` events in set-based statements."""
+    if not rows:
+        return []
+    now = utcnow()
+    records = []
+    for row in rows:
+        record = {k: v for k, v in row.items() if k != "tags"}
+        record.setdefault("status", "new")
+        record.setdefault("priority", "medium")
+        record.setdefault("email_opt_out", False)
+        records.append({**_all_columns_none(), **record, "organization_id": organization_id,
+                        "created_at": now, "updated_at": now})
+    ids = list(db.session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), records))
+    tag_rows = [{"lead_id": lead_id, "tag": tag} for lead_id, row in zip(ids, rows, strict=True) for tag in row.get("tags", [])]
+    if tag_rows:
+        db.session.execute(insert(LeadTag), tag_rows)
+    event_rows = [
+        {"organization_id": organization_id, "lead_id": lead_id, "event_type": "lead_created",
+         "data": {"source": row.get("source")}, "actor_id": actor_id, "created_at": now}
+        for lead_id, row in zip(ids, rows, strict=True)
+    ]
+    events = list(db.session.scalars(insert(LeadEvent).returning(LeadEvent, sort_by_parameter_order=True), event_rows))
+    after_lead_changes(organization_id, ids, events)
+    return ids
+
+
+def _all_columns_none() -> dict:
+    # executemany needs every row to carry the same keys
+    return {name: None for name in LeadFields.model_fields if name != "tags"}
+
+
+def create_lead(organization_id: int, values: dict, actor_id: int | None = None) -> Lead:
+    [lead_id] = create_leads(organization_id, [values], actor_id)
+    return db.session.get(Lead, lead_id, populate_existing=True)
+
+
+def update_lead(lead: Lead, values: dict, actor_id: int | None = None) -> list[LeadEvent]:
+    """Apply validated changes to a lead and record one event per kind of change."""
+    events = []
+    updated = {}
+    for name, new in values.items():
+        if name == "tags":
+            events += _set_tags(lead, new, actor_id)
+            continue
+        old = getattr(lead, name)
+        if _same(old, new):
+            continue
+        setattr(lead, name, new)
+        change = {"field": name, "old": _plain(old), "new": _plain(new)}
+        if name in FIELD_EVENTS:
+            events.append(new_event(lead.organization_id, lead.id, FIELD_EVENTS[name], change, actor_id))
+        else:
+            updated[name] = {"old": _plain(old), "new": _plain(new)}
+    if updated:
+        events.append(new_event(lead.organization_id, lead.id, "lead_updated", {"changes": updated}, actor_id))
+    if events:
+        lead.updated_at = utcnow()
+        after_lead_changes(lead.organization_id, [lead.id], events)
+    return events
+
+
+def _set_tags(lead: Lead, tags: list[str], actor_id) -> list[LeadEvent]:
+    current = set(lead.tags)
+    wanted = set(tags)
+    events = []
+    for tag in sorted(wanted - current):
+        lead.tag_rows.append(LeadTag(tag=tag))
+        events.append(new_event(lead.organization_id, lead.id, "tag_added", {"tag": tag}, actor_id))
+    for row in [r for r in lead.tag_rows if r.tag in current - wanted]:
+        lead.tag_rows.remove(row)
+        events.append(new_event(lead.organization_id, lead.id, "tag_removed", {"tag": row.tag}, actor_id))
+    return events
+
+
+def delete_lead(lead: Lead) -> None:
+    db.session.delete(lead)
+
+
+BULK_OPERATIONS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "status", "set_priority": "priority"}
+
+
+def apply_bulk_change(organization_id: int, lead_ids: list[int], operation: str, value: str,
+                      actor_id: int | None = None) -> int:
+    """Add/remove a tag or set status/priority on many leads; returns how many changed."""
+    if operation not in BULK_OPERATIONS:
+        raise ValidationFailed([{"field": "operation", "message": f"unknown operation '{operation}'"}])
+    value = (value or "").strip().lower()
+    allowed = {"set_status": STATUSES, "set_priority": PRIORITIES}.get(operation)
+    if (allowed and value not in allowed) or not value or len(value) > 50:
+        raise ValidationFailed([{"field": BULK_OPERATIONS[operation], "message": f"invalid value '{value}'"}])
+    changed = 0
+    for start in range(0, len(lead_ids), 500):
+        chunk = lead_ids[start:start + 500]
+        leads = db.session.scalars(
+            select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(chunk))
+        ).all()
+        for lead in leads:
+            tags = set(lead.tags)
+            if operation == "add_tag":
+                changes = {"tags": sorted(tags | {value})}
+            elif operation == "remove_tag":
+                changes = {"tags": sorted(tags - {value})}
+            else:
+                changes = {BULK_OPERATIONS[operation]: value}
+            if update_lead(lead, changes, actor_id):
+                changed += 1
+    return changed
+
+
+def _same(old, new) -> bool:
+    if isinstance(old, Decimal) or isinstance(new, Decimal):
+        return (Decimal(old) if old is not None else None) == (Decimal(new) if new is not None else None)
+    return old == new
+
+
+def _plain(value):
+    if isinstance(value, Decimal):
+        return float(value)
+    return value
+
+
+
+LIST_FILTERS = ("status", "priority", "source", "insurance_type", "state")
+
+
+def lead_list_query(organization_id: int, filters: dict):
+    """The leads of an organization matching list filters (exact fields, ``tag``, free text ``q``)."""
+    query = select(Lead).where(Lead.organization_id == organization_id)
+    for name in LIST_FILTERS:
+        if filters.get(name):
+            value = filters[name].upper() if name == "state" else filters[name]
+            query = query.where(getattr(Lead, name) == value)
+    if filters.get("tag"):
+        query = query.where(
+            select(LeadTag.lead_id).where(LeadTag.lead_id == Lead.id, LeadTag.tag == filters["tag"].strip().lower()).exists()
+        )
+    if filters.get("assigned_to_id"):
+        query = query.where(Lead.assigned_to_id == filters["assigned_to_id"])
+    if filters.get("q"):
+        needle = "%" + filters["q"].strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            db.or_(*(db.func.lower(col).like(needle, escape="\\")
+                     for col in (Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.city)))
+        )
+    return query

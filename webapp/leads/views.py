@@ -1,0 +1,158 @@
+"""Lead pages: list with filters, detail with timeline, create/edit, CSV import."""
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from ..audit import audit
+from ..auth.access import CONFIGURE, READ, WORK, roles_required
+from ..extensions import db
+from ..htmx import render_page_or_fragment
+from ..jobs import enqueue
+from ..models import Campaign, ImportJob, Lead, LeadEvent, Task, User
+from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES
+from ..tenancy import get_or_404, scoped
+from ..validation import ValidationFailed
+from .forms import ImportForm, LeadForm
+from .services import create_lead, delete_lead, lead_list_query, update_lead, validate_lead
+
+bp = Blueprint("leads", __name__, url_prefix="/leads")
+PER_PAGE = 25
+FILTER_NAMES = ("q", "status", "priority", "source", "insurance_type", "state", "tag")
+MAX_IMPORT_BYTES = 20 * 1024 * 1024
+
+
+def current_filters() -> dict:
+    return {name: request.args.get(name, "").strip() for name in FILTER_NAMES if request.args.get(name, "").strip()}
+
+
+@bp.get("/")
+@roles_required(*READ)
+def index():
+    filters = current_filters()
+    query = lead_list_query(g.organization_id, filters)
+    page = max(request.args.get("page", 1, type=int), 1)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    leads = db.session.scalars(query.order_by(Lead.created_at.desc(), Lead.id.desc())
+                               .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    return render_page_or_fragment(
+        "leads/index.html", "results", leads=leads, filters=filters, total=total, page=page, pages=pages,
+        statuses=STATUSES, priorities=PRIORITIES, sources=SOURCES, insurance_types=INSURANCE_TYPES,
+    )
+
+
+def _fill_choices(form: LeadForm) -> None:
+    campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.name)).all()
+    users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
+    form.campaign_id.choices = [("", "—")] + [(str(c.id), c.name) for c in campaigns]
+    form.assigned_to_id.choices = [("", "Unassigned")] + [(str(u.id), u.display_name) for u in users]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*WORK)
+def create():
+    form = LeadForm()
+    _fill_choices(form)
+    if form.validate_on_submit():
+        try:
+            lead = create_lead(g.organization_id, validate_lead(form.lead_data(), g.organization_id), current_user.id)
+            audit("create", lead, {"via": "form"})
+            db.session.commit()
+            flash("Lead created.", "success")
+            return redirect(url_for("leads.detail", lead_id=lead.id))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            form.show_errors(exc.errors)
+    status = 422 if form.is_submitted() else 200
+    return render_template("leads/form.html", form=form, lead=None), status
+
+
+@bp.get("/<int:lead_id>")
+@roles_required(*READ)
+def detail(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    events = db.session.scalars(select(LeadEvent).where(LeadEvent.lead_id == lead.id)
+                                .order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc()).limit(200)).all()
+    tasks = db.session.scalars(scoped(Task, Task.lead_id == lead.id).order_by(Task.due_date)).all()
+    return render_template("leads/detail.html", lead=lead, events=events, tasks=tasks,
+                           panels=detail_panels(lead))
+
+
+# Other features add panels to the lead page (segments, runs, emails): name → function(lead) → html.
+lead_detail_panels: list = []
+
+
+def detail_panels(lead: Lead) -> list:
+    return [panel(lead) for panel in lead_detail_panels]
+
+
+@bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
+@roles_required(*WORK)
+def edit(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    form = LeadForm(obj=lead)
+    _fill_choices(form)
+    if request.method == "GET":
+        form.tags.data = ", ".join(lead.tags)
+        form.campaign_id.data = str(lead.campaign_id or "")
+        form.assigned_to_id.data = str(lead.assigned_to_id or "")
+        form.value_estimate.data = "" if lead.value_estimate is None else f"{lead.value_estimate:.2f}"
+    if form.validate_on_submit():
+        try:
+            values = validate_lead(form.lead_data(), g.organization_id, partial=True)
+            events = update_lead(lead, values, current_user.id)
+            audit("update", lead, {e.event_type: e.data for e in events})
+            db.session.commit()
+            flash("Lead saved." if events else "Nothing changed.", "success")
+            return redirect(url_for("leads.detail", lead_id=lead.id))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            form.show_errors(exc.errors)
+    status = 422 if form.is_submitted() else 200
+    return render_template("leads/form.html", form=form, lead=lead), status
+
+
+@bp.post("/<int:lead_id>/delete")
+@roles_required(*WORK)
+def delete(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    audit("delete", lead, {"email": lead.email})
+    delete_lead(lead)
+    db.session.commit()
+    flash("Lead deleted.", "success")
+    return redirect(url_for("leads.index"))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(*CONFIGURE, "agent")
+def import_csv():
+    form = ImportForm()
+    if form.validate_on_submit():
+        raw = form.file.data.read(MAX_IMPORT_BYTES + 1)
+        if len(raw) > MAX_IMPORT_BYTES:
+            form.file.errors.append("The file is larger than 20 MB.")
+        else:
+            try:
+                content = raw.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                form.file.errors.append("The file is not UTF-8 text.")
+            else:
+                job = ImportJob(organization_id=g.organization_id, user_id=current_user.id,
+                                filename=form.file.data.filename or "upload.csv", content=content)
+                db.session.add(job)
+                db.session.flush()
+                audit("create", job, {"filename": job.filename})
+                enqueue("webapp.leads.importer.run_import", job.id, queue="high")
+                db.session.commit()
+                return redirect(url_for("leads.import_status", import_id=job.id))
+    recent = db.session.scalars(scoped(ImportJob).order_by(ImportJob.id.desc()).limit(10)).all()
+    return render_template("leads/import.html", form=form, recent=recent), 422 if form.is_submitted() else 200
+
+
+@bp.get("/import/<int:import_id>")
+@roles_required(*READ)
+def import_status(import_id):
+    job = get_or_404(ImportJob, import_id)
+    return render_page_or_fragment("leads/import_status.html", "progress", job=job)
+
+

@@ -1,0 +1,154 @@
+"""Leads, their tags and events, campaigns and follow-up tasks (SPEC §4)."""
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from .base import JSONType, OrgScopedMixin, UTCDateTime, utcnow
+
+STATUSES = ("new", "contacted", "qualified", "quoted", "converted", "lost")
+PRIORITIES = ("low", "medium", "high", "urgent")
+SOURCES = ("website", "referral", "facebook", "google_ads", "email", "phone", "partner", "event", "other")
+INSURANCE_TYPES = ("auto", "home", "life", "health", "business", "renters", "umbrella", "other")
+CAMPAIGN_STATUSES = ("draft", "active", "paused", "completed")
+TASK_TYPES = ("call", "email", "follow_up", "meeting", "review")
+US_STATES = frozenset(
+    "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
+    "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
+)
+
+
+class Campaign(OrgScopedMixin, db.Model):
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    channel: Mapped[str | None] = mapped_column(String(100))
+    starts_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ends_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    budget: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+
+
+class Lead(OrgScopedMixin, db.Model):
+    __tablename__ = "leads"
+    __table_args__ = (
+        Index("ix_leads_org_status", "organization_id", "status"),
+        Index("ix_leads_org_created", "organization_id", "created_at"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    first_name: Mapped[str | None] = mapped_column(String(100))
+    last_name: Mapped[str | None] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    priority: Mapped[str] = mapped_column(String(20), default="medium")
+    source: Mapped[str | None] = mapped_column(String(20))
+    insurance_type: Mapped[str | None] = mapped_column(String(20))
+    state: Mapped[str | None] = mapped_column(String(2))
+    city: Mapped[str | None] = mapped_column(String(100))
+    value_estimate: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    campaign_id: Mapped[int | None] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
+    )
+    assigned_to_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    tag_rows: Mapped[list["LeadTag"]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="LeadTag.tag"
+    )
+    campaign: Mapped[Campaign | None] = relationship()
+    assigned_to = relationship("User")
+
+    @property
+    def tags(self) -> list[str]:
+        return [row.tag for row in self.tag_rows]
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class LeadTag(db.Model):
+    """One tag of a lead: a row per tag so that tag rules are indexed lookups on every backend."""
+
+    __tablename__ = "lead_tags"
+    __table_args__ = (Index("ix_lead_tags_tag_lead", "tag", "lead_id"),)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+
+
+class LeadEvent(db.Model):
+    """Something that happened to a lead: the timeline, and the input of triggers."""
+
+    __tablename__ = "lead_events"
+    __table_args__ = (Index("ix_lead_events_lead_created", "lead_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(40))
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor = relationship("User")
+
+
+class Task(OrgScopedMixin, db.Model):
+    """A follow-up task for an agent (call, email, meeting, ...)."""
+
+    __tablename__ = "tasks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    task_type: Mapped[str] = mapped_column(String(20), default="follow_up")
+    title: Mapped[str] = mapped_column(String(300))
+    due_date: Mapped[date | None] = mapped_column(Date)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    lead = relationship("Lead")
+    assignee = relationship("User")
+
+
+class IdempotencyRecord(OrgScopedMixin, db.Model):
+    """The first response to a request sent with an Idempotency-Key (kept 24 hours)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (Index("uq_idempotency_org_key", "organization_id", "key", unique=True),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int]
+    response_body: Mapped[dict] = mapped_column(JSONType)
+    location: Mapped[str | None] = mapped_column(String(300))
+
+
+class ImportJob(OrgScopedMixin, db.Model):
+    """A CSV import running in the background: progress and per-row errors."""
+
+    __tablename__ = "import_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(300), default="")
+    content: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, completed, failed
+    total_rows: Mapped[int] = mapped_column(default=0)
+    processed_rows: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)
+    errors: Mapped[list] = mapped_column(JSONType, default=list)
+
+    @property
+    def percent(self) -> int:
+        """Validation is the first half of the work, creating the leads the second."""
+        if self.status == "completed":
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(99, int(50 * (self.processed_rows + self.created_count) / self.total_rows))

@@ -1,0 +1,69 @@
+"""Request-wide behaviour of the browser app: acting organization, template helpers, errors, headers."""
+from flask import Flask, current_app, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from .api import handle_http_error_under_api
+from .auth.access import bind_acting_organization, can
+from .auth.views import all_organizations
+from .dashboard.views import unread_count
+from .extensions import db
+from .scheduling import start_task_loop
+
+_embedded_scheduler_started = False
+
+NAVIGATION = [  # (endpoint, label, roles that see it); features add themselves here
+    ("dashboard.index", "Dashboard", None),
+    ("leads.index", "Leads", None),
+    ("campaigns.index", "Campaigns", None),
+]
+ADMIN_NAVIGATION = [("admin.users", "Users"), ("admin.audit_log", "Audit log")]
+
+
+def install_web_hooks(app: Flask) -> None:
+    app.before_request(bind_acting_organization)
+    app.before_request(_start_embedded_scheduler_once)
+
+    @app.context_processor
+    def template_helpers():
+        return {"can": can, "navigation": NAVIGATION, "admin_navigation": ADMIN_NAVIGATION,
+                "unread_notifications": unread_count, "all_organizations": all_organizations}
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        under_api = handle_http_error_under_api(exc)
+        if under_api is not exc:
+            return under_api
+        db.session.rollback()
+        if exc.code in (404, 403, 405, 429, 400, 413):
+            return render_template("error.html", error=exc), exc.code
+        return exc
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc: Exception):
+        if isinstance(exc, HTTPException):
+            return http_error(exc)
+        app.logger.exception("unhandled error on %s", request.path)
+        db.session.rollback()
+        if request.path.startswith("/api/"):
+            from .api.errors import problem
+
+            return problem(500, "An unexpected error occurred; it has been logged")
+        return render_template("error.html", error=None), 500
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+
+def _start_embedded_scheduler_once() -> None:
+    """Embedded default (no Redis): delays and schedules fire from a thread of the web process."""
+    global _embedded_scheduler_started
+    if _embedded_scheduler_started:
+        return
+    _embedded_scheduler_started = True
+    app = current_app._get_current_object()
+    if not app.config["REDIS_URL"] and app.config["BACKGROUND_SCHEDULER"] and not app.testing:
+        start_task_loop(app, "embedded")
