@@ -1,6 +1,7 @@
 """``python worker.py``: an RQ worker for all of Leadflow's queues, inside the app context.
 
-It also runs the scheduled-task loop in a thread, so delayed and recurring work fires.
+It also runs, in threads, the scheduled-task loop (delayed and recurring work fires) and the sweeper
+that requeues work whose job was lost.
 """
 import os
 import socket
@@ -11,6 +12,7 @@ from rq import SimpleWorker
 from webapp import create_app
 from webapp.extensions import db
 from webapp.jobs import QUEUES, redis_connection
+from webapp.scheduling import start_task_loop
 
 
 class AppWorker(SimpleWorker):
@@ -33,19 +35,11 @@ def main(burst: bool = False) -> None:
     AppWorker.app = app
     name = f"leadflow-{socket.gethostname()}-{os.getpid()}"
     worker = AppWorker(list(QUEUES), connection=redis_connection(app), name=name)
-    with app.app_context():
-        stop_scheduler = start_scheduler(app, name)
+    stop_scheduler = start_task_loop(app, name)
     try:
         worker.work(burst=burst, with_scheduler=True)
     finally:
         stop_scheduler()
-
-
-def start_scheduler(app, worker_name: str):
-    """Scheduled tasks are claimed from the database by a thread of this worker."""
-    from webapp.scheduling import start_task_loop
-
-    return start_task_loop(app, worker_name)
 
 
 if __name__ == "__main__":

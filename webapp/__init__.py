@@ -4,7 +4,7 @@ import os
 from flask import Flask
 
 from .config import load_settings
-from .extensions import csrf, db, htmx, limiter, login_manager, migrate
+from . import extensions
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -21,6 +21,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config.from_mapping(overrides or {})
     register_extensions(app)
     register_blueprints(app)
+    install_features(app)
     register_request_hooks(app)
     register_cli(app)
     return app
@@ -30,28 +31,40 @@ def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrations look at them)
     from .jobs import init_jobs
 
-    db.init_app(app)
-    migrate.init_app(app, db, directory=os.path.join(PROJECT_ROOT, "migrations"))
-    login_manager.init_app(app)
-    login_manager.login_view = "auth.login"
-    login_manager.login_message_category = "info"
-    csrf.init_app(app)
-    limiter.init_app(app)
-    htmx.init_app(app)
+    # The submodule webapp.htmx shadows a package-level name "htmx": always go through extensions.
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=os.path.join(PROJECT_ROOT, "migrations"))
+    extensions.login_manager.init_app(app)
+    extensions.login_manager.login_view = "auth.login"
+    extensions.login_manager.login_message_category = "info"
+    extensions.csrf.init_app(app)
+    extensions.limiter.init_app(app)
+    extensions.htmx.init_app(app)
     init_jobs(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import admin, api, auth, campaigns, dashboard, leads
+    from . import api
     from .admin.views import bp as admin_bp
     from .auth.views import bp as auth_bp
     from .campaigns.views import bp as campaigns_bp
     from .dashboard.views import bp as dashboard_bp
+    from .leads.importer import requeue_stalled_imports
     from .leads.views import bp as leads_bp
+    from .registry import add_once
+    from .scheduling import sweepers
 
-    del admin, auth, campaigns, dashboard, leads
     for blueprint in (auth_bp, dashboard_bp, leads_bp, campaigns_bp, admin_bp, api.bp, api.docs_bp):
         app.register_blueprint(blueprint)
+    add_once(sweepers, requeue_stalled_imports)
+
+
+def install_features(app: Flask) -> None:
+    """Each feature plugs its pages, API, hooks and task types into the app."""
+    from . import automations, email_templates, scheduled_tasks, segments
+
+    for feature in (scheduled_tasks, email_templates, segments, automations):
+        feature.install(app)
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -37,5 +37,7 @@ def load_settings(instance_path: str) -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "WTF_CSRF_HEADERS": ["X-CSRFToken"],
+        "SWEEP_INTERVAL_SECONDS": float(os.environ.get("LEADFLOW_SWEEP_INTERVAL_SECONDS", "30")),
+        "STALLED_AFTER_SECONDS": int(os.environ.get("LEADFLOW_STALLED_AFTER_SECONDS", "300")),
         "BACKGROUND_SCHEDULER": os.environ.get("LEADFLOW_BACKGROUND_SCHEDULER", "1") == "1",
     }

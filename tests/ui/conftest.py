@@ -29,9 +29,9 @@ def live_server(app):
     server.shutdown()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def worker_process(test_env):
-    """``python worker.py`` as a real process, running this run's jobs."""
+    """``python worker.py`` as a real process, running this test's jobs (and no other test's)."""
     log = open(ROOT / "test-artifacts" / "worker.log", "w") if (ROOT / "test-artifacts").is_dir() else subprocess.DEVNULL
     process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **test_env},
                                stdout=log, stderr=subprocess.STDOUT)
@@ -41,6 +41,8 @@ def worker_process(test_env):
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
+    if log is not subprocess.DEVNULL:
+        log.close()
 
 
 @pytest.fixture(scope="session")

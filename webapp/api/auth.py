@@ -6,6 +6,7 @@ import jwt
 from flask import current_app, g, request
 from sqlalchemy import func, select
 
+from ..auth.access import names_impossible_id
 from ..extensions import db
 from ..models import Organization, User, utcnow
 from .errors import ApiError
@@ -66,6 +67,8 @@ def api_auth(*roles: str):
             g.organization_id = _acting_organization_id(user)
             if not user.is_superuser and user.role not in roles:
                 raise ApiError(403, f"The {user.role} role may not do this")
+            if names_impossible_id(kwargs):
+                raise ApiError(404, "Not found")
             return view(*args, **kwargs)
 
         return wrapper

@@ -43,8 +43,9 @@ def create_campaign():
     save_campaign(campaign, validate_campaign(json_body(), partial=False))
     db.session.flush()
     audit("create", campaign, {"name": campaign.name})
+    response = created(dump(CampaignOut, campaign), url_for("api.get_campaign", campaign_id=campaign.id))
     db.session.commit()
-    return created(dump(CampaignOut, campaign), url_for("api.get_campaign", campaign_id=campaign.id))
+    return response
 
 
 @bp.get("/campaigns/<int:campaign_id>")
@@ -61,8 +62,10 @@ def update_campaign(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
     changes = save_campaign(campaign, validate_campaign(json_body(), partial=True))
     audit("update", campaign, changes)
+    db.session.flush()
+    body = dump(CampaignOut, campaign)
     db.session.commit()
-    return jsonify(dump(CampaignOut, campaign))
+    return jsonify(body)
 
 
 @bp.delete("/campaigns/<int:campaign_id>")

@@ -5,13 +5,16 @@ from flask import g, json, jsonify, request
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import BadRequest
 
 from ..extensions import db
 from ..models import IdempotencyRecord
 from ..models.base import utcnow
 from .errors import ApiError
 
-PAGE_QUERY = {"page": {"type": "integer", "minimum": 1}, "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
+MAX_PAGE = 1_000_000  # keeps the row offset within a 64-bit integer whatever per_page is
+PAGE_QUERY = {"page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+              "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
 
 
 class Out(BaseModel):
@@ -22,12 +25,40 @@ class Out(BaseModel):
 
 def json_body() -> dict:
     """The request's JSON object; 400 when it is not JSON, 422 when it is not an object."""
-    data = request.get_json(force=True, silent=True)
-    if data is None:
-        raise ApiError(400, "The body is not valid JSON")
+    try:
+        data = request.get_json(force=True)
+    except BadRequest:
+        raise ApiError(400, "The body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(422, "The body must be a JSON object", errors=[{"field": "body", "message": "must be an object"}])
+    bad = _unstorable_text(data)
+    if bad is not None:
+        message = "must not contain NUL characters or unpaired surrogates"
+        raise ApiError(422, f"{bad}: {message}", errors=[{"field": bad, "message": message}])
     return data
+
+
+def _unstorable_text(value, path: str = "") -> str | None:
+    """The path of the first string the database cannot store (NUL, lone surrogates), or None."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path or "body"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path or "body"
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _unstorable_text(key, path or "body") or _unstorable_text(item, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _unstorable_text(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def int_arg(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
@@ -46,7 +77,7 @@ def int_arg(name: str, default: int, minimum: int = 1, maximum: int | None = Non
 
 def paginate(query, out_model: type[Out]) -> dict:
     """The list envelope ``{"items", "total", "page", "per_page"}`` for a select()."""
-    page = int_arg("page", 1)
+    page = int_arg("page", 1, maximum=MAX_PAGE)
     per_page = int_arg("per_page", 50, maximum=200)
     total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
@@ -84,8 +115,9 @@ def replay_idempotent(handler):
     key = request.headers.get("Idempotency-Key", "").strip()
     if not key:
         return handler()
-    if len(key) > 200:
-        raise ApiError(422, "Idempotency-Key is too long", errors=[{"field": "Idempotency-Key", "message": "at most 200 characters"}])
+    if len(key) > 200 or not key.isprintable():
+        raise ApiError(422, "Idempotency-Key must be at most 200 printable characters",
+                       errors=[{"field": "Idempotency-Key", "message": "at most 200 printable characters"}])
     body_hash = hashlib.sha256(request.get_data() + request.path.encode()).hexdigest()
     scoped_key = f"{g.user.id}:{key}"
     record = db.session.scalar(select(IdempotencyRecord).where(

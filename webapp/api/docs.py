@@ -9,6 +9,8 @@ import re
 from flask import current_app
 from pydantic import BaseModel
 
+from ..auth.access import MAX_ID
+
 PROBLEM_SCHEMA = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
@@ -83,7 +85,7 @@ def _operation(rule, spec: dict, components: dict) -> dict:
                  "tags": [spec["tag"]] if spec["tag"] else [], "parameters": [], "responses": {}}
     for arg in sorted(rule.arguments):
         operation["parameters"].append(
-            {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}})
+            {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}})
     for name, schema in spec["query"].items():
         operation["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema})
     for name, schema in spec["headers"].items():
@@ -95,9 +97,8 @@ def _operation(rule, spec: dict, components: dict) -> dict:
     if spec["response"] is not None:
         ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}
     operation["responses"][str(spec["status"])] = ok
-    errors = set(spec["errors"]) | set(COMMON_ERRORS)
-    if spec["public"]:
-        errors -= {401, 403}
+    common = set(COMMON_ERRORS) - ({401, 403} if spec["public"] else set())
+    errors = set(spec["errors"]) | common  # a public view may still declare a 401 of its own (wrong password)
     if spec["body"] is None:
         errors -= {400}
     for code in sorted(errors):

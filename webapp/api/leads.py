@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from ..audit import audit
@@ -38,6 +38,11 @@ class LeadOut(Out):
     email_opt_out: bool
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("tags")
+    @classmethod
+    def _sorted(cls, tags: list[str]) -> list[str]:
+        return sorted(tags)  # a set: the same order whether the lead was just changed or read back
 
 
 class LeadEventOut(Out):
@@ -79,9 +84,10 @@ def create_lead_view():
         values = validate_lead(json_body(), g.organization_id)
         lead = create_lead(g.organization_id, values, g.user.id)
         audit("create", lead, {"fields": sorted(values)})
+        response = created(dump(LeadOut, lead), url_for("api.get_lead", lead_id=lead.id))  # before commit expires it
         if commit:
             db.session.commit()
-        return created(dump(LeadOut, lead), url_for("api.get_lead", lead_id=lead.id))
+        return response
 
     return replay_idempotent(handle)
 
@@ -133,8 +139,9 @@ def update_lead_view(lead_id):
     values = validate_lead(json_body(), g.organization_id, partial=True)
     events = update_lead(lead, values, g.user.id)
     audit("update", lead, {e.event_type: e.data for e in events})
+    body = dump(LeadOut, lead)  # before commit expires the lead (a reload would cost two queries)
     db.session.commit()
-    return jsonify(dump(LeadOut, lead))
+    return jsonify(body)
 
 
 @bp.delete("/leads/<int:lead_id>")

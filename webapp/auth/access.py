@@ -7,6 +7,7 @@ from flask_login import current_user, login_required
 from ..extensions import db, login_manager
 from ..models import Organization, User
 
+MAX_ID = 2_147_483_647  # ids are 32-bit integer keys: a larger one names no row (and would overflow the query)
 READ = ("admin", "marketer", "agent", "viewer")
 WORK = ("admin", "marketer", "agent")
 CONFIGURE = ("admin", "marketer")
@@ -30,6 +31,11 @@ def bind_acting_organization() -> None:
         g.organization_id = org_id
 
 
+def names_impossible_id(view_args: dict) -> bool:
+    """Whether a path id is out of the range of ids: such an object does not exist (404)."""
+    return any(isinstance(value, int) and not 0 <= value <= MAX_ID for value in view_args.values())
+
+
 def roles_required(*roles: str):
     """Sign-in and one of ``roles`` (superusers pass); otherwise 403 for the signed-in."""
 
@@ -39,6 +45,8 @@ def roles_required(*roles: str):
         def wrapper(*args, **kwargs):
             if not current_user.is_superuser and current_user.role not in roles:
                 abort(403)
+            if names_impossible_id(kwargs):
+                abort(404)
             return view(*args, **kwargs)
 
         return wrapper

@@ -12,18 +12,22 @@ from ..validation import StrictModel, ValidationFailed, parse
 
 def _empty_to_none(value):
     if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError("must not contain NUL characters")
         return value.strip() or None
     return value
 
 
 class CampaignFields(StrictModel):
-    name: Annotated[str | None, Field(min_length=1, max_length=200)] = None
-    description: Annotated[str | None, BeforeValidator(_empty_to_none), Field(max_length=5000)] = None
+    # Constraints sit on the inner type: applied to None (an emptied field) they would raise a TypeError.
+    name: Annotated[Annotated[str, Field(min_length=1, max_length=200)] | None, BeforeValidator(_empty_to_none)] = None
+    description: Annotated[Annotated[str, Field(max_length=5000)] | None, BeforeValidator(_empty_to_none)] = None
     status: Literal["draft", "active", "paused", "completed"] = "draft"
-    channel: Annotated[str | None, BeforeValidator(_empty_to_none), Field(max_length=100)] = None
+    channel: Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(_empty_to_none)] = None
     starts_at: Annotated[datetime | None, BeforeValidator(_empty_to_none)] = None
     ends_at: Annotated[datetime | None, BeforeValidator(_empty_to_none)] = None
-    budget: Annotated[Decimal | None, BeforeValidator(_empty_to_none), Field(ge=0, le=Decimal("999999999999"), decimal_places=2)] = None
+    budget: Annotated[Annotated[Decimal, Field(ge=0, le=Decimal("999999999999"), decimal_places=2)] | None,
+                      BeforeValidator(_empty_to_none)] = None
 
     @model_validator(mode="after")
     def _ends_after_start(self):

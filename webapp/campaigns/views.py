@@ -1,6 +1,7 @@
 """Campaign pages: list, detail, create/edit."""
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import DateTimeLocalField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
@@ -48,7 +49,7 @@ def detail(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
     lead_count = db.session.scalar(select(func.count()).select_from(Lead).where(Lead.campaign_id == campaign.id))
     return render_template("campaigns/detail.html", campaign=campaign, lead_count=lead_count,
-                           panels=[panel(campaign) for panel in campaign_panels])
+                           panels=[Markup(panel(campaign)) for panel in campaign_panels])  # HTML the panel rendered
 
 
 @bp.route("/new", methods=["GET", "POST"], defaults={"campaign_id": None})

@@ -26,7 +26,12 @@ def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = 
     """Run ``func_path(*args)`` in the background once the current transaction commits."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
-    db.session.info.setdefault(_PENDING, []).append((func_path, args, queue, job_id))
+    session = db.session()
+    if not session.in_transaction():
+        # Begin explicitly: a rollback of a transaction never begun fires no event, and the job would
+        # wait in the session for whatever commits next.
+        session.begin()
+    session.info.setdefault(_PENDING, []).append((func_path, args, queue, job_id))
 
 
 def enqueue_now(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:

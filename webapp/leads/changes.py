@@ -5,12 +5,30 @@
 Hooks run before the caller commits, so their rows are part of the same unit of work.
 """
 from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple
 
 from ..extensions import db
 from ..models import LeadEvent, utcnow
 
-lead_change_hooks: list[Callable[[int, list[int]], list[LeadEvent]]] = []
-event_hooks: list[Callable[[int, list[LeadEvent]], None]] = []
+
+class EventRow(NamedTuple):
+    """A lead event written in bulk, as hooks read it: the columns of ``LeadEvent`` without an ORM object.
+
+    Hooks receive ``LeadEvent`` objects or these; they read the attributes below and nothing else.
+    """
+
+    id: int
+    organization_id: int
+    lead_id: int
+    event_type: str
+    data: dict
+    actor_id: int | None
+    created_at: datetime
+
+
+lead_change_hooks: list[Callable[[int, list[int]], list[LeadEvent | EventRow]]] = []
+event_hooks: list[Callable[[int, list[LeadEvent | EventRow]], None]] = []
 
 
 def new_event(organization_id: int, lead_id: int, event_type: str, data: dict | None = None,
@@ -22,7 +40,7 @@ def new_event(organization_id: int, lead_id: int, event_type: str, data: dict | 
     return event
 
 
-def after_lead_changes(organization_id: int, lead_ids: list[int], events: list[LeadEvent]) -> None:
+def after_lead_changes(organization_id: int, lead_ids: list[int], events: list[LeadEvent | EventRow]) -> None:
     """Run the hooks for a change of these leads; call once per change, before committing."""
     if not lead_ids and not events:
         return

@@ -5,8 +5,11 @@ while the import's own transaction is still open.
 """
 import csv
 import io
+import logging
+from datetime import timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..models import ImportJob
@@ -16,6 +19,8 @@ from .services import create_leads, validate_lead
 PROGRESS_EVERY = 250
 CHUNK = 1000
 MAX_ERRORS_KEPT = 500
+ADVISORY_LOCK_SPACE = 7301  # first key of pg_try_advisory_xact_lock(space, import id)
+log = logging.getLogger(__name__)
 COLUMNS = ("first_name", "last_name", "email", "phone", "status", "priority", "source", "insurance_type",
            "state", "city", "value_estimate", "tags", "email_opt_out")
 
@@ -36,8 +41,8 @@ def parse_rows(content: str) -> tuple[list[dict], list[dict]]:
             rows.append({"__error__": "the row has more cells than the header"})
             continue
         row = {k: v for k, v in raw.items() if k}
-        if "email_opt_out" in row:
-            row["email_opt_out"] = (row["email_opt_out"] or "").strip().lower() in ("1", "true", "yes", "y")
+        if not (row.get("email_opt_out") or "").strip():
+            row.pop("email_opt_out", None)  # blank: the default (yes/no/true/false/1/0 are read by the schema)
         rows.append(row)
     return rows, []
 
@@ -47,9 +52,11 @@ def run_import(import_id: int) -> None:
     job = db.session.get(ImportJob, import_id)
     if job is None or job.status not in ("pending", "running"):
         return
-    _progress(import_id, status="running")
+    if not _claim(import_id):
+        return  # the same import is running in another worker: it will finish it
+    _progress(import_id, best_effort=True, status="running")
     rows, errors = parse_rows(job.content)
-    _progress(import_id, total_rows=len(rows))
+    _progress(import_id, best_effort=True, total_rows=len(rows))
     clean = []
     for index, row in enumerate(rows):
         line = index + 2  # the header is line 1
@@ -61,25 +68,73 @@ def run_import(import_id: int) -> None:
         except ValidationFailed as exc:
             errors.extend({"row": line, **e} for e in exc.errors)
         if (index + 1) % PROGRESS_EVERY == 0:
-            _progress(import_id, processed_rows=index + 1)
+            _progress(import_id, best_effort=True, processed_rows=index + 1)
     if errors or not rows:
         db.session.rollback()
         errors = errors or [{"row": 1, "field": "file", "message": "the file has no data rows"}]
         _progress(import_id, status="failed", errors=errors[:MAX_ERRORS_KEPT], processed_rows=len(rows))
         return
     organization_id, user_id = job.organization_id, job.user_id
-    _progress(import_id, processed_rows=len(rows))
-    created = 0
-    for start in range(0, len(clean), CHUNK):
-        created += len(create_leads(organization_id, clean[start:start + CHUNK], user_id))
-        if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
-            _progress(import_id, created_count=created)
-    db.session.execute(update(ImportJob).where(ImportJob.id == import_id).values(
-        status="completed", created_count=created, processed_rows=len(rows), content=""))
-    db.session.commit()
+    _progress(import_id, best_effort=True, processed_rows=len(rows))
+    try:
+        created = 0
+        for start in range(0, len(clean), CHUNK):
+            created += len(create_leads(organization_id, clean[start:start + CHUNK], user_id))
+            if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
+                _progress(import_id, best_effort=True, created_count=created)
+        db.session.execute(update(ImportJob).where(ImportJob.id == import_id).values(
+            status="completed", created_count=created, processed_rows=len(rows), content=""))
+        db.session.commit()
+    except Exception:
+        # Nothing is half-imported (one transaction), and the page must not wait for ever on "running".
+        db.session.rollback()
+        log.exception("import %s failed while creating leads", import_id)
+        _progress(import_id, status="failed", created_count=0, errors=[
+            {"row": None, "field": "file", "message": "the import failed unexpectedly; nothing was imported, please try again"}])
+        raise
 
 
-def _progress(import_id: int, **values) -> None:
-    """Write progress in its own short transaction (visible at once, whatever the import does)."""
-    with db.engine.begin() as conn:
-        conn.execute(update(ImportJob).where(ImportJob.id == import_id).values(**values))
+def _claim(import_id: int) -> bool:
+    """Hold a lock on this import for the job's transaction, so that a job run twice imports once."""
+    if db.engine.dialect.name != "postgresql":
+        return True  # SQLite has one writer at a time
+    return bool(db.session.scalar(select(func.pg_try_advisory_xact_lock(ADVISORY_LOCK_SPACE, import_id))))
+
+
+def _progress(import_id: int, *, best_effort: bool = False, **values) -> None:
+    """Write progress in its own short transaction (visible at once, whatever the import does).
+
+    The import's transaction stays open meanwhile; if something that needs the whole table (a
+    migration, a TRUNCATE) queues between the two, waiting here would never end: best-effort updates
+    give up after a moment instead, and the final status is written when the import holds no lock.
+    """
+    try:
+        with db.engine.begin() as conn:
+            if best_effort and conn.dialect.name == "postgresql":
+                conn.execute(text("SET LOCAL lock_timeout = '2s'"))
+            conn.execute(update(ImportJob).where(ImportJob.id == import_id).values(**values))
+    except DBAPIError:
+        if not best_effort:
+            raise
+        log.warning("progress of import %s not recorded (lock timeout)", import_id)
+
+
+def requeue_stalled_imports() -> int:
+    """Imports whose job was lost (a dead worker, a restarted Redis) are queued again.
+
+    A second job for an import that is in fact still running does nothing: it cannot take the lock.
+    """
+    from flask import current_app
+
+    from ..jobs import enqueue
+    from ..models import utcnow
+
+    cutoff = utcnow() - timedelta(seconds=current_app.config["STALLED_AFTER_SECONDS"])
+    stalled = db.session.scalars(select(ImportJob.id).where(
+        ImportJob.status.in_(("pending", "running")), ImportJob.updated_at < cutoff)).all()
+    for import_id in stalled:
+        enqueue("webapp.leads.importer.run_import", import_id, queue="high")
+    if stalled:
+        db.session.execute(update(ImportJob).where(ImportJob.id.in_(stalled)).values(updated_at=utcnow()))
+        db.session.commit()
+    return len(stalled)

@@ -5,14 +5,15 @@ owns the transaction.
 """
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import false, select
 
 from ..extensions import db
 from ..models import Campaign, Lead, LeadEvent, LeadTag, User, utcnow
 from ..models.leads import PRIORITIES, STATUSES
 from ..tenancy import ids_in_org
 from ..validation import ValidationFailed, field_path, parse
-from .changes import after_lead_changes, new_event
+from .bulk import insert_rows, insert_with_ids
+from .changes import EventRow, after_lead_changes, new_event
 from .schemas import LeadFields
 
 MAX_BULK = 1000
@@ -53,36 +54,42 @@ def create_leads(organization_id: int, rows: list[dict], actor_id: int | None = 
     if not rows:
         return []
     now = utcnow()
-    records = []
-    for row in rows:
-        record = {k: v for k, v in row.items() if k != "tags"}
-        record.setdefault("status", "new")
-        record.setdefault("priority", "medium")
-        record.setdefault("email_opt_out", False)
-        records.append({**_all_columns_none(), **record, "organization_id": organization_id,
-                        "created_at": now, "updated_at": now})
-    ids = list(db.session.scalars(insert(Lead).returning(Lead.id, sort_by_parameter_order=True), records))
-    tag_rows = [{"lead_id": lead_id, "tag": tag} for lead_id, row in zip(ids, rows, strict=True) for tag in row.get("tags", [])]
-    if tag_rows:
-        db.session.execute(insert(LeadTag), tag_rows)
-    event_rows = [
-        {"organization_id": organization_id, "lead_id": lead_id, "event_type": "lead_created",
-         "data": {"source": row.get("source")}, "actor_id": actor_id, "created_at": now}
-        for lead_id, row in zip(ids, rows, strict=True)
-    ]
-    events = list(db.session.scalars(insert(LeadEvent).returning(LeadEvent, sort_by_parameter_order=True), event_rows))
+    ids = insert_with_ids(Lead.__table__, [_lead_record(organization_id, row, now) for row in rows])
+    insert_rows(LeadTag.__table__, [{"lead_id": lead_id, "tag": tag}
+                                    for lead_id, row in zip(ids, rows, strict=True) for tag in row.get("tags", [])])
+    event_rows = [{"organization_id": organization_id, "lead_id": lead_id, "event_type": "lead_created",
+                   "data": _created_data(row), "actor_id": actor_id, "created_at": now}
+                  for lead_id, row in zip(ids, rows, strict=True)]
+    event_ids = insert_with_ids(LeadEvent.__table__, event_rows)
+    events = [EventRow(id=event_id, **row) for event_id, row in zip(event_ids, event_rows, strict=True)]
     after_lead_changes(organization_id, ids, events)
     return ids
 
 
-def _all_columns_none() -> dict:
-    # executemany needs every row to carry the same keys
-    return {name: None for name in LeadFields.model_fields if name != "tags"}
-
-
 def create_lead(organization_id: int, values: dict, actor_id: int | None = None) -> Lead:
-    [lead_id] = create_leads(organization_id, [values], actor_id)
-    return db.session.get(Lead, lead_id, populate_existing=True)
+    """One lead with its tags and ``lead_created`` event, loaded for the caller (no second query)."""
+    lead = Lead(**_lead_record(organization_id, values, utcnow()))
+    lead.tag_rows = [LeadTag(tag=tag) for tag in values.get("tags", [])]
+    db.session.add(lead)
+    db.session.flush()
+    event = new_event(organization_id, lead.id, "lead_created", _created_data(values), actor_id)
+    after_lead_changes(organization_id, [lead.id], [event])
+    return lead
+
+
+def _lead_record(organization_id: int, values: dict, now) -> dict:
+    """The column values of a new lead: every column present (executemany needs the same keys)."""
+    record = {name: None for name in LeadFields.model_fields if name != "tags"}
+    record.update({k: v for k, v in values.items() if k != "tags"})
+    for name, default in (("status", "new"), ("priority", "medium"), ("email_opt_out", False)):
+        if record[name] is None:
+            record[name] = default
+    record.update(organization_id=organization_id, created_at=now, updated_at=now)
+    return record
+
+
+def _created_data(values: dict) -> dict:
+    return {"source": values.get("source")}
 
 
 def update_lead(lead: Lead, values: dict, actor_id: int | None = None) -> list[LeadEvent]:
@@ -177,6 +184,8 @@ LIST_FILTERS = ("status", "priority", "source", "insurance_type", "state")
 def lead_list_query(organization_id: int, filters: dict):
     """The leads of an organization matching list filters (exact fields, ``tag``, free text ``q``)."""
     query = select(Lead).where(Lead.organization_id == organization_id)
+    if any("\x00" in str(value) for value in filters.values()):
+        return query.where(false())  # no stored text contains NUL (and PostgreSQL refuses it in a query)
     for name in LIST_FILTERS:
         if filters.get(name):
             value = filters[name].upper() if name == "state" else filters[name]

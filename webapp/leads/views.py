@@ -1,6 +1,7 @@
 """Lead pages: list with filters, detail with timeline, create/edit, CSV import."""
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ..audit import audit
@@ -83,7 +84,8 @@ lead_detail_panels: list = []
 
 
 def detail_panels(lead: Lead) -> list:
-    return [panel(lead) for panel in lead_detail_panels]
+    # A panel returns HTML it rendered itself (render_template escapes what it interpolates).
+    return [Markup(panel(lead)) for panel in lead_detail_panels]
 
 
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
@@ -128,25 +130,34 @@ def delete(lead_id):
 def import_csv():
     form = ImportForm()
     if form.validate_on_submit():
-        raw = form.file.data.read(MAX_IMPORT_BYTES + 1)
-        if len(raw) > MAX_IMPORT_BYTES:
-            form.file.errors.append("The file is larger than 20 MB.")
+        content, problem = _uploaded_text(form.file.data)
+        if problem:
+            form.file.errors.append(problem)
         else:
-            try:
-                content = raw.decode("utf-8-sig")
-            except UnicodeDecodeError:
-                form.file.errors.append("The file is not UTF-8 text.")
-            else:
-                job = ImportJob(organization_id=g.organization_id, user_id=current_user.id,
-                                filename=form.file.data.filename or "upload.csv", content=content)
-                db.session.add(job)
-                db.session.flush()
-                audit("create", job, {"filename": job.filename})
-                enqueue("webapp.leads.importer.run_import", job.id, queue="high")
-                db.session.commit()
-                return redirect(url_for("leads.import_status", import_id=job.id))
+            job = ImportJob(organization_id=g.organization_id, user_id=current_user.id,
+                            filename=form.file.data.filename or "upload.csv", content=content)
+            db.session.add(job)
+            db.session.flush()
+            audit("create", job, {"filename": job.filename})
+            enqueue("webapp.leads.importer.run_import", job.id, queue="high")
+            db.session.commit()
+            return redirect(url_for("leads.import_status", import_id=job.id))
     recent = db.session.scalars(scoped(ImportJob).order_by(ImportJob.id.desc()).limit(10)).all()
     return render_template("leads/import.html", form=form, recent=recent), 422 if form.is_submitted() else 200
+
+
+def _uploaded_text(upload) -> tuple[str, str | None]:
+    """The uploaded CSV as text, or the reason it cannot be imported."""
+    raw = upload.read(MAX_IMPORT_BYTES + 1)
+    if len(raw) > MAX_IMPORT_BYTES:
+        return "", "The file is larger than 20 MB."
+    try:
+        content = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return "", "The file is not UTF-8 text."
+    if "\x00" in content:
+        return "", "The file contains NUL characters: is it a spreadsheet rather than CSV text?"
+    return content, None
 
 
 @bp.get("/import/<int:import_id>")

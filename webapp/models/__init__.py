@@ -10,3 +10,7 @@ from .leads import (  # noqa: F401
     Task,
 )
 from .org import AuditLog, Notification, Organization, User  # noqa: F401
+from .scheduling import ScheduledTask  # noqa: F401
+from .automations import Automation, AutomationAction, AutomationRun, AutomationRunStep  # noqa: F401
+from .email import EmailTemplate, EmailTemplateVersion, OutboxMessage  # noqa: F401
+from .segments import LeadSegment, Segment, SegmentRefresh, SegmentRule, SegmentSnapshot  # noqa: F401

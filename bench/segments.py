@@ -1,0 +1,397 @@
+"""Segments on PostgreSQL with a million leads: the rule engine and memberships against hand-written SQL.
+
+    .venv/bin/python bench/segments.py [--leads 1000000] [--runs 5]
+
+Creates its own database (``leadflow_bench_<random>``, dropped afterwards; ``TEST_POSTGRES_ADMIN_URL``
+as for the tests) with ``--leads`` generated leads (realistic distributions, ~0.9 tags per lead) in
+one organization and a tenth as many in another, then measures, in this process:
+
+1. evaluate (count) of six rule sets — the seed's, a tag, a relative date, an OR of four rules, an
+   in-list, a text contains (and a text in-list): ``services.preview_rules`` (validate, compile,
+   run) against the equivalent SQL written by hand. Target ratio <= 1.2 each.
+2. a full membership refresh of a ~20% segment, from empty and after 1% of the leads changed behind
+   the app's back: ``membership.refresh_membership`` (stays, lead events, counts, chart point, event
+   hooks as installed) against hand-written set-based SQL doing the same writes (data-modifying
+   CTEs). Target ratio <= 1.5.
+3. the incremental re-check of one changed lead against 50 active dynamic segments
+   (``membership.recheck_leads``, as the lead-change hook runs it). Target median <= 20 ms.
+
+Runs alternate (ours, hand-written, ours, ...) so that caches and a busy machine favour neither;
+each figure is the median of ``--runs`` runs after a warm-up. Counts are checked to be equal.
+"""
+import argparse
+import os
+import random
+import secrets
+import statistics
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import psycopg  # noqa: E402
+
+PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+# name, match_all, rules, the same question in SQL written by hand (:org is the organization)
+RULE_SETS = [
+    ("seed: auto, value > 1000, new", True,
+     [{"field": "insurance_type", "operator": "equals", "value": "auto"},
+      {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+      {"field": "status", "operator": "equals", "value": "new"}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type = 'auto' "
+     "AND value_estimate > 1000 AND status = 'new'"),
+    ("tags contains vip", True,
+     [{"field": "tags", "operator": "contains", "value": "vip"}],
+     "SELECT count(*) FROM leads JOIN lead_tags ON lead_tags.lead_id = leads.id "
+     "WHERE leads.organization_id = :org AND lead_tags.tag = 'vip'"),
+    ("created in the last 30 days", True,
+     [{"field": "created_at", "operator": "greater_than", "value": "30 days ago"}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND created_at > now() - interval '30 days'"),
+    ("OR of four rules", False,
+     [{"field": "priority", "operator": "equals", "value": "urgent"},
+      {"field": "value_estimate", "operator": "greater_than", "value": "5000"},
+      {"field": "tags", "operator": "contains", "value": "referral-bonus"},
+      {"field": "status", "operator": "equals", "value": "quoted"}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND (priority = 'urgent' OR value_estimate > 5000 "
+     "OR status = 'quoted' OR id IN (SELECT lead_id FROM lead_tags WHERE tag = 'referral-bonus'))"),
+    ("in-list: insurance home/renters/umbrella", True,
+     [{"field": "insurance_type", "operator": "in", "value": ["home", "renters", "umbrella"]}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type IN ('home', 'renters', 'umbrella')"),
+    ("text in-list: state TX, FL, CA, NY", True,
+     [{"field": "state", "operator": "in", "value": "TX, FL, CA, NY"}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND state IN ('TX', 'FL', 'CA', 'NY')"),
+    ("text contains: city 'san'", True,
+     [{"field": "city", "operator": "contains", "value": "san"}],
+     "SELECT count(*) FROM leads WHERE organization_id = :org AND city ILIKE '%san%'"),
+]
+
+# The refreshed segment: ~20% of the leads.
+REFRESH_RULES = [{"field": "insurance_type", "operator": "equals", "value": "auto"},
+                 {"field": "value_estimate", "operator": "greater_than", "value": "1000"}]
+REFRESH_CONDITION = "insurance_type = 'auto' AND value_estimate > 1000"
+# 1% of the leads flip between auto and home (flipping again restores them).
+FLIP = ("UPDATE leads SET insurance_type = CASE WHEN insurance_type = 'auto' THEN 'home' ELSE 'auto' END, "
+        "updated_at = now() WHERE organization_id = :org AND id % 100 = 37")
+
+HAND_EXITS = f"""
+WITH exited AS (
+    UPDATE lead_segments SET is_active = false, exited_at = :now
+    WHERE segment_id = :segment AND is_active
+      AND NOT EXISTS (SELECT 1 FROM leads WHERE leads.id = lead_segments.lead_id AND {REFRESH_CONDITION})
+    RETURNING lead_id)
+INSERT INTO lead_events (organization_id, lead_id, event_type, data, created_at)
+SELECT :org, lead_id, 'segment_exited', CAST(:data AS jsonb), :now FROM exited
+"""
+HAND_ENTRIES = f"""
+WITH entered AS (
+    INSERT INTO lead_segments (organization_id, lead_id, segment_id, is_active, entered_at, added_by)
+    SELECT :org, id, :segment, true, :now, 'rule' FROM leads
+    WHERE organization_id = :org AND {REFRESH_CONDITION}
+      AND NOT EXISTS (SELECT 1 FROM lead_segments s WHERE s.segment_id = :segment AND s.lead_id = leads.id
+                      AND s.is_active)
+    RETURNING lead_id)
+INSERT INTO lead_events (organization_id, lead_id, event_type, data, created_at)
+SELECT :org, lead_id, 'segment_entered', CAST(:data AS jsonb), :now FROM entered
+"""
+HAND_COUNT = """
+UPDATE segments SET last_evaluated_at = :now, member_count = (
+    SELECT count(*) FROM lead_segments WHERE segment_id = :segment AND is_active) WHERE id = :segment
+"""
+
+GENERATE_LEADS = """
+INSERT INTO leads (organization_id, first_name, last_name, email, phone, status, priority, source, insurance_type,
+                   state, city, value_estimate, email_opt_out, created_at, updated_at)
+SELECT :org,
+       (ARRAY['James','Mary','Robert','Patricia','John','Jennifer','Michael','Linda','Wei','Aisha','Carlos','Priya'])[1 + (g % 12)],
+       (ARRAY['Smith','Johnson','Garcia','Miller','Davis','Nguyen','Patel','Kim','Lopez','Brown'])[1 + (g / 12 % 10)],
+       'lead' || g || '@example.com', '+1 512 555 ' || lpad((g % 10000)::text, 4, '0'),
+       CASE WHEN r1 < .40 THEN 'new' WHEN r1 < .60 THEN 'contacted' WHEN r1 < .75 THEN 'qualified'
+            WHEN r1 < .85 THEN 'quoted' WHEN r1 < .93 THEN 'converted' ELSE 'lost' END,
+       CASE WHEN r2 < .25 THEN 'low' WHEN r2 < .70 THEN 'medium' WHEN r2 < .92 THEN 'high' ELSE 'urgent' END,
+       (ARRAY['website','website','website','referral','facebook','facebook','google_ads','google_ads','email',
+              'phone','partner','event','other'])[1 + floor(r3 * 13)::int],
+       CASE WHEN r4 < .35 THEN 'auto' WHEN r4 < .57 THEN 'home' WHEN r4 < .69 THEN 'life' WHEN r4 < .79 THEN 'health'
+            WHEN r4 < .87 THEN 'business' WHEN r4 < .94 THEN 'renters' WHEN r4 < .98 THEN 'umbrella' ELSE 'other' END,
+       (ARRAY['TX','TX','CA','CA','FL','FL','NY','IL','GA','AZ','WA','OH'])[1 + c],
+       (ARRAY['Austin','Houston','San Diego','Los Angeles','Miami','Orlando','Buffalo','Chicago','Atlanta','Phoenix',
+              'Seattle','Columbus'])[1 + c],
+       CASE WHEN r5 < .05 THEN NULL
+            ELSE round(exp(7 + 0.8 * sqrt(-2 * ln(1 - r5)) * cos(2 * pi() * r6))::numeric, 2) END,
+       r7 < .03, created, created + (now() - created) * r8
+FROM (SELECT g, floor(random() * 12)::int AS c, random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+             random() AS r5, random() AS r6, random() AS r7, random() AS r8,
+             now() - random() * interval '365 days' AS created
+      FROM generate_series(1, :count) AS g) AS s
+"""
+GENERATE_TAGS = """
+INSERT INTO lead_tags (lead_id, tag)
+SELECT leads.id, tags.tag FROM leads
+CROSS JOIN (VALUES ('vip', .05), ('spanish', .12), ('bundle', .15), ('homeowner', .25), ('multi-car', .10),
+                   ('referral-bonus', .04), ('webinar', .08)) AS tags(tag, share)
+WHERE random() + 0 * leads.id < tags.share  -- per lead and tag (random() alone would be pushed to VALUES)
+"""
+
+
+def create_database() -> str:
+    name = f"leadflow_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def build_app(database: str):
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    os.environ.update({"DATABASE_URL": f"{base}/{database}", "SECRET_KEY": "bench-secret",
+                       "LEADFLOW_BACKGROUND_SCHEDULER": "0"})
+    os.environ.pop("REDIS_URL", None)
+    from webapp import create_app
+
+    return create_app()
+
+
+def generate(db, text, leads: int) -> tuple[int, int]:
+    """Two organizations: ours with ``leads`` leads, another with a tenth as many (never counted)."""
+    from webapp.models import Organization
+
+    ours, other = Organization(name="Bench Insurance", slug="bench"), Organization(name="Other", slug="other")
+    db.session.add_all([ours, other])
+    db.session.commit()
+    db.session.execute(text("SELECT setseed(0.42)"))
+    for org, count in ((ours.id, leads), (other.id, max(leads // 10, 1))):
+        db.session.execute(text(GENERATE_LEADS), {"org": org, "count": count})
+    db.session.execute(text(GENERATE_TAGS))
+    db.session.commit()
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    return ours.id, other.id
+
+
+def timed(function) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = function()
+    return time.perf_counter() - started, result
+
+
+def median_pair(runs: int, ours, hand, before=None) -> tuple[float, float, object, object]:
+    """Median seconds of ``ours`` and ``hand``, alternating, after one warm-up of each."""
+    times = {"ours": [], "hand": []}
+    results = {}
+    for attempt in range(runs + 1):
+        for name, function in (("ours", ours), ("hand", hand)) if attempt % 2 == 0 else (("hand", hand), ("ours", ours)):
+            if before:
+                before()
+            seconds, results[name] = timed(function)
+            if attempt:
+                times[name].append(seconds)
+    return statistics.median(times["ours"]), statistics.median(times["hand"]), results["ours"], results["hand"]
+
+
+# --- 1. evaluate ---------------------------------------------------------------------------------------
+
+def bench_evaluate(db, text, org: int, runs: int) -> list[tuple]:
+    from webapp.segments.services import preview_rules
+
+    rows = []
+    for name, match_all, rules, sql in RULE_SETS:
+        def ours(rules=rules, match_all=match_all):
+            return preview_rules(org, match_all, rules, limit=0)["count"]
+
+        def hand(sql=sql):
+            return db.session.scalar(text(sql), {"org": org})
+
+        mine, theirs, count, expected = median_pair(runs, ours, hand)
+        db.session.rollback()
+        if count != expected:
+            raise SystemExit(f"{name}: the engine counted {count}, the hand-written SQL {expected}")
+        rows.append((f"evaluate {name} ({count:,} leads)", mine, theirs, 1.2))
+    return rows
+
+
+# --- 2. full refresh -------------------------------------------------------------------------------------
+
+def bench_refresh(db, text, org: int, runs: int) -> list[tuple]:
+    import json
+
+    from webapp.models import utcnow
+    from webapp.segments import membership, services
+
+    segment, _ = services.create_segment(org, {"name": "Bench auto > 1000", "is_active": False, "rules": REFRESH_RULES})
+    db.session.commit()
+    segment_id = segment.id
+    params = {"org": org, "segment": segment_id,
+              "data": json.dumps({"segment_id": segment_id, "segment_name": segment.name})}
+
+    def empty():
+        db.session.execute(text("TRUNCATE lead_segments, lead_events, segment_snapshots"))
+        db.session.execute(text("UPDATE segments SET member_count = 0, last_evaluated_at = NULL"))
+        db.session.commit()
+
+    def ours():
+        result = membership.refresh_membership(org, segment_id)
+        db.session.commit()
+        return result["entered"], result["exited"], result["member_count"]
+
+    def hand():
+        now = utcnow()
+        exited = db.session.execute(text(HAND_EXITS), {**params, "now": now}).rowcount
+        entered = db.session.execute(text(HAND_ENTRIES), {**params, "now": now}).rowcount
+        db.session.execute(text(HAND_COUNT), {**params, "now": now})
+        db.session.commit()
+        return entered, exited, db.session.scalar(text("SELECT member_count FROM segments WHERE id = :segment"), params)
+
+    rows = []
+    mine, theirs, result, expected = median_pair(runs, ours, hand, before=empty)
+    if result != expected:
+        raise SystemExit(f"refresh from empty: ours {result}, hand-written {expected}")
+    total = db.session.scalar(text("SELECT count(*) FROM leads WHERE organization_id = :org"), {"org": org})
+    share = result[2] / total
+    rows.append((f"refresh from empty ({result[0]:,} enter, {share:.0%} of the leads)", mine, theirs, 1.5))
+
+    flipped = []
+
+    def flip():
+        db.session.execute(text(FLIP), {"org": org})
+        db.session.commit()
+        flipped.append(not flipped[-1] if flipped else True)
+
+    def changed():
+        if flipped and flipped[-1]:
+            flip()  # back to the original leads
+        empty()
+        hand()  # the segment as it was ...
+        flip()  # ... then 1% of the leads change behind the app's back
+
+    mine, theirs, result, expected = median_pair(runs, ours, hand, before=changed)
+    if flipped[-1]:
+        flip()
+    if result != expected:
+        raise SystemExit(f"refresh after changes: ours {result}, hand-written {expected}")
+    rows.append((f"refresh after 1% changed ({result[0]:,} enter, {result[1]:,} exit)", mine, theirs, 1.5))
+    empty()
+    db.session.execute(text("DELETE FROM segments WHERE id = :segment"), params)
+    db.session.commit()
+    db.session.expunge_all()
+    return rows
+
+
+# --- 3. incremental re-check -----------------------------------------------------------------------------
+
+def fifty_segments(org: int) -> list[list[dict]]:
+    """50 rule sets in the mix a real account has: every kind of field and operator, AND and OR."""
+    kinds = [
+        [{"field": "insurance_type", "operator": "equals", "value": "auto"},
+         {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+         {"field": "status", "operator": "equals", "value": "new"}],
+        [{"field": "tags", "operator": "contains", "value": "vip"}],
+        [{"field": "status", "operator": "equals", "value": "new"},
+         {"field": "created_at", "operator": "less_than", "value": "24 hours ago"}],
+        [{"field": "priority", "operator": "in", "value": ["high", "urgent"]},
+         {"field": "tags", "operator": "not_in", "value": ["spanish", "webinar"]}],
+        [{"field": "state", "operator": "in", "value": ["TX", "FL", "AZ", "GA"]},
+         {"field": "insurance_type", "operator": "in", "value": ["home", "renters"]}],
+        [{"field": "city", "operator": "contains", "value": "san"},
+         {"field": "value_estimate", "operator": "less_than", "value": "2000"}],
+        [{"field": "source", "operator": "not_equals", "value": "website"},
+         {"field": "updated_at", "operator": "greater_than", "value": "7 days ago"}],
+        [{"field": "value_estimate", "operator": "in", "value": "500, 1000, 1500"},
+         {"field": "city", "operator": "starts_with", "value": "hou"}],
+    ]
+    rule_sets = []
+    for n in range(50):
+        rules = [dict(rule) for rule in kinds[n % len(kinds)]]
+        if rules[-1]["field"] == "value_estimate" and rules[-1]["operator"] in ("greater_than", "less_than"):
+            rules[-1]["value"] = str(500 + 100 * n)
+        rule_sets.append(rules)
+    return rule_sets
+
+
+def bench_recheck(db, text, org: int, checks: int) -> tuple:
+    from webapp.models import LeadSegment, Segment
+    from webapp.segments import membership, services
+
+    for n, rules in enumerate(fifty_segments(org)):
+        # Saved inactive (nothing to fill), then switched on: 50 active dynamic segments.
+        services.create_segment(org, {"name": f"Segment {n}", "is_active": False, "match_all_rules": n % 5 != 4,
+                                      "rules": rules})
+    db.session.execute(text("UPDATE segments SET is_active = true WHERE organization_id = :org"), {"org": org})
+    db.session.commit()
+    ids = db.session.scalars(text("SELECT id FROM leads WHERE organization_id = :org ORDER BY random() LIMIT :n"),
+                             {"org": org, "n": checks}).all()
+    rng = random.Random(7)
+    times, moved = [], 0
+    for lead_id in ids:
+        db.session.execute(text(
+            "UPDATE leads SET status = :status, insurance_type = :kind, value_estimate = :value, updated_at = now() "
+            "WHERE id = :id"), {"id": lead_id, "status": rng.choice(["new", "contacted", "quoted"]),
+                                "kind": rng.choice(["auto", "home", "renters"]), "value": rng.randint(300, 6000)})
+        db.session.flush()
+        seconds, events = timed(lambda lead_id=lead_id: membership.recheck_leads(org, [lead_id]))
+        db.session.commit()
+        times.append(seconds)
+        moved += len(events)
+    members = db.session.scalar(db.select(db.func.count()).select_from(LeadSegment))
+    assert db.session.scalar(db.select(db.func.count()).select_from(Segment)) == 50 and members
+    times.sort()
+    return statistics.median(times), times[int(len(times) * .95)], moved, len(times)
+
+
+def report(rows: list[tuple], recheck: tuple, leads: int, runs: int, hooks: list[str]) -> None:
+    print(f"\n{leads:,} leads (+{leads // 10:,} in another organization), median of {runs} runs, "
+          f"event hooks installed: {', '.join(hooks) or 'none'}\n")
+    print(f"| {'case':<62} | {'engine':>9} | {'by hand':>9} | {'ratio':>5} | {'target':>6} |")
+    print(f"|{'-' * 64}|{'-' * 11}|{'-' * 11}|{'-' * 7}|{'-' * 8}|")
+    failed = 0
+    for name, ours, hand, target in rows:
+        ratio = ours / hand
+        failed += ratio > target
+        mark = "" if ratio <= target else " ✗"
+        print(f"| {name:<62} | {ours * 1000:>7.1f}ms | {hand * 1000:>7.1f}ms | {ratio:>5.2f} | <= {target:<3}{mark} |")
+    median, p95, moved, count = recheck
+    failed += median > 0.020
+    print(f"| {'re-check one lead against 50 dynamic segments (median)':<62} | {median * 1000:>7.1f}ms | "
+          f"{'target':>9} | {median / 0.020:>5.2f} | <= 20ms{'' if median <= 0.020 else ' ✗'} |")
+    print(f"\nre-check: {count} changed leads, p95 {p95 * 1000:.1f} ms, {moved} segment events recorded")
+    print("all targets met" if not failed else f"{failed} target(s) missed")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--checks", type=int, default=200, help="leads changed one by one for the re-check")
+    options = parser.parse_args()
+    database = create_database()
+    print(f"database {database}: generating {options.leads:,} leads…", flush=True)
+    try:
+        app = build_app(database)
+        with app.app_context():
+            from sqlalchemy import text
+
+            from webapp.extensions import db
+            from webapp.leads.changes import event_hooks
+
+            db.create_all()
+            started = time.perf_counter()
+            org, _ = generate(db, text, options.leads)
+            tags = db.session.scalar(text("SELECT count(*) FROM lead_tags"))
+            print(f"generated in {time.perf_counter() - started:.0f} s ({tags:,} tags); measuring…", flush=True)
+            rows = bench_evaluate(db, text, org, options.runs)
+            rows += bench_refresh(db, text, org, options.runs)
+            recheck = bench_recheck(db, text, org, options.checks)
+            hooks = [f"{hook.__module__}.{hook.__name__}" for hook in event_hooks]
+            db.session.remove()
+            db.engine.dispose()
+        report(rows, recheck, options.leads, options.runs, hooks)
+    finally:
+        drop_database(database)
+
+
+if __name__ == "__main__":
+    main()

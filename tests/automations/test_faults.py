@@ -1,0 +1,253 @@
+"""Automations under faults (SPEC §13: work is recorded in PostgreSQL before it is queued): a worker
+SIGKILLed in the middle of a burst, Redis restarted with its jobs lost, the SMTP server down. Real
+``python worker.py`` processes, a private ``redis-server``, a local SMTP server (aiosmtpd)."""
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+from sqlalchemy import func, select
+
+from tests.automations.helpers import make_automation, runs_of, step
+from tests.conftest import login_browser
+from tests.email.conftest import free_port
+from webapp.automations.engine import execute_runs
+from webapp.extensions import db
+from webapp.jobs import rq_queue
+from webapp.models import AutomationRun, AutomationRunStep, Lead, OutboxMessage, Task
+from webapp.scheduling import run_sweepers
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SENDER = "Acme Insurance <hello@acme.example.com>"
+# What the sweepers of a recovering worker need to find lost work within seconds, not minutes.
+RECOVERY_ENV = {"LEADFLOW_STALLED_AFTER_SECONDS": "2", "LEADFLOW_SWEEP_INTERVAL_SECONDS": "1"}
+
+
+def wait_for(condition, timeout: float, what: str, interval: float = 0.05):
+    """Poll ``condition`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class RedisServer:
+    """A private ``redis-server`` without persistence: a restart loses every job, as a crash would."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        wait_for(lambda: self._answers(client), 10, "redis-server to accept connections")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    @staticmethod
+    def _answers(client) -> bool:
+        try:
+            return client.ping()
+        except redis.ConnectionError:
+            return False
+
+
+@pytest.fixture
+def private_redis(app, monkeypatch):
+    """This test's own Redis, used by the app (jobs are queued there) and by the workers it starts."""
+    server = RedisServer()
+    server.start()
+    monkeypatch.setitem(app.config, "REDIS_URL", server.url)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def workers(test_env, tmp_path):
+    """``start(**env)``: a ``python worker.py`` process; every one still alive is stopped afterwards."""
+    started = []
+
+    def start(name: str, **env) -> subprocess.Popen:
+        log = open(tmp_path / f"{name}.log", "w")
+        # a session of its own: killing the group takes the RQ scheduler process a worker forks, too
+        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **test_env, **env},
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        started.append((process, log))
+        return process
+
+    yield start
+    for process, log in started:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+        kill_group(process)
+        log.close()
+
+
+def kill_group(process: subprocess.Popen) -> None:
+    """SIGKILL the worker and every process it started, as a crash of its machine would."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+def worker_env(redis_url: str, smtp_port: int, **extra) -> dict:
+    return {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
+            "MAIL_DEFAULT_SENDER": SENDER, **extra}
+
+
+def welcome_automation(api) -> dict:
+    """The seed's two-step welcome automation: an email, then a follow-up task."""
+    template = api.post("/api/v1/automations/email-templates", json={
+        "name": "Welcome Email", "subject": "Welcome, {{ first_name }}", "template_type": "marketing",
+        "body_html": "<p>Welcome {{ first_name }}!</p>", "body_text": "Welcome {{ first_name }}!"}).json
+    return make_automation(api, name="Welcome Email Automation", actions=[
+        step("send_email", template_id=template["id"]),
+        step("create_task", task_type="follow_up", title="Follow up with new lead", due_in_days=1)])
+
+
+def bulk_create(api, count: int, prefix: str) -> list[int]:
+    leads = [{"first_name": f"{prefix.title()}{n}", "email": f"{prefix}{n}@example.com"} for n in range(count)]
+    response = api.post("/api/v1/leads/bulk", json={"leads": leads})
+    assert response.status_code == 201, response.json
+    return sorted(db.session.scalars(select(Lead.id).where(Lead.email.like(f"{prefix}%"))).all())
+
+
+def count_runs(status: str) -> int:
+    db.session.rollback()  # a fresh snapshot: the workers commit in other processes
+    return db.session.scalar(select(func.count()).select_from(AutomationRun).where(AutomationRun.status == status))
+
+
+def sent_messages() -> int:
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status == "sent"))
+
+
+def assert_every_effect_happened_once(automation_id: int, lead_ids: list[int], smtp_handler, prefix: str) -> None:
+    runs = runs_of(automation_id)
+    assert len(runs) == len(lead_ids) and {r.status for r in runs} == {"completed"}
+    assert all([s.status for s in r.steps] == ["completed", "completed"] for r in runs)
+    tasks_per_lead = dict(db.session.execute(select(Task.lead_id, func.count()).group_by(Task.lead_id)).all())
+    assert tasks_per_lead == dict.fromkeys(lead_ids, 1)
+    email_steps = db.session.scalars(select(AutomationRunStep).join(AutomationRun).where(
+        AutomationRun.automation_id == automation_id, AutomationRunStep.action_type == "send_email")).all()
+    messages = db.session.scalars(select(OutboxMessage)).all()
+    assert sorted(m.idempotency_key for m in messages) == sorted(s.idempotency_key for s in email_steps)
+    assert {m.id for m in messages} == {s.output["message_id"] for s in email_steps}
+    assert {m.status for m in messages} == {"sent"}
+    recipients = sorted(rcpt for envelope in smtp_handler.envelopes for rcpt in envelope.rcpt_tos)
+    assert recipients == sorted(f"{prefix}{n}@example.com" for n in range(len(lead_ids)))
+
+
+def test_a_worker_killed_in_the_middle_of_a_burst_loses_nothing_and_repeats_nothing(
+        api, org, private_redis, smtp_server, workers):
+    automation = welcome_automation(api)
+    lead_ids = bulk_create(api, 150, "burst")
+    assert rq_queue("default").count == 2  # 150 runs in jobs of 100 and 50
+    env = worker_env(private_redis.url, smtp_server.port)
+
+    doomed = workers("doomed", **env, LEADFLOW_STALLED_AFTER_SECONDS="2")
+    wait_for(lambda: count_runs("completed") >= 10, 60, "the first worker to complete some runs", interval=0.01)
+    kill_group(doomed)
+    completed_when_killed = count_runs("completed")
+    assert 10 <= completed_when_killed < 100  # killed in the middle of its first job
+
+    workers("rescuer", **env, **RECOVERY_ENV)
+    wait_for(lambda: count_runs("completed") == 150, 90, "every run to complete", interval=0.2)
+    wait_for(lambda: sent_messages() == 150 and len(smtp_server.handler.envelopes) >= 150, 90,
+             "every email to be sent", interval=0.2)
+
+    assert_every_effect_happened_once(automation["id"], lead_ids, smtp_server.handler, "burst")
+
+
+def test_jobs_lost_with_a_restarted_redis_are_found_again_and_run_once(
+        app, api, org, private_redis, smtp_server, mail_config, workers):
+    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_DEFAULT_SENDER=SENDER)
+    automation = welcome_automation(api)
+    lead_ids = bulk_create(api, 40, "restart")
+    run_ids = [r.id for r in runs_of(automation["id"])]
+    # A worker got through half of the runs before Redis went down: their emails are queued jobs too.
+    execute_runs(run_ids[:20])
+    assert rq_queue("default").count == 1 + 20  # the run job (all 40 runs) and 20 email jobs
+    assert count_runs("completed") == 20 and count_runs("pending") == 20
+
+    private_redis.stop()
+    private_redis.start()
+    assert rq_queue("default").count == 0  # every job is gone; the rows in PostgreSQL remain
+
+    workers("after-restart", **worker_env(private_redis.url, smtp_server.port), **RECOVERY_ENV)
+    wait_for(lambda: count_runs("completed") == 40, 60, "the sweeper to requeue the lost runs", interval=0.2)
+    wait_for(lambda: sent_messages() == 40 and len(smtp_server.handler.envelopes) >= 40, 60,
+             "the sweeper to requeue the lost emails", interval=0.2)
+
+    assert_every_effect_happened_once(automation["id"], lead_ids, smtp_server.handler, "restart")
+    assert {m.attempts for m in db.session.scalars(select(OutboxMessage))} == {1}
+
+
+def test_with_smtp_down_emails_are_retried_then_failed_the_run_completes_and_a_resend_sends_once(
+        app, api, client, org, admin, smtp_server, mail_config, run_jobs):
+    closed_port = free_port()  # nothing listens there
+    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port, MAIL_DEFAULT_SENDER=SENDER, MAIL_MAX_ATTEMPTS=3,
+                MAIL_RETRY_BACKOFF_SECONDS=0.2, MAIL_TIMEOUT_SECONDS=5)
+    automation = welcome_automation(api)
+    lead_ids = bulk_create(api, 3, "down")
+    run_jobs()
+
+    def all_failed():  # each retry is queued by the sweeper once its backoff is over
+        run_sweepers()
+        run_jobs()
+        return sorted(m.status for m in db.session.scalars(select(OutboxMessage)).all()) == ["failed"] * 3
+
+    wait_for(all_failed, 20, "three attempts of every message", interval=0.2)
+    db.session.expire_all()
+    messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+    for message in messages:
+        assert message.attempts == 3 and message.sent_at is None
+        assert "ConnectionRefusedError" in message.last_error
+    runs = runs_of(automation["id"])
+    assert [r.status for r in runs] == ["completed"] * 3  # queuing the email was the step's effect
+    assert all(r.steps[0].output["message_id"] in {m.id for m in messages} for r in runs)
+    assert db.session.scalar(select(func.count()).select_from(Task)) == 3
+
+    # The server is back: a failed message stays failed (no automatic resend) until someone sends it again.
+    mail_config(MAIL_PORT=smtp_server.port)
+    run_sweepers()
+    run_jobs()
+    assert smtp_server.handler.envelopes == []
+
+    login_browser(client, admin.email)
+    for message in messages:
+        assert client.post(f"/outbox/{message.id}/send").status_code == 302
+        assert client.post(f"/outbox/{message.id}/send").status_code == 302  # a second click: already queued
+    run_jobs()
+    for message in messages:
+        page = client.post(f"/outbox/{message.id}/send", follow_redirects=True)
+        assert b"Not sent: a sent message cannot be sent again" in page.data
+    run_sweepers()
+    run_jobs()
+
+    db.session.expire_all()
+    assert [m.status for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))] == ["sent"] * 3
+    assert sorted(r for e in smtp_server.handler.envelopes for r in e.rcpt_tos) == [f"down{n}@example.com" for n in range(3)]
+    assert len(lead_ids) == 3 and [r.status for r in runs_of(automation["id"])] == ["completed"] * 3

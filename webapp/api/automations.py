@@ -1,0 +1,183 @@
+"""Automations: CRUD (PUT replaces the steps when ``actions`` is given), manual trigger, runs."""
+from datetime import datetime
+
+from flask import g, jsonify, url_for
+from pydantic import BaseModel
+from sqlalchemy import select
+
+from ..audit import audit
+from ..automations.services import AutomationFields, delete_automation, save_automation, start_manually, validate_automation
+from ..extensions import db
+from ..models import Automation, AutomationRun, Lead
+from ..tenancy import get_or_404, ids_in_org, scoped
+from ..validation import StrictModel, ValidationFailed, parse
+from . import bp
+from .auth import CONFIGURE, READ, api_auth
+from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
+from .docs import documented
+
+
+class ActionOut(Out):
+    id: int
+    action_type: str
+    action_order: int
+    is_active: bool
+    configuration: dict
+    delay_minutes: int
+    conditions: dict
+
+
+class AutomationOut(Out):
+    id: int
+    organization_id: int
+    name: str
+    description: str | None
+    slug: str
+    trigger_type: str
+    trigger_configuration: dict
+    conditions: dict
+    is_active: bool
+    run_immediately: bool
+    delay_minutes: int
+    allow_reentry: bool
+    campaign_id: int | None
+    actions: list[ActionOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class StepOut(Out):
+    id: int
+    action_id: int | None
+    action_type: str
+    position: int
+    status: str
+    delay_minutes: int
+    due_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempts: int
+    output: dict | None
+    error: str | None
+
+
+class RunOut(Out):
+    id: int
+    organization_id: int
+    automation_id: int
+    lead_id: int
+    status: str
+    trigger_type: str
+    trigger_event_id: int | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    steps: list[StepOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class TriggerRequest(StrictModel):
+    lead_id: int | None = None
+    lead_ids: list[int] | None = None
+
+
+class TriggeredRun(BaseModel):
+    id: int
+    lead_id: int
+    status: str
+
+
+class TriggerResponse(BaseModel):
+    runs: list[TriggeredRun]
+
+
+@bp.get("/automations")
+@api_auth(*READ)
+@documented("List automations", response=page_envelope(AutomationOut), query=PAGE_QUERY, tag="automations")
+def list_automations():
+    return jsonify(paginate(scoped(Automation).order_by(Automation.id), AutomationOut))
+
+
+@bp.post("/automations")
+@api_auth(*CONFIGURE)
+@documented("Create an automation with its steps", body=AutomationFields, response=AutomationOut, status=201,
+            errors=(409,), tag="automations")
+def create_automation():
+    values = validate_automation(json_body(), g.organization_id, partial=False)
+    automation = Automation(organization_id=g.organization_id)
+    save_automation(automation, values)
+    audit("create", automation, {"name": automation.name, "trigger_type": automation.trigger_type})
+    db.session.commit()
+    return created(dump(AutomationOut, automation), url_for("api.get_automation", automation_id=automation.id))
+
+
+@bp.get("/automations/<int:automation_id>")
+@api_auth(*READ)
+@documented("Get an automation", response=AutomationOut, tag="automations")
+def get_automation(automation_id):
+    return jsonify(dump(AutomationOut, get_or_404(Automation, automation_id)))
+
+
+@bp.put("/automations/<int:automation_id>")
+@api_auth(*CONFIGURE)
+@documented("Change an automation; a given actions list replaces its steps", body=AutomationFields,
+            response=AutomationOut, errors=(409,), tag="automations")
+def update_automation(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    changes = save_automation(automation, validate_automation(json_body(), g.organization_id, partial=True))
+    audit("update", automation, changes)
+    db.session.commit()
+    return jsonify(dump(AutomationOut, automation))
+
+
+@bp.delete("/automations/<int:automation_id>")
+@api_auth(*CONFIGURE)
+@documented("Delete an automation (its open runs are cancelled)", status=204, tag="automations")
+def delete_automation_view(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    audit("delete", automation, {"name": automation.name})
+    delete_automation(automation)
+    db.session.commit()
+    return no_content()
+
+
+@bp.post("/automations/<int:automation_id>/trigger")
+@api_auth(*CONFIGURE)
+@documented("Start the automation by hand for leads", body=TriggerRequest, response=TriggerResponse, status=202,
+            tag="automations")
+def trigger_automation(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    request_body = parse(TriggerRequest, json_body())
+    lead_ids = list(dict.fromkeys(([request_body.lead_id] if request_body.lead_id else []) + (request_body.lead_ids or [])))
+    if not lead_ids:
+        raise ValidationFailed([{"field": "lead_ids", "message": "give lead_id or lead_ids"}])
+    if len(lead_ids) > 1000:
+        raise ValidationFailed([{"field": "lead_ids", "message": "at most 1000 leads at once"}])
+    foreign = sorted(set(lead_ids) - ids_in_org(Lead, lead_ids, g.organization_id))
+    if foreign:
+        raise ValidationFailed([{"field": "lead_ids", "message": f"no such lead: {', '.join(map(str, foreign[:20]))}"}])
+    run_ids = start_manually(automation, lead_ids)
+    audit("trigger", automation, {"lead_ids": lead_ids[:100], "runs": len(run_ids)})
+    db.session.commit()
+    runs = db.session.scalars(select(AutomationRun).where(AutomationRun.id.in_(run_ids)).order_by(AutomationRun.id)).all()
+    response = jsonify({"runs": [{"id": r.id, "lead_id": r.lead_id, "status": r.status} for r in runs]})
+    response.status_code = 202
+    return response
+
+
+@bp.get("/automations/<int:automation_id>/runs")
+@api_auth(*READ)
+@documented("The automation's runs, newest first, with their steps", response=page_envelope(RunOut), query=PAGE_QUERY,
+            tag="automations")
+def automation_runs(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    query = scoped(AutomationRun, AutomationRun.automation_id == automation.id).order_by(AutomationRun.id.desc())
+    return jsonify(paginate(query, RunOut))
+
+
+@bp.get("/automations/runs/<int:run_id>")
+@api_auth(*READ)
+@documented("One run with its steps", response=RunOut, tag="automations")
+def get_run(run_id):
+    return jsonify(dump(RunOut, get_or_404(AutomationRun, run_id)))

@@ -1,0 +1,253 @@
+"""Segments: CRUD (PUT replaces the rules when ``rules`` is given), preview, evaluate, memberships."""
+from datetime import datetime
+from typing import Any
+
+from flask import g, jsonify, request, url_for
+from pydantic import BaseModel
+from sqlalchemy import func, select
+
+from ..audit import audit
+from ..extensions import db
+from ..models import Lead, Segment
+from ..segments import services
+from ..segments.services import PreviewFields, SegmentFields
+from ..tenancy import get_or_404, scoped
+from ..validation import StrictModel, ValidationFailed, parse
+from . import bp
+from .auth import CONFIGURE, READ, api_auth
+from .common import MAX_PAGE, PAGE_QUERY, Out, created, dump, int_arg, json_body, no_content, page_envelope, paginate
+from .docs import documented
+from .leads import LeadOut
+
+LIMIT_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+
+
+class RuleOut(Out):
+    id: int
+    field: str
+    operator: str
+    value: Any
+    position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class SegmentOut(Out):
+    id: int
+    organization_id: int
+    name: str
+    description: str | None
+    slug: str
+    is_active: bool
+    is_dynamic: bool
+    match_all_rules: bool
+    member_count: int
+    last_evaluated_at: datetime | None
+    rules: list[RuleOut]
+    created_at: datetime
+    updated_at: datetime
+
+
+class PreviewResult(BaseModel):
+    count: int
+    lead_ids: list[int]
+
+
+class EvaluateResult(BaseModel):
+    segment_id: int
+    count: int
+    lead_ids: list[int]
+
+
+class MembershipResult(BaseModel):
+    segment_id: int
+    entered: int
+    exited: int
+    member_count: int
+
+
+class LeadIds(StrictModel):
+    lead_ids: list[int]
+
+
+class AddedLeads(BaseModel):
+    added: int
+    already_members: int
+
+
+class RemovedLeads(BaseModel):
+    removed: int
+
+
+class MemberOut(LeadOut):
+    entered_at: datetime
+
+
+class LeadSegmentOut(SegmentOut):
+    entered_at: datetime
+    added_by: str
+
+
+def _limit() -> int:
+    return int_arg("limit", 100, minimum=1, maximum=1000)
+
+
+@bp.get("/segments")
+@api_auth(*READ)
+@documented("List segments", response=page_envelope(SegmentOut), query=PAGE_QUERY, tag="segments")
+def list_segments():
+    return jsonify(paginate(scoped(Segment).order_by(Segment.id), SegmentOut))
+
+
+@bp.post("/segments")
+@api_auth(*CONFIGURE)
+@documented("Create a segment with its rules (a dynamic one is filled at once, or by a job for many leads)",
+            body=SegmentFields, response=SegmentOut, status=201, errors=(409,), tag="segments")
+def create_segment():
+    segment, refresh = services.create_segment(g.organization_id, json_body(), g.user.id)
+    audit("create", segment, {"name": segment.name, "rules": len(segment.rules)})
+    db.session.commit()
+    return created(dump(SegmentOut, segment), url_for("api.get_segment", segment_id=segment.id))
+
+
+@bp.post("/segments/preview")
+@api_auth(*READ)
+@documented("Count and list the leads unsaved rules match; nothing is saved", body=PreviewFields,
+            response=PreviewResult, query=LIMIT_QUERY, tag="segments")
+def preview_segment():
+    limit = _limit()
+    fields = parse(PreviewFields, json_body())
+    raw_rules = [{"field": r.field, "operator": r.operator, "value": r.value} for r in fields.rules]
+    return jsonify(services.preview_rules(g.organization_id, fields.match_all_rules, raw_rules, limit))
+
+
+@bp.get("/segments/leads/<int:lead_id>")
+@api_auth(*READ)
+@documented("The lead's current segments, each with entered_at", response=page_envelope(LeadSegmentOut),
+            query=PAGE_QUERY, tag="segments")
+def lead_segments(lead_id):
+    lead = get_or_404(Lead, lead_id)
+    return jsonify(_paginate_rows(services.segments_of_lead(g.organization_id, lead.id), lambda row: LeadSegmentOut(
+        **SegmentOut.model_validate(row.Segment).model_dump(), entered_at=row.LeadSegment.entered_at,
+        added_by=row.LeadSegment.added_by)))
+
+
+@bp.get("/segments/<int:segment_id>")
+@api_auth(*READ)
+@documented("Get a segment with its rules", response=SegmentOut, tag="segments")
+def get_segment(segment_id):
+    return jsonify(dump(SegmentOut, get_or_404(Segment, segment_id)))
+
+
+@bp.put("/segments/<int:segment_id>")
+@api_auth(*CONFIGURE)
+@documented("Change the given fields of a segment; a given rules list replaces its rules", body=SegmentFields,
+            response=SegmentOut, errors=(409,), tag="segments")
+def update_segment(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    changes, _ = services.update_segment(segment, json_body(), g.user.id)
+    audit("update", segment, changes)
+    db.session.commit()
+    db.session.refresh(segment)
+    return jsonify(dump(SegmentOut, segment))
+
+
+@bp.delete("/segments/<int:segment_id>")
+@api_auth(*CONFIGURE)
+@documented("Delete a segment with its membership history", status=204, tag="segments")
+def delete_segment(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    audit("delete", segment, {"name": segment.name})
+    services.delete_segment(segment)
+    db.session.commit()
+    return no_content()
+
+
+@bp.post("/segments/<int:segment_id>/evaluate")
+@api_auth(*READ)
+@documented("Count and list (ids ascending, the first `limit`) the leads the rules match now; nothing is saved",
+            response=EvaluateResult, query=LIMIT_QUERY, errors=(409,), tag="segments")
+def evaluate_segment(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    return jsonify(services.evaluate_segment(segment, _limit()))
+
+
+@bp.post("/segments/<int:segment_id>/update-memberships")
+@api_auth(*CONFIGURE)
+@documented("Refresh a dynamic segment's members now (409 for a static segment)", response=MembershipResult,
+            errors=(409,), tag="segments")
+def update_memberships(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    refresh = services.refresh_now(segment, g.user.id, "api")
+    audit("trigger", segment, {"entered": refresh.entered, "exited": refresh.exited})
+    db.session.commit()
+    return jsonify({"segment_id": segment.id, "entered": refresh.entered, "exited": refresh.exited,
+                    "member_count": refresh.member_count})
+
+
+@bp.post("/segments/<int:segment_id>/leads")
+@api_auth(*CONFIGURE)
+@documented("Add leads to a static segment (409 for a dynamic one; unknown ids are a 422)", body=LeadIds,
+            response=AddedLeads, errors=(409,), tag="segments")
+def add_segment_leads(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    body = json_body()
+    _only_lead_ids(body)
+    result = services.add_leads(segment, body.get("lead_ids"), g.user.id)
+    audit("update", segment, {"added_leads": result["added"]})
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.delete("/segments/<int:segment_id>/leads")
+@api_auth(*CONFIGURE)
+@documented("Remove leads from a static segment: a body {\"lead_ids\"} or ?lead_ids=1,2 (409 for a dynamic one)",
+            response=RemovedLeads, query={"lead_ids": {"type": "string", "pattern": r"^\d+(,\d+)*$"}},
+            errors=(409,), tag="segments")
+def remove_segment_leads(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    result = services.remove_leads(segment, _lead_ids_of_delete(), g.user.id)
+    audit("update", segment, {"removed_leads": result["removed"]})
+    db.session.commit()
+    return jsonify(result)
+
+
+@bp.get("/segments/<int:segment_id>/leads")
+@api_auth(*READ)
+@documented("The segment's current members, each with entered_at", response=page_envelope(MemberOut),
+            query=PAGE_QUERY, tag="segments")
+def segment_members(segment_id):
+    segment = get_or_404(Segment, segment_id)
+    return jsonify(_paginate_rows(services.members_query(segment), lambda row: MemberOut(
+        **LeadOut.model_validate(row.Lead).model_dump(), entered_at=row.entered_at)))
+
+
+def _paginate_rows(query, item):
+    """The list envelope for a select of several entities; ``item(row)`` builds each item's model."""
+    page = int_arg("page", 1, maximum=MAX_PAGE)
+    per_page = int_arg("per_page", 50, maximum=200)
+    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
+    return {"items": [item(row).model_dump(mode="json") for row in rows], "total": total, "page": page,
+            "per_page": per_page}
+
+
+def _only_lead_ids(body: dict) -> None:
+    unknown = sorted(set(body) - {"lead_ids"})
+    if unknown:
+        raise ValidationFailed([{"field": name, "message": "unknown field"} for name in unknown])
+
+
+def _lead_ids_of_delete():
+    """``?lead_ids=1,2`` or a JSON body ``{"lead_ids": [...]}``."""
+    raw = request.args.get("lead_ids")
+    if raw is not None:
+        parts = [part.strip() for part in raw.split(",") if part.strip()]
+        if not parts or not all(part.isdigit() and len(part) <= 10 for part in parts):
+            raise ValidationFailed([{"field": "lead_ids", "message": "must be comma-separated lead ids"}])
+        return [int(part) for part in parts]
+    if not request.get_data():
+        raise ValidationFailed([{"field": "lead_ids", "message": "required (in the body or as ?lead_ids=1,2)"}])
+    body = json_body()
+    _only_lead_ids(body)
+    return body.get("lead_ids")

@@ -1,0 +1,266 @@
+"""The eight actions: one small executor each, with the validation of its configuration.
+
+An executor gets the step's configuration and a ``StepContext`` and returns its output (a dict
+shown in the run history). It changes rows in the current transaction, which commits together with
+the step's status; its idempotency key (``context.key``) guards effects that leave the database.
+"""
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+
+from ..extensions import db
+from ..leads.services import update_lead
+from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User
+from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
+from ..models.org import ROLES
+from ..tenancy import ids_in_org
+
+
+class ActionError(Exception):
+    """A step that cannot succeed as configured; ``permanent`` ones are not retried."""
+
+    def __init__(self, message: str, permanent: bool = True):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass
+class StepContext:
+    run: AutomationRun
+    step: AutomationRunStep
+    lead: Lead
+
+    @property
+    def key(self) -> str:
+        return self.step.idempotency_key
+
+    @property
+    def organization_id(self) -> int:
+        return self.run.organization_id
+
+
+# --- executors ----------------------------------------------------------------------------------
+
+def send_email_action(config: dict, ctx: StepContext) -> dict:
+    from ..email_templates.delivery import queue_email
+
+    to = config.get("to", "lead")
+    if to == "assignee" and ctx.lead.assigned_to_id is None:
+        return {"skipped": True, "reason": "the lead has no assignee"}
+    return queue_email(organization_id=ctx.organization_id, template_id=int(config["template_id"]),
+                       lead_id=ctx.lead.id, idempotency_key=ctx.key, subject_override=config.get("subject"),
+                       to=to, personalize=config.get("personalize", True), automation_run_id=ctx.run.id)
+
+
+def send_notification_action(config: dict, ctx: StepContext) -> dict:
+    from ..email_templates.delivery import lead_template_context
+    from ..email_templates.render import TemplateRenderError, render_text
+
+    user_id = ctx.lead.assigned_to_id if config["user_id"] == "assignee" else int(config["user_id"])
+    if user_id is None:
+        return {"skipped": True, "reason": "the lead has no assignee"}
+    try:
+        message = render_text(config["message"], lead_template_context(ctx.lead))
+    except TemplateRenderError as exc:
+        raise ActionError(f"message: {exc}") from None
+    notification = Notification(organization_id=ctx.organization_id, user_id=user_id, message=message[:1000],
+                                link=f"/leads/{ctx.lead.id}")
+    db.session.add(notification)
+    db.session.flush()
+    return {"notification_id": notification.id, "user_id": user_id, "message": message[:200]}
+
+
+def update_lead_status_action(config: dict, ctx: StepContext) -> dict:
+    old = ctx.lead.status
+    update_lead(ctx.lead, {"status": config["status"]})
+    return {"old": old, "new": ctx.lead.status}
+
+
+def update_lead_priority_action(config: dict, ctx: StepContext) -> dict:
+    old = ctx.lead.priority
+    update_lead(ctx.lead, {"priority": config["priority"]})
+    return {"old": old, "new": ctx.lead.priority}
+
+
+def assign_lead_action(config: dict, ctx: StepContext) -> dict:
+    if config.get("user_id"):
+        user_id = int(config["user_id"])
+    else:
+        user_id = _pick_user(ctx, config["strategy"], config.get("role", "agent"))
+        if user_id is None:
+            raise ActionError(f"no active {config.get('role', 'agent')} to assign to", permanent=False)
+    old = ctx.lead.assigned_to_id
+    update_lead(ctx.lead, {"assigned_to_id": user_id})
+    return {"old": old, "assigned_to_id": user_id}
+
+
+def _pick_user(ctx: StepContext, strategy: str, role: str) -> int | None:
+    users = db.session.scalars(select(User.id).where(
+        User.organization_id == ctx.organization_id, User.role == role, User.is_active.is_(True)).order_by(User.id)).all()
+    if not users:
+        return None
+    if strategy == "round_robin":
+        # The n-th assignment made by this step of this automation goes to the n-th user, in turn.
+        done = db.session.scalar(select(func.count()).select_from(AutomationRunStep).where(
+            AutomationRunStep.action_id == ctx.step.action_id, AutomationRunStep.status == "completed"))
+        return users[done % len(users)]
+    load = dict(db.session.execute(select(Lead.assigned_to_id, func.count()).where(
+        Lead.organization_id == ctx.organization_id, Lead.assigned_to_id.in_(users),
+        Lead.status.notin_(("converted", "lost"))).group_by(Lead.assigned_to_id)).all())
+    return min(users, key=lambda u: (load.get(u, 0), u))
+
+
+def add_tag_action(config: dict, ctx: StepContext) -> dict:
+    tag = config["tag"].strip().lower()
+    update_lead(ctx.lead, {"tags": sorted(set(ctx.lead.tags) | {tag})})
+    return {"tag": tag}
+
+
+def remove_tag_action(config: dict, ctx: StepContext) -> dict:
+    tag = config["tag"].strip().lower()
+    update_lead(ctx.lead, {"tags": sorted(set(ctx.lead.tags) - {tag})})
+    return {"tag": tag}
+
+
+def create_task_action(config: dict, ctx: StepContext) -> dict:
+    existing = db.session.scalar(select(Task).where(Task.idempotency_key == ctx.key))
+    if existing is not None:
+        return {"task_id": existing.id, "duplicate": True}
+    if config.get("due_date"):
+        due = date.fromisoformat(str(config["due_date"]))
+    else:
+        due = date.today() + timedelta(days=int(config.get("due_in_days", 1)))
+    task = Task(organization_id=ctx.organization_id, lead_id=ctx.lead.id, task_type=config.get("task_type", "follow_up"),
+                title=config["title"], due_date=due, idempotency_key=ctx.key,
+                assignee_id=int(config["assignee_id"]) if config.get("assignee_id") else ctx.lead.assigned_to_id)
+    db.session.add(task)
+    db.session.flush()
+    return {"task_id": task.id, "due_date": due.isoformat(), "assignee_id": task.assignee_id}
+
+
+# --- configuration checks -----------------------------------------------------------------------
+
+def _required(config: dict, key: str) -> list[str]:
+    return [key] if config.get(key) in (None, "") else []
+
+
+def check_send_email(config: dict, organization_id: int) -> dict:
+    from ..models import EmailTemplate
+
+    errors = {k: "is required" for k in _required(config, "template_id")}
+    if "template_id" not in errors and not ids_in_org(EmailTemplate, [_int(config["template_id"])], organization_id):
+        errors["template_id"] = "no such email template"
+    if config.get("to", "lead") not in ("lead", "assignee"):
+        errors["to"] = "must be 'lead' or 'assignee'"
+    if not isinstance(config.get("personalize", True), bool):
+        errors["personalize"] = "must be true or false"
+    if config.get("subject") is not None and not isinstance(config["subject"], str):
+        errors["subject"] = "must be text"
+    return errors
+
+
+def check_send_notification(config: dict, organization_id: int) -> dict:
+    from ..email_templates.render import check_syntax
+
+    errors = {k: "is required" for k in _required(config, "message") + _required(config, "user_id")}
+    if "message" not in errors:
+        problem = check_syntax(str(config["message"]))
+        if problem:
+            errors["message"] = problem
+    if "user_id" not in errors and config["user_id"] != "assignee":
+        errors.update(_check_user(config["user_id"], organization_id, "user_id"))
+    return errors
+
+
+def check_choice(key: str, choices: tuple):
+    def check(config: dict, organization_id: int) -> dict:
+        if config.get(key) in (None, ""):
+            return {key: "is required"}
+        if config[key] not in choices:
+            return {key: f"must be one of: {', '.join(choices)}"}
+        return {}
+
+    return check
+
+
+def check_assign_lead(config: dict, organization_id: int) -> dict:
+    if config.get("user_id") not in (None, ""):
+        return _check_user(config["user_id"], organization_id, "user_id")
+    if config.get("strategy") not in ("round_robin", "least_loaded"):
+        return {"strategy": "give a user_id, or a strategy: round_robin or least_loaded"}
+    if config.get("role", "agent") not in ROLES:
+        return {"role": f"must be one of: {', '.join(ROLES)}"}
+    return {}
+
+
+def check_tag(config: dict, organization_id: int) -> dict:
+    tag = config.get("tag")
+    if not isinstance(tag, str) or not tag.strip():
+        return {"tag": "is required"}
+    if len(tag.strip()) > 50:
+        return {"tag": "at most 50 characters"}
+    return {}
+
+
+def check_create_task(config: dict, organization_id: int) -> dict:
+    errors = {k: "is required" for k in _required(config, "title")}
+    if config.get("task_type", "follow_up") not in TASK_TYPES:
+        errors["task_type"] = f"must be one of: {', '.join(TASK_TYPES)}"
+    if config.get("due_date") not in (None, ""):
+        try:
+            date.fromisoformat(str(config["due_date"]))
+        except ValueError:
+            errors["due_date"] = "must be a date like 2025-12-31"
+    if config.get("due_in_days") not in (None, ""):
+        days = _int(config["due_in_days"])
+        if days is None or not 0 <= days <= 3650:
+            errors["due_in_days"] = "must be a whole number of days between 0 and 3650"
+    if config.get("assignee_id") not in (None, ""):
+        errors.update(_check_user(config["assignee_id"], organization_id, "assignee_id"))
+    return errors
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_user(value, organization_id: int, key: str) -> dict:
+    user_id = _int(value)
+    if user_id is None or not ids_in_org(User, [user_id], organization_id):
+        return {key: "no such user"}
+    return {}
+
+
+ACTIONS = {
+    # action_type: (executor, configuration check, allowed keys)
+    "send_email": (send_email_action, check_send_email, {"template_id", "subject", "personalize", "to"}),
+    "send_notification": (send_notification_action, check_send_notification, {"message", "user_id"}),
+    "update_lead_status": (update_lead_status_action, check_choice("status", STATUSES), {"status"}),
+    "update_lead_priority": (update_lead_priority_action, check_choice("priority", PRIORITIES), {"priority"}),
+    "assign_lead": (assign_lead_action, check_assign_lead, {"user_id", "strategy", "role"}),
+    "add_tag": (add_tag_action, check_tag, {"tag"}),
+    "remove_tag": (remove_tag_action, check_tag, {"tag"}),
+    "create_task": (create_task_action, check_create_task, {"task_type", "title", "due_date", "due_in_days", "assignee_id"}),
+}
+
+
+def validate_action_configuration(action_type: str, config, organization_id: int, prefix: str) -> list[dict]:
+    """Errors of one action's configuration, named ``<prefix>.configuration.<key>``."""
+    if action_type not in ACTIONS:
+        return [{"field": f"{prefix}.action_type", "message": f"unknown action type '{action_type}'"}]
+    if not isinstance(config, dict):
+        return [{"field": f"{prefix}.configuration", "message": "must be an object"}]
+    _, check, allowed = ACTIONS[action_type]
+    errors = [{"field": f"{prefix}.configuration.{key}", "message": "unknown key"} for key in sorted(set(config) - allowed)]
+    errors += [{"field": f"{prefix}.configuration.{key}", "message": message}
+               for key, message in check(config, organization_id).items()]
+    return errors
+
+
+def execute_action(action_type: str, config: dict, ctx: StepContext) -> dict:
+    executor = ACTIONS[action_type][0]
+    return executor(config, ctx) or {}

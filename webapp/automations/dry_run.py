@@ -1,0 +1,77 @@
+"""What an automation would do for one lead, step by step, without doing it."""
+from ..extensions import db
+from ..models import Automation, Lead, User
+from .conditions import lead_matches
+
+ACTION_LABELS = {
+    "send_email": "Send email", "send_notification": "Notify", "update_lead_status": "Set status",
+    "update_lead_priority": "Set priority", "assign_lead": "Assign", "add_tag": "Add tag",
+    "remove_tag": "Remove tag", "create_task": "Create task",
+}
+
+
+def describe_step(action_type: str, config: dict) -> str:
+    """A one-line summary of a step for the editor and the dry run."""
+    from ..models import EmailTemplate
+
+    if action_type == "send_email":
+        template = db.session.get(EmailTemplate, config.get("template_id")) if config.get("template_id") else None
+        who = "the assignee" if config.get("to") == "assignee" else "the lead"
+        return f"Send “{template.name if template else '?'}” to {who}"
+    if action_type == "send_notification":
+        who = "the assignee" if config.get("user_id") == "assignee" else _user_name(config.get("user_id"))
+        return f"Notify {who}: {config.get('message', '')[:60]}"
+    if action_type == "update_lead_status":
+        return f"Set status to {config.get('status')}"
+    if action_type == "update_lead_priority":
+        return f"Set priority to {config.get('priority')}"
+    if action_type == "assign_lead":
+        if config.get("user_id"):
+            return f"Assign to {_user_name(config['user_id'])}"
+        return f"Assign {config.get('strategy', '').replace('_', ' ')} among {config.get('role', 'agent')}s"
+    if action_type in ("add_tag", "remove_tag"):
+        return f"{ACTION_LABELS[action_type]} “{config.get('tag')}”"
+    if action_type == "create_task":
+        due = config.get("due_date") or f"in {config.get('due_in_days', 1)} day(s)"
+        return f"Create {config.get('task_type', 'follow_up').replace('_', ' ')} task “{config.get('title')}”, due {due}"
+    return action_type
+
+
+def _user_name(user_id) -> str:
+    user = db.session.get(User, int(user_id)) if str(user_id or "").isdigit() else None
+    return user.display_name if user else "?"
+
+
+def dry_run(automation: Automation, lead: Lead) -> dict:
+    """The verdict of the automation's conditions and of each step for this lead."""
+    steps = []
+    for position, action in enumerate(a for a in automation.actions):
+        if not action.is_active:
+            verdict, note = "disabled", "the step is disabled"
+        elif not lead_matches(action.conditions, lead):
+            verdict, note = "skip", "the step's conditions do not hold"
+        else:
+            verdict, note = "run", _effect_note(action.action_type, action.configuration or {}, lead)
+        steps.append({"position": position + 1, "action_type": action.action_type,
+                      "summary": describe_step(action.action_type, action.configuration or {}),
+                      "delay_minutes": action.delay_minutes, "verdict": verdict, "note": note})
+    return {"conditions_hold": lead_matches(automation.conditions, lead), "steps": steps,
+            "active": automation.is_active}
+
+
+def _effect_note(action_type: str, config: dict, lead: Lead) -> str:
+    if action_type == "send_email":
+        if config.get("to") == "assignee":
+            return "to " + (lead.assigned_to.email if lead.assigned_to else "nobody: the lead has no assignee")
+        if lead.email_opt_out:
+            return "suppressed if the template is marketing: the lead opted out"
+        return f"to {lead.email or 'nobody: the lead has no email'}"
+    if action_type == "update_lead_status":
+        return "no change" if lead.status == config.get("status") else f"{lead.status} → {config.get('status')}"
+    if action_type == "update_lead_priority":
+        return "no change" if lead.priority == config.get("priority") else f"{lead.priority} → {config.get('priority')}"
+    if action_type == "add_tag":
+        return "already tagged" if config.get("tag") in lead.tags else "tag added"
+    if action_type == "remove_tag":
+        return "tag removed" if config.get("tag") in lead.tags else "not tagged: nothing to remove"
+    return "will run"

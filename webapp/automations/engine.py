@@ -1,0 +1,321 @@
+"""Runs: created in the transaction of their trigger, executed step by step by workers.
+
+Every step's effect and its ``completed`` status are committed together, under a lock on the step
+row, so a step retried after a crash or run twice by two workers has its effect once. Delays and
+retries with backoff are scheduled tasks (``delayed_automation``); a run left ``pending``/``running``
+by a lost job or a dead worker is found by ``requeue_stalled_runs`` and queued again.
+"""
+import contextlib
+import contextvars
+import logging
+import uuid
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..extensions import db
+from ..jobs import enqueue
+from ..models import Automation, AutomationRun, AutomationRunStep, Lead, ScheduledTask, utcnow
+from ..models.automations import OPEN_RUN_STATUSES
+from ..scheduling import job_id_for, not_waiting
+from .actions import StepContext, execute_action
+from .conditions import lead_matches
+
+log = logging.getLogger(__name__)
+RUNS_PER_JOB = 100
+MAX_STEP_ATTEMPTS = 3
+# {lead_id: (automation ids)} of the run being executed: its changes must not restart them.
+_chain: contextvars.ContextVar[dict | None] = contextvars.ContextVar("automation_chain", default=None)
+
+
+def current_chain() -> dict:
+    return _chain.get() or {}
+
+
+@contextlib.contextmanager
+def _executing(run: AutomationRun):
+    token = _chain.set({run.lead_id: tuple(run.chain or ()) + (run.automation_id,)})
+    try:
+        yield
+    finally:
+        _chain.reset(token)
+
+
+# --- creating runs -----------------------------------------------------------------------------
+
+def create_runs(organization_id: int, wanted: list[tuple], chain: dict | None = None,
+                occurrence: str | None = None, manual: bool = False) -> list[int]:
+    """Record runs for ``(automation, lead_id, event_id)`` whose conditions hold; queue them after commit.
+
+    Without re-entry an automation runs once per lead ever (a unique dedupe key); with re-entry,
+    or for time_based occurrences and manual starts, again, but never while one is still open.
+    """
+    chain = chain or {}
+    leads = _leads_by_id(organization_id, {lead_id for _, lead_id, _ in wanted})
+    open_runs = _open_runs({a.id for a, _, _ in wanted}, set(leads))
+    rows, seen = [], set()
+    for automation, lead_id, event_id in wanted:
+        lead = leads.get(lead_id)
+        key = (automation.id, lead_id)
+        if lead is None or key in seen or key in open_runs:
+            continue
+        if not lead_matches(automation.conditions, lead):
+            continue
+        seen.add(key)
+        rows.append({
+            "organization_id": organization_id, "automation_id": automation.id, "lead_id": lead_id,
+            "status": "pending", "trigger_type": automation.trigger_type, "trigger_event_id": event_id,
+            "chain": list(chain.get(lead_id, ())), "dedupe_key": _dedupe_key(automation, lead_id, event_id, occurrence, manual),
+            "created_at": utcnow(), "updated_at": utcnow(),
+        })
+    if not rows:
+        return []
+    created = _insert_new_runs(rows)
+    automations = {a.id: a for a, _, _ in wanted}
+    _insert_steps(created, automations)
+    run_ids = sorted(created)
+    queue_runs(run_ids)
+    return run_ids
+
+
+def queue_runs(run_ids: list[int]) -> None:
+    """Queue ``execute_runs`` jobs for these runs (sorted ids), in batches, once the transaction commits."""
+    for start in range(0, len(run_ids), RUNS_PER_JOB):
+        batch = run_ids[start:start + RUNS_PER_JOB]
+        enqueue("webapp.automations.engine.execute_runs", batch, job_id=job_id_for("runs", batch[0], batch[-1]))
+
+
+def _dedupe_key(automation: Automation, lead_id: int, event_id, occurrence, manual) -> str:
+    if manual:
+        return f"{automation.id}:{lead_id}:manual:{uuid.uuid4().hex}"
+    if occurrence:
+        return f"{automation.id}:{lead_id}:at:{occurrence}"
+    if automation.allow_reentry:
+        return f"{automation.id}:{lead_id}:event:{event_id or uuid.uuid4().hex}"
+    return f"{automation.id}:{lead_id}"
+
+
+def _leads_by_id(organization_id: int, lead_ids: set[int]) -> dict[int, Lead]:
+    if not lead_ids:
+        return {}
+    leads = db.session.scalars(select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(lead_ids)))
+    return {lead.id: lead for lead in leads}
+
+
+def _open_runs(automation_ids: set[int], lead_ids: set[int]) -> set[tuple[int, int]]:
+    if not automation_ids or not lead_ids:
+        return set()
+    rows = db.session.execute(select(AutomationRun.automation_id, AutomationRun.lead_id).where(
+        AutomationRun.automation_id.in_(automation_ids), AutomationRun.lead_id.in_(lead_ids),
+        AutomationRun.status.in_(OPEN_RUN_STATUSES)))
+    return {(a, lead) for a, lead in rows}
+
+
+def _insert_new_runs(rows: list[dict]) -> dict[int, dict]:
+    """Insert runs, skipping dedupe keys that exist (a trigger handled twice starts nothing twice)."""
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(AutomationRun).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
+        AutomationRun.id, AutomationRun.dedupe_key)
+    by_key = {row["dedupe_key"]: row for row in rows}
+    created = {}
+    for row in rows:  # one statement per run: ON CONFLICT with RETURNING reports only inserted rows
+        result = db.session.execute(statement.values(**row)).first()
+        if result is not None:
+            created[result.id] = by_key[result.dedupe_key]
+    return created
+
+
+def _insert_steps(created: dict[int, dict], automations: dict[int, Automation]) -> None:
+    steps = []
+    for run_id, row in created.items():
+        automation = automations[row["automation_id"]]
+        active = [a for a in automation.actions if a.is_active]
+        for position, action in enumerate(active):
+            delay = action.delay_minutes or 0
+            if position == 0 and not automation.run_immediately:
+                delay += automation.delay_minutes or 0
+            steps.append({"run_id": run_id, "action_id": action.id, "action_type": action.action_type,
+                          "position": position, "configuration": action.configuration or {},
+                          "conditions": action.conditions or {}, "delay_minutes": delay, "status": "pending",
+                          "attempts": 0, "created_at": utcnow(), "updated_at": utcnow()})
+    if steps:
+        db.session.execute(AutomationRunStep.__table__.insert(), steps)
+
+
+# --- executing runs ----------------------------------------------------------------------------
+
+def execute_runs(run_ids: list[int]) -> dict:
+    """The job: execute these runs one after the other; returns how each ended."""
+    outcome = {}
+    for run_id in run_ids:
+        try:
+            outcome[run_id] = execute_run(run_id)
+        except Exception:  # one broken run must not stop the batch; it stays open and is requeued
+            db.session.rollback()
+            log.exception("automation run %s could not be executed", run_id)
+            outcome[run_id] = "error"
+    return outcome
+
+
+def execute_run(run_id: int) -> str:
+    """Execute the run's due steps in order; returns the run's status afterwards."""
+    run = db.session.get(AutomationRun, run_id, populate_existing=True)
+    if run is None or run.status not in ("pending", "running", "waiting"):
+        return run.status if run else "missing"
+    if run.status != "running":
+        run.status = "running"
+        run.started_at = run.started_at or utcnow()
+        db.session.commit()
+    for step_id in [s.id for s in run.steps]:
+        state = _execute_step(run_id, step_id)
+        if state in ("waiting", "failed", "cancelled"):
+            return _finish_if_needed(run_id, state)
+    return _finish_if_needed(run_id, "completed")
+
+
+def _finish_if_needed(run_id: int, state: str) -> str:
+    run = db.session.get(AutomationRun, run_id, populate_existing=True)
+    if run.status == "running":
+        run.status = state
+        if state in ("completed", "failed"):
+            run.finished_at = utcnow()
+        if state == "completed" and run.steps and all(s.status == "skipped" for s in run.steps):
+            run.status = "skipped"
+        db.session.commit()
+    return run.status
+
+
+def _locked_step(step_id: int) -> AutomationRunStep | None:
+    return db.session.scalar(select(AutomationRunStep).where(AutomationRunStep.id == step_id)
+                             .with_for_update().execution_options(populate_existing=True))
+
+
+def _execute_step(run_id: int, step_id: int) -> str:
+    """One step in its own transaction; its effect and its status commit together."""
+    step = _locked_step(step_id)
+    run = step.run
+    if run.status == "cancelled":
+        db.session.rollback()
+        return "cancelled"
+    if step.status in ("completed", "skipped", "failed", "cancelled"):
+        db.session.rollback()
+        return step.status
+    now = utcnow()
+    if step.delay_minutes and step.due_at is None:
+        step.due_at = now + timedelta(minutes=step.delay_minutes)
+    if step.due_at and step.due_at > now:
+        _wait_until(run, step, step.due_at)
+        db.session.commit()
+        return "waiting"
+    lead = db.session.get(Lead, run.lead_id)
+    step.started_at = step.started_at or now
+    step.attempts += 1
+    if not lead_matches(step.conditions, lead, empty_means=True):
+        step.status, step.finished_at, step.output = "skipped", now, {"reason": "conditions not met"}
+        db.session.commit()
+        return "skipped"
+    try:
+        with _executing(run):
+            output = execute_action(step.action_type, step.configuration or {},
+                                    StepContext(run=run, step=step, lead=lead))
+    except Exception as exc:  # the effect is rolled back with the transaction; record the attempt
+        db.session.rollback()
+        return _record_failure(step_id, exc)
+    step = db.session.get(AutomationRunStep, step_id)
+    step.status, step.finished_at, step.output, step.error = "completed", utcnow(), output, None
+    if output and output.get("skipped"):
+        step.status = "skipped"
+    db.session.commit()
+    return step.status
+
+
+def _record_failure(step_id: int, exc: Exception) -> str:
+    step = _locked_step(step_id)
+    attempts = step.attempts + 1  # the failed attempt's increment was rolled back with its effect
+    step.attempts = attempts
+    step.error = f"{type(exc).__name__}: {exc}"[:2000]
+    permanent = getattr(exc, "permanent", False)
+    if attempts < MAX_STEP_ATTEMPTS and not permanent:
+        backoff = current_app.config.get("AUTOMATION_RETRY_BACKOFF_SECONDS", 30) * 2 ** (attempts - 1)
+        step.due_at = utcnow() + timedelta(seconds=backoff)
+        if backoff <= 0:
+            db.session.commit()
+            return _execute_step(step.run_id, step_id)
+        _wait_until(step.run, step, step.due_at)
+        db.session.commit()
+        return "waiting"
+    step.status, step.finished_at = "failed", utcnow()
+    run = step.run
+    run.status, run.error, run.finished_at = "failed", f"step {step.position + 1} ({step.action_type}): {step.error}", utcnow()
+    db.session.commit()
+    return "failed"
+
+
+def _wait_until(run: AutomationRun, step: AutomationRunStep, due_at) -> None:
+    """Park the run: a delayed_automation task resumes it at ``due_at``."""
+    step.status = "waiting"
+    run.status = "waiting"
+    db.session.add(ScheduledTask(organization_id=run.organization_id, task_type="delayed_automation",
+                                 name=f"Run {run.id} step {step.position + 1}", scheduled_for=due_at,
+                                 payload={"run_id": run.id, "step_id": step.id}, priority=60))
+
+
+def resume_delayed_step(task: ScheduledTask) -> dict:
+    """Handler of ``delayed_automation`` tasks: make the step due and queue its run."""
+    run = db.session.get(AutomationRun, task.payload["run_id"])
+    step = db.session.get(AutomationRunStep, task.payload["step_id"])
+    if run is None or step is None or run.organization_id != task.organization_id:
+        return {"resumed": False, "reason": "the run no longer exists"}
+    if run.status != "waiting" or step.status != "waiting":
+        return {"resumed": False, "reason": f"run is {run.status}, step is {step.status}"}
+    step.status = "pending"
+    step.due_at = min(step.due_at or utcnow(), utcnow())  # the scheduler says it is time
+    run.status = "pending"
+    queue_runs([run.id])
+    return {"resumed": True, "run_id": run.id}
+
+
+# --- control ----------------------------------------------------------------------------------
+
+def cancel_open_runs(automation: Automation) -> int:
+    """Deactivation: pending and waiting runs are cancelled, with their waiting steps."""
+    run_ids = db.session.scalars(select(AutomationRun.id).where(
+        AutomationRun.automation_id == automation.id, AutomationRun.status.in_(OPEN_RUN_STATUSES))).all()
+    if not run_ids:
+        return 0
+    now = utcnow()
+    db.session.execute(update(AutomationRun).where(AutomationRun.id.in_(run_ids)).values(
+        status="cancelled", finished_at=now, updated_at=now))
+    db.session.execute(update(AutomationRunStep).where(
+        AutomationRunStep.run_id.in_(run_ids), AutomationRunStep.status.in_(("pending", "waiting"))).values(
+        status="cancelled", updated_at=now))
+    return len(run_ids)
+
+
+def retry_run(run: AutomationRun) -> None:
+    """A failed run starts again at its failed step (completed steps are not repeated)."""
+    if run.status != "failed":
+        raise ValueError("only failed runs can be retried")
+    for step in run.steps:
+        if step.status == "failed":
+            step.status, step.attempts, step.error, step.due_at, step.finished_at = "pending", 0, None, None, None
+    run.status, run.error, run.finished_at = "pending", None, None
+    queue_runs([run.id])
+
+
+def requeue_stalled_runs() -> int:
+    """Runs still pending/running long after their last change lost their job: queue them again.
+
+    Runs that a job still waiting in the queue will execute are not stalled, only behind a backlog."""
+    cutoff = utcnow() - timedelta(seconds=current_app.config["STALLED_AFTER_SECONDS"])
+    run_ids = db.session.scalars(select(AutomationRun.id).where(
+        AutomationRun.status.in_(("pending", "running")), AutomationRun.updated_at < cutoff,
+        not_waiting(AutomationRun.id, "runs")).order_by(AutomationRun.id).limit(5000)).all()
+    if run_ids:
+        db.session.execute(update(AutomationRun).where(AutomationRun.id.in_(run_ids)).values(updated_at=utcnow()))
+        queue_runs(list(run_ids))
+        db.session.commit()
+    return len(run_ids)

@@ -1,0 +1,116 @@
+"""Editor forms: the automation's settings, its trigger, and one form per step type."""
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import NumberRange, Optional
+
+from ..models.automations import TRIGGER_TYPES
+from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
+from ..models.org import ROLES
+
+TRIGGER_LABELS = {
+    "lead_created": "A lead is created", "lead_status_changed": "A lead's status changes",
+    "lead_priority_changed": "A lead's priority changes", "lead_assigned": "A lead is assigned",
+    "lead_value_changed": "A lead's value changes", "segment_entered": "A lead enters a segment",
+    "segment_exited": "A lead leaves a segment", "time_based": "On a schedule, for a segment",
+    "manual": "Only when started by hand",
+}
+
+
+def _choices(values, blank: str | None = None):
+    return ([("", blank)] if blank is not None else []) + [(v, v.replace("_", " ").capitalize()) for v in values]
+
+
+class AutomationForm(FlaskForm):
+    name = StringField("Name")
+    description = TextAreaField("Description")
+    trigger_type = SelectField("Trigger", choices=[(t, TRIGGER_LABELS[t]) for t in TRIGGER_TYPES])
+    campaign_id = SelectField("Campaign", choices=[], validate_choice=False)
+    run_immediately = BooleanField("Start the first step right away", default=True)
+    delay_minutes = IntegerField("Otherwise wait (minutes)", default=0, validators=[Optional(), NumberRange(min=0)])
+    allow_reentry = BooleanField("A lead may go through this automation more than once")
+
+
+class StepForm(FlaskForm):
+    """Fields every step has; subclasses add the configuration of their action type."""
+
+    delay_minutes = IntegerField("Wait before this step (minutes)", default=0, validators=[Optional()])
+    is_active = BooleanField("Enabled", default=True)
+    config_fields: tuple[str, ...] = ()
+
+    def configuration(self) -> dict:
+        config = {}
+        for name in self.config_fields:
+            value = self._fields[name].data
+            if value not in (None, ""):
+                config[name] = value
+        return config
+
+
+class SendEmailForm(StepForm):
+    template_id = SelectField("Email template", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else v)
+    subject = StringField("Subject (optional override)")
+    to = SelectField("Send to", choices=[("lead", "The lead"), ("assignee", "The lead's assignee")])
+    personalize = BooleanField("Personalize", default=True)
+    config_fields = ("template_id", "subject", "to", "personalize")
+
+    def configuration(self) -> dict:
+        config = super().configuration()
+        config["personalize"] = bool(self.personalize.data)
+        return config
+
+
+class SendNotificationForm(StepForm):
+    message = TextAreaField("Message", description="Variables like {{ full_name }} work here.")
+    user_id = SelectField("Notify", choices=[], validate_choice=False)
+    config_fields = ("message", "user_id")
+
+    def configuration(self) -> dict:
+        config = super().configuration()
+        if str(config.get("user_id", "")).isdigit():
+            config["user_id"] = int(config["user_id"])
+        return config
+
+
+class StatusForm(StepForm):
+    status = SelectField("New status", choices=_choices(STATUSES))
+    config_fields = ("status",)
+
+
+class PriorityForm(StepForm):
+    priority = SelectField("New priority", choices=_choices(PRIORITIES))
+    config_fields = ("priority",)
+
+
+class AssignForm(StepForm):
+    user_id = SelectField("Assign to", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else None)
+    strategy = SelectField("…or share out", choices=[("", "—"), ("round_robin", "Round robin"), ("least_loaded", "Least loaded")])
+    role = SelectField("among", choices=_choices(ROLES), default="agent")
+    config_fields = ("user_id", "strategy", "role")
+
+    def configuration(self) -> dict:
+        config = super().configuration()
+        if config.get("user_id"):
+            config.pop("strategy", None)
+            config.pop("role", None)
+        return config
+
+
+class TagForm(StepForm):
+    tag = StringField("Tag")
+    config_fields = ("tag",)
+
+
+class CreateTaskForm(StepForm):
+    task_type = SelectField("Task type", choices=_choices(TASK_TYPES), default="follow_up")
+    title = StringField("Title")
+    due_in_days = IntegerField("Due in (days)", default=1, validators=[Optional()])
+    assignee_id = SelectField("Assignee", choices=[], validate_choice=False,
+                              coerce=lambda v: int(v) if str(v).isdigit() else None)
+    config_fields = ("task_type", "title", "due_in_days", "assignee_id")
+
+
+STEP_FORMS = {
+    "send_email": SendEmailForm, "send_notification": SendNotificationForm, "update_lead_status": StatusForm,
+    "update_lead_priority": PriorityForm, "assign_lead": AssignForm, "add_tag": TagForm, "remove_tag": TagForm,
+    "create_task": CreateTaskForm,
+}

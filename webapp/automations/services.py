@@ -1,0 +1,257 @@
+"""Saving automations: one validation for the API and the editor, activation, schedules, manual starts."""
+import re
+from typing import Annotated
+
+from pydantic import Field
+from sqlalchemy import select
+
+from ..extensions import db
+from ..models import Automation, AutomationAction, Campaign, ScheduledTask, utcnow
+from ..models.automations import TRIGGER_TYPES
+from ..models.leads import PRIORITIES, STATUSES
+from ..scheduled_tasks.recurrence import next_occurrence, validate_recurrence
+from ..tenancy import ids_in_org
+from ..validation import Conflict, StrictModel, ValidationFailed, parse
+from .actions import validate_action_configuration
+from .conditions import validate_conditions
+from .engine import cancel_open_runs, create_runs
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+Minutes = Annotated[int, Field(ge=0, le=525_600)]
+
+
+class ActionFields(StrictModel):
+    action_type: str
+    action_order: int | None = None
+    is_active: bool = True
+    configuration: dict = {}
+    delay_minutes: Minutes = 0
+    conditions: dict | None = None
+
+
+class AutomationFields(StrictModel):
+    name: Name | None = None
+    description: Annotated[str | None, Field(max_length=5000)] = None
+    slug: Annotated[str | None, Field(max_length=200)] = None
+    trigger_type: str | None = None
+    trigger_configuration: dict = {}
+    conditions: dict | None = None
+    is_active: bool = False
+    run_immediately: bool = True
+    delay_minutes: Minutes = 0
+    allow_reentry: bool = False
+    campaign_id: int | None = None
+    actions: list[ActionFields] | None = None
+
+
+TRIGGER_KEYS = {
+    "lead_created": {},
+    "lead_status_changed": {"from_status": STATUSES, "to_status": STATUSES},
+    "lead_priority_changed": {"from_priority": PRIORITIES, "to_priority": PRIORITIES},
+    "lead_assigned": {"user_id": "user"},
+    "lead_value_changed": {"min_value": "number", "max_value": "number", "min_change": "number"},
+    "segment_entered": {"segment_id": "segment!"},
+    "segment_exited": {"segment_id": "segment!"},
+    "time_based": {"schedule": "schedule!", "segment_id": "segment!"},
+    "manual": {},
+}
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200] or "automation"
+
+
+def validate_trigger(trigger_type, config, organization_id: int) -> list[dict]:
+    """Errors of a trigger type and its configuration (``trigger_configuration.<key>``)."""
+    if trigger_type not in TRIGGER_TYPES:
+        return [{"field": "trigger_type", "message": f"must be one of: {', '.join(TRIGGER_TYPES)}"}]
+    if not isinstance(config, dict):
+        return [{"field": "trigger_configuration", "message": "must be an object"}]
+    allowed = TRIGGER_KEYS[trigger_type]
+    errors = []
+    for key in sorted(set(config) - set(allowed)):
+        errors.append({"field": f"trigger_configuration.{key}", "message": f"unknown key for {trigger_type}"})
+    for key, kind in allowed.items():
+        value = config.get(key)
+        message = _check_trigger_value(kind, value, organization_id)
+        if message:
+            errors.append({"field": f"trigger_configuration.{key}", "message": message})
+    return errors
+
+
+def _check_trigger_value(kind, value, organization_id: int) -> str | None:
+    required = isinstance(kind, str) and kind.endswith("!")
+    if value in (None, ""):
+        return "is required" if required else None
+    kind = kind.rstrip("!") if isinstance(kind, str) else kind
+    if isinstance(kind, tuple):
+        return None if value in kind else f"must be one of: {', '.join(kind)}"
+    if kind == "number":
+        try:
+            float(value)
+        except (TypeError, ValueError):
+            return "must be a number"
+        return None
+    if kind == "schedule":
+        return validate_recurrence(str(value)) if isinstance(value, str) else "must be text like 'every 1 days'"
+    from ..models import Segment, User
+
+    model = Segment if kind == "segment" else User
+    try:
+        found = ids_in_org(model, [int(value)], organization_id)
+    except (TypeError, ValueError):
+        found = set()
+    return None if found else f"no such {kind}"
+
+
+def validate_automation(data: dict, organization_id: int, *, partial: bool) -> dict:
+    """Check an automation body; returns the values given (all of them when not partial)."""
+    fields = parse(AutomationFields, data)
+    values = fields.model_dump(exclude_unset=partial)
+    errors = []
+    if not partial:
+        for key in ("name", "trigger_type"):
+            if not values.get(key):
+                errors.append({"field": key, "message": "is required"})
+    if "conditions" in values:
+        errors += validate_conditions(values["conditions"], "conditions")
+    if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):
+        errors.append({"field": "campaign_id", "message": "no such campaign"})
+    for index, action in enumerate(values.get("actions") or []):
+        prefix = f"actions[{index}]"
+        errors += validate_action_configuration(action["action_type"], action["configuration"], organization_id, prefix)
+        errors += validate_conditions(action.get("conditions"), f"{prefix}.conditions")
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def save_automation(automation: Automation, values: dict) -> dict:
+    """Apply validated values (and replace the steps when ``actions`` is given); returns the changes.
+
+    The trigger is checked here, against the automation's current trigger when only one part changes.
+    """
+    organization_id = automation.organization_id
+    trigger_type = values.get("trigger_type") or automation.trigger_type
+    config = values.get("trigger_configuration", automation.trigger_configuration or {})
+    errors = validate_trigger(trigger_type, config, organization_id)
+    if errors:
+        raise ValidationFailed(errors)
+    if "slug" in values or not automation.slug:
+        values["slug"] = slugify(values.get("slug") or values.get("name") or automation.name or "")
+    if "slug" in values and _slug_taken(organization_id, values["slug"], automation.id):
+        raise Conflict(f"an automation with the slug '{values['slug']}' exists")
+    was_active = bool(automation.is_active) and automation.id is not None
+    changes = {}
+    for name, value in values.items():
+        if name == "actions":
+            continue
+        if getattr(automation, name) != value:
+            changes[name] = value
+            setattr(automation, name, value)
+    if values.get("actions") is not None:
+        automation.actions = [_action(a, i) for i, a in enumerate(values["actions"])]
+        changes["actions"] = len(values["actions"])
+    db.session.add(automation)
+    db.session.flush()
+    if was_active and not automation.is_active:
+        changes["cancelled_runs"] = cancel_open_runs(automation)
+    sync_schedule(automation)
+    return changes
+
+
+def _action(values: dict, index: int) -> AutomationAction:
+    order = values.get("action_order")
+    return AutomationAction(action_type=values["action_type"], action_order=index if order is None else order,
+                            is_active=values.get("is_active", True), configuration=values.get("configuration") or {},
+                            delay_minutes=values.get("delay_minutes") or 0, conditions=values.get("conditions") or {})
+
+
+def _slug_taken(organization_id: int, slug: str, automation_id: int | None) -> bool:
+    query = select(Automation.id).where(Automation.organization_id == organization_id, Automation.slug == slug)
+    if automation_id:
+        query = query.where(Automation.id != automation_id)
+    return db.session.scalar(query) is not None
+
+
+def delete_automation(automation: Automation) -> None:
+    cancel_open_runs(automation)
+    automation.is_active = False
+    sync_schedule(automation)
+    db.session.delete(automation)
+
+
+def sync_schedule(automation: Automation) -> None:
+    """A time_based automation that is active has exactly one recurring task; any other has none."""
+    tasks = db.session.scalars(select(ScheduledTask).where(
+        ScheduledTask.organization_id == automation.organization_id, ScheduledTask.task_type == "recurring_campaign",
+        ScheduledTask.status.in_(("pending", "retry_scheduled", "running")))).all()
+    mine = [t for t in tasks if (t.payload or {}).get("automation_id") == automation.id]
+    wanted = automation.is_active and automation.trigger_type == "time_based"
+    schedule = (automation.trigger_configuration or {}).get("schedule")
+    for task in mine:
+        if not wanted or task.recurrence != schedule:
+            task.status = "cancelled"
+    if wanted and not any(t.recurrence == schedule and t.status != "cancelled" for t in mine):
+        db.session.add(ScheduledTask(
+            organization_id=automation.organization_id, task_type="recurring_campaign",
+            name=f"{automation.name} (schedule)", payload={"automation_id": automation.id}, recurrence=schedule,
+            scheduled_for=next_occurrence(schedule, utcnow()), priority=50, status="pending", attempts=0,
+            attempt_history=[]))
+
+
+def start_manually(automation: Automation, lead_ids: list[int]) -> list[int]:
+    """Start the automation by hand for these leads (ids already checked against the organization)."""
+    return create_runs(automation.organization_id, [(automation, lead_id, None) for lead_id in lead_ids],
+                       manual=True)
+
+
+# --- step editing (the editor changes one step at a time) -----------------------------------------
+
+def step_values(action: AutomationAction) -> dict:
+    return {"action_type": action.action_type, "action_order": action.action_order, "is_active": action.is_active,
+            "configuration": dict(action.configuration or {}), "delay_minutes": action.delay_minutes,
+            "conditions": action.conditions or {}}
+
+
+def check_step(automation: Automation, values: dict) -> None:
+    """Raise ValidationFailed (fields ``configuration.<key>``, ``delay_minutes``) for a step's values."""
+    errors = validate_action_configuration(values["action_type"], values["configuration"],
+                                           automation.organization_id, "step")
+    errors += validate_conditions(values.get("conditions"), "step.conditions")
+    delay = values.get("delay_minutes")
+    if not isinstance(delay, int) or not 0 <= delay <= 525_600:
+        errors.append({"field": "step.delay_minutes", "message": "must be a whole number of minutes (0 to 525600)"})
+    if errors:
+        raise ValidationFailed([{**e, "field": e["field"].removeprefix("step.")} for e in errors])
+
+
+def add_step(automation: Automation, values: dict) -> AutomationAction:
+    check_step(automation, values)
+    action = _action({**values, "action_order": len(automation.actions)}, len(automation.actions))
+    automation.actions.append(action)
+    db.session.flush()
+    return action
+
+
+def update_step(automation: Automation, action: AutomationAction, values: dict) -> None:
+    check_step(automation, {**step_values(action), **values})
+    for name, value in values.items():
+        setattr(action, name, value)
+
+
+def move_step(automation: Automation, action: AutomationAction, offset: int) -> None:
+    """Move a step up (-1) or down (+1); orders are renumbered 0..n-1."""
+    steps = list(automation.actions)
+    index = steps.index(action)
+    target = max(0, min(len(steps) - 1, index + offset))
+    steps.insert(target, steps.pop(index))
+    for order, step in enumerate(steps):
+        step.action_order = order
+    automation.actions = sorted(steps, key=lambda s: s.action_order)
+
+
+def delete_step(automation: Automation, action: AutomationAction) -> None:
+    automation.actions.remove(action)
+    for order, step in enumerate(automation.actions):
+        step.action_order = order

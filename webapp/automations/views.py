@@ -1,0 +1,400 @@
+"""The automation list and the step editor (HTMX: every section swaps on its own)."""
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from sqlalchemy import case, func, select
+
+from ..audit import audit
+from ..auth.access import CONFIGURE, READ, roles_required
+from ..extensions import db
+from ..htmx import render_page_or_fragment
+from ..models import Automation, AutomationAction, AutomationRun, Campaign, EmailTemplate, Lead, Segment, User, utcnow
+from ..models.automations import ACTION_TYPES
+from ..models.leads import PRIORITIES, STATUSES
+from ..tenancy import get_or_404, scoped
+from ..validation import Conflict, ValidationFailed
+from .dry_run import ACTION_LABELS, describe_step, dry_run
+from .engine import retry_run
+from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm
+from .services import (
+    add_step,
+    delete_automation,
+    delete_step,
+    move_step,
+    save_automation,
+    start_manually,
+    update_step,
+    validate_automation,
+    validate_trigger,
+)
+
+bp = Blueprint("automations", __name__, url_prefix="/automations")
+EDITOR = "automations/editor.html"
+
+
+@bp.get("/")
+@roles_required(*READ)
+def index():
+    since = utcnow() - timedelta(hours=24)
+    stats = dict((row[0], row[1:]) for row in db.session.execute(
+        select(AutomationRun.automation_id, func.count(),
+               func.sum(case((AutomationRun.status == "failed", 1), else_=0)))
+        .where(AutomationRun.organization_id == g.organization_id, AutomationRun.created_at >= since)
+        .group_by(AutomationRun.automation_id)))
+    automations = db.session.scalars(scoped(Automation).order_by(Automation.name)).all()
+    return render_template("automations/index.html", automations=automations, stats=stats, labels=TRIGGER_LABELS)
+
+
+def _fill_choices(form: AutomationForm) -> None:
+    campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.name)).all()
+    form.campaign_id.choices = [("", "—")] + [(str(c.id), c.name) for c in campaigns]
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(*CONFIGURE)
+def create():
+    form = AutomationForm()
+    _fill_choices(form)
+    if form.validate_on_submit():
+        values = {"name": form.name.data, "description": form.description.data or None,
+                  "trigger_type": form.trigger_type.data, "trigger_configuration": _trigger_config_from_form(form.trigger_type.data),
+                  "run_immediately": form.run_immediately.data, "delay_minutes": form.delay_minutes.data or 0,
+                  "allow_reentry": form.allow_reentry.data,
+                  "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None}
+        try:
+            values = validate_automation(values, g.organization_id, partial=False)
+            automation = Automation(organization_id=g.organization_id)
+            save_automation(automation, values)
+            audit("create", automation, {"name": automation.name})
+            db.session.commit()
+            return redirect(url_for("automations.editor", automation_id=automation.id))
+        except ValidationFailed as exc:
+            db.session.rollback()
+            _show_errors(form, exc.errors)
+        except Conflict as exc:
+            db.session.rollback()
+            form.name.errors = [str(exc)]
+    return render_template("automations/new.html", form=form, **_trigger_choices()), 422 if form.is_submitted() else 200
+
+
+def _show_errors(form, errors: list[dict]) -> None:
+    for error in errors:
+        name = error["field"].split(".")[0].split("[")[0]
+        field = form._fields.get(name) or form._fields.get("name")
+        field.errors = list(field.errors) + [f"{error['field']}: {error['message']}" if field.name != name else error["message"]]
+
+
+def _trigger_choices() -> dict:
+    segments = db.session.scalars(scoped(Segment).order_by(Segment.name)).all()
+    users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
+    return {
+        "trigger_labels": TRIGGER_LABELS,
+        "status_options": [(s, s.capitalize()) for s in STATUSES],
+        "priority_options": [(p, p.capitalize()) for p in PRIORITIES],
+        "segment_options": [(s.id, s.name) for s in segments],
+        "user_options": [(u.id, u.display_name) for u in users],
+    }
+
+
+def _trigger_config_from_form(trigger_type: str) -> dict:
+    """The trigger's configuration from the ``cfg_<key>`` fields of a form."""
+    from .services import TRIGGER_KEYS
+
+    config = {}
+    for key in TRIGGER_KEYS.get(trigger_type, {}):
+        value = request.form.get(f"cfg_{key}", "").strip()
+        if value:
+            config[key] = int(value) if key.endswith("_id") and value.isdigit() else value
+    return config
+
+
+def _editor_context(automation: Automation, **extra) -> dict:
+    runs = db.session.scalars(scoped(AutomationRun, AutomationRun.automation_id == automation.id)
+                              .order_by(AutomationRun.id.desc()).limit(25)).all()
+    form = AutomationForm(obj=automation, formdata=None)
+    _fill_choices(form)
+    form.campaign_id.data = str(automation.campaign_id or "")
+    return {"automation": automation, "runs": runs, "settings_form": form, "action_types": ACTION_TYPES,
+            "action_labels": ACTION_LABELS, "describe_step": describe_step, "errors": {}, **_trigger_choices(), **extra}
+
+
+@bp.get("/<int:automation_id>")
+@roles_required(*READ)
+def editor(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    return render_template(EDITOR, **_editor_context(automation))
+
+
+def _section(automation: Automation, block: str, status: int = 200, **extra):
+    response = render_page_or_fragment(EDITOR, block, **_editor_context(automation, **extra))
+    response.status_code = status
+    return response
+
+
+@bp.post("/<int:automation_id>/settings")
+@roles_required(*CONFIGURE)
+def save_settings(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    form = AutomationForm()
+    values = {"name": form.name.data, "description": form.description.data or None,
+              "run_immediately": form.run_immediately.data, "delay_minutes": form.delay_minutes.data or 0,
+              "allow_reentry": form.allow_reentry.data,
+              "campaign_id": int(form.campaign_id.data) if (form.campaign_id.data or "").isdigit() else None}
+    try:
+        changes = save_automation(automation, validate_automation(values, g.organization_id, partial=True))
+        audit("update", automation, changes)
+        db.session.commit()
+        return _section(automation, "settings", saved="settings")
+    except (ValidationFailed, Conflict) as exc:
+        db.session.rollback()
+        errors = {e["field"]: e["message"] for e in getattr(exc, "errors", [{"field": "name", "message": str(exc)}])}
+        return _section(automation, "settings", 422, errors=errors)
+
+
+@bp.get("/trigger-fields")
+@roles_required(*CONFIGURE)
+def trigger_fields():
+    """The configuration fields of the chosen trigger type (swapped in when the picker changes)."""
+    trigger_type = request.args.get("trigger_type", "")
+    if trigger_type not in TRIGGER_LABELS:
+        abort(404)
+    return render_template("automations/_trigger_fields.html", trigger_type=trigger_type, config={}, errors={},
+                           **_trigger_choices())
+
+
+@bp.post("/<int:automation_id>/trigger")
+@roles_required(*CONFIGURE)
+def save_trigger(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    trigger_type = request.form.get("trigger_type", "")
+    config = _trigger_config_from_form(trigger_type)
+    errors = validate_trigger(trigger_type, config, g.organization_id)
+    if errors:
+        return _section(automation, "trigger", 422, errors={e["field"]: e["message"] for e in errors},
+                        draft_trigger=(trigger_type, config))
+    changes = save_automation(automation, {"trigger_type": trigger_type, "trigger_configuration": config})
+    audit("update", automation, changes)
+    db.session.commit()
+    return _section(automation, "trigger", saved="trigger")
+
+
+@bp.post("/<int:automation_id>/conditions")
+@roles_required(*CONFIGURE)
+def save_conditions(automation_id):
+    from ..segments.builder import rules_from_form
+
+    automation = get_or_404(Automation, automation_id)
+    match_all, raw_rules = rules_from_form(request.form)
+    try:
+        values = validate_automation({"conditions": {"match_all": match_all, "rules": raw_rules}}, g.organization_id,
+                                     partial=True)
+        changes = save_automation(automation, values)
+        audit("update", automation, changes)
+        db.session.commit()
+        return _section(automation, "conditions", saved="conditions")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _section(automation, "conditions", 422, condition_errors=exc.errors,
+                        draft_conditions={"match_all": match_all, "rules": raw_rules})
+
+
+@bp.post("/<int:automation_id>/toggle")
+@roles_required(*CONFIGURE)
+def toggle(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    if not automation.is_active and not automation.actions:
+        flash("Add at least one step before activating.", "error")
+        return _section(automation, "header", 422)
+    changes = save_automation(automation, {"is_active": not automation.is_active})
+    audit("update", automation, changes)
+    db.session.commit()
+    return _section(automation, "header")
+
+
+# --- steps --------------------------------------------------------------------------------------
+
+def _step_form(action_type: str, action: AutomationAction | None = None, formdata=None):
+    form_class = STEP_FORMS.get(action_type) or abort(404)
+    data = {}
+    if action is not None:
+        data = {**(action.configuration or {}), "delay_minutes": action.delay_minutes, "is_active": action.is_active}
+    form = form_class(formdata=formdata, data=data)
+    users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
+    user_choices = [(str(u.id), f"{u.display_name} ({u.role})") for u in users]
+    if "template_id" in form._fields:
+        templates = db.session.scalars(scoped(EmailTemplate).order_by(EmailTemplate.name)).all()
+        form.template_id.choices = [("", "Choose a template…")] + [(str(t.id), t.name) for t in templates]
+    if action_type == "send_notification":
+        form.user_id.choices = [("assignee", "The lead's assignee")] + user_choices
+    elif "user_id" in form._fields:
+        form.user_id.choices = [("", "—")] + user_choices
+    if "assignee_id" in form._fields:
+        form.assignee_id.choices = [("", "The lead's assignee")] + user_choices
+    return form
+
+
+@bp.get("/<int:automation_id>/steps/new")
+@roles_required(*CONFIGURE)
+def new_step(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    action_type = request.args.get("action_type", "")
+    return render_template("automations/_step_form.html", automation=automation, action=None, action_type=action_type,
+                           form=_step_form(action_type), action_labels=ACTION_LABELS)
+
+
+@bp.post("/<int:automation_id>/steps")
+@roles_required(*CONFIGURE)
+def create_step(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    action_type = request.form.get("action_type", "")
+    form = _step_form(action_type, formdata=request.form)
+    try:
+        add_step(automation, {"action_type": action_type, "configuration": form.configuration(),
+                              "delay_minutes": form.delay_minutes.data or 0, "is_active": bool(form.is_active.data),
+                              "conditions": {}})
+        audit("update", automation, {"step_added": action_type})
+        db.session.commit()
+        return _section(automation, "steps")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _step_form_with_errors(automation, None, action_type, form, exc.errors)
+
+
+def _step_form_with_errors(automation, action, action_type, form, errors):
+    for error in errors:
+        name = error["field"].split(".")[-1]
+        field = form._fields.get(name) or form.delay_minutes
+        field.errors = list(field.errors) + [error["message"]]
+    html = render_template("automations/_step_form.html", automation=automation, action=action,
+                           action_type=action_type, form=form, action_labels=ACTION_LABELS)
+    return html, 422
+
+
+def _owned_step(automation: Automation, step_id: int) -> AutomationAction:
+    for action in automation.actions:
+        if action.id == step_id:
+            return action
+    abort(404)
+
+
+@bp.get("/<int:automation_id>/steps/<int:step_id>/edit")
+@roles_required(*CONFIGURE)
+def edit_step(automation_id, step_id):
+    automation = get_or_404(Automation, automation_id)
+    action = _owned_step(automation, step_id)
+    return render_template("automations/_step_form.html", automation=automation, action=action,
+                           action_type=action.action_type, form=_step_form(action.action_type, action),
+                           action_labels=ACTION_LABELS)
+
+
+@bp.post("/<int:automation_id>/steps/<int:step_id>")
+@roles_required(*CONFIGURE)
+def save_step(automation_id, step_id):
+    automation = get_or_404(Automation, automation_id)
+    action = _owned_step(automation, step_id)
+    form = _step_form(action.action_type, formdata=request.form)
+    try:
+        update_step(automation, action, {"configuration": form.configuration(),
+                                         "delay_minutes": form.delay_minutes.data or 0,
+                                         "is_active": bool(form.is_active.data)})
+        audit("update", automation, {"step_changed": action.id})
+        db.session.commit()
+        return _section(automation, "steps")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _step_form_with_errors(automation, action, action.action_type, form, exc.errors)
+
+
+@bp.post("/<int:automation_id>/steps/<int:step_id>/move")
+@roles_required(*CONFIGURE)
+def move(automation_id, step_id):
+    automation = get_or_404(Automation, automation_id)
+    move_step(automation, _owned_step(automation, step_id), -1 if request.args.get("direction") == "up" else 1)
+    audit("update", automation, {"step_moved": step_id})
+    db.session.commit()
+    return _section(automation, "steps")
+
+
+@bp.post("/<int:automation_id>/steps/<int:step_id>/toggle")
+@roles_required(*CONFIGURE)
+def toggle_step(automation_id, step_id):
+    automation = get_or_404(Automation, automation_id)
+    action = _owned_step(automation, step_id)
+    action.is_active = not action.is_active
+    audit("update", automation, {"step_enabled" if action.is_active else "step_disabled": step_id})
+    db.session.commit()
+    return _section(automation, "steps")
+
+
+@bp.post("/<int:automation_id>/steps/<int:step_id>/delete")
+@roles_required(*CONFIGURE)
+def remove_step(automation_id, step_id):
+    automation = get_or_404(Automation, automation_id)
+    delete_step(automation, _owned_step(automation, step_id))
+    audit("update", automation, {"step_deleted": step_id})
+    db.session.commit()
+    return _section(automation, "steps")
+
+
+# --- dry run, manual start, runs -----------------------------------------------------------------
+
+def _chosen_lead() -> Lead | None:
+    raw = request.form.get("lead_id", "").strip().lstrip("#")
+    return db.session.scalar(scoped(Lead, Lead.id == int(raw))) if raw.isdigit() else None
+
+
+@bp.post("/<int:automation_id>/dry-run")
+@roles_required(*READ)
+def run_dry(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    lead = _chosen_lead()
+    if lead is None:
+        return _section(automation, "dry_run", 422, dry_error="No lead with this id in your organization.")
+    return _section(automation, "dry_run", dry=dry_run(automation, lead), dry_lead=lead)
+
+
+@bp.post("/<int:automation_id>/start")
+@roles_required(*CONFIGURE)
+def start(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    lead = _chosen_lead()
+    if lead is None:
+        return _section(automation, "dry_run", 422, dry_error="No lead with this id in your organization.")
+    run_ids = start_manually(automation, [lead.id])
+    audit("trigger", automation, {"lead_id": lead.id, "runs": run_ids})
+    db.session.commit()
+    message = f"Started run #{run_ids[0]} for {lead.full_name or lead.email}." if run_ids else \
+        "Not started: a run of this automation is still open for this lead, or its conditions do not hold."
+    return _section(automation, "dry_run", started=message)
+
+
+@bp.get("/<int:automation_id>/runs")
+@roles_required(*READ)
+def runs(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    return _section(automation, "runs")
+
+
+@bp.post("/runs/<int:run_id>/retry")
+@roles_required(*CONFIGURE)
+def retry(run_id):
+    run = get_or_404(AutomationRun, run_id)
+    if run.status != "failed":
+        abort(409)
+    retry_run(run)
+    audit("trigger", run, {"retry": True})
+    db.session.commit()
+    return _section(run.automation, "runs")
+
+
+@bp.post("/<int:automation_id>/delete")
+@roles_required(*CONFIGURE)
+def delete(automation_id):
+    automation = get_or_404(Automation, automation_id)
+    audit("delete", automation, {"name": automation.name})
+    delete_automation(automation)
+    db.session.commit()
+    flash("Automation deleted.", "success")
+    return redirect(url_for("automations.index"))
+
+

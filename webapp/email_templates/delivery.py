@@ -1,0 +1,434 @@
+"""The outbox: render an email for a lead into a row, then send it over SMTP from a job.
+
+- ``queue_email()`` runs inside the caller's transaction (an automation step) and never commits: it
+  renders the template, inserts one ``OutboxMessage`` under the caller's idempotency key (a repeat
+  returns the first row and does nothing else) and, once the transaction commits, queues the job.
+  Without ``MAIL_SERVER`` the message is ``held``: kept in the outbox, visible, not sent.
+- ``send_outbox_message()`` is the job. It sends only a ``queued`` message: it marks it ``sending``
+  under a lease in one short transaction, talks SMTP outside any transaction, then marks it ``sent``
+  with the server's reply and records the lead's ``email_sent`` event. SMTP errors are retried with
+  backoff (``next_attempt_at``; the sweeper queues the retry when it is due), then ``failed`` with
+  the error kept; a 5xx refusal fails at once.
+- ``requeue_stalled_messages()`` is the sweeper: messages whose job was lost (left queued, or
+  sending past their lease) and retries that are due are queued again.
+
+Marketing email to an opted-out lead (or to a lead without an address) is never sent: the row is
+``suppressed``, with the reason, at queue time and again at send time.
+"""
+import hashlib
+import logging
+import smtplib
+from datetime import date, datetime, timedelta, timezone
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import formatdate, parseaddr
+
+from flask import current_app
+from markupsafe import escape
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..jobs import enqueue
+from ..leads.changes import new_event
+from ..models import EmailTemplate, Lead, Organization, OutboxMessage, User, utcnow
+from ..scheduling import job_id_for, not_waiting
+from .render import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
+from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
+
+log = logging.getLogger(__name__)
+SEND_JOB = "webapp.email_templates.delivery.send_outbox_message"
+NO_MAIL_SERVER = "no mail server is configured (MAIL_SERVER): the message is kept here, not sent"
+OPTED_OUT = "the lead opted out of marketing email"
+
+
+class DeliveryError(Exception):
+    """An email that cannot be queued as asked (missing template or lead, a template that does not
+    render); ``permanent`` tells the automation engine not to retry."""
+
+    def __init__(self, message: str, permanent: bool = True):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+# --- context ----------------------------------------------------------------------------------------
+
+def lead_template_context(lead: Lead) -> dict:
+    """The variables of SPEC §6 for a lead: its fields, the organization's name, the assigned agent,
+    its unsubscribe link and today's date (UTC)."""
+    organization_name = db.session.scalar(select(Organization.name).where(Organization.id == lead.organization_id))
+    agent = lead.assigned_to
+    agent_values = {"name": agent.name, "email": agent.email} if agent is not None else None
+    return build_context(lead_values(lead), organization_name or "", agent_values, unsubscribe_url(lead), today())
+
+
+def lead_values(lead: Lead) -> dict:
+    return {**{name: getattr(lead, name) for name in LEAD_FIELDS}, "tags": list(lead.tags)}
+
+
+def organization_sample_context(organization_id: int) -> dict:
+    """Sample data with the organization's own name: previews without a lead, ``personalize=False``."""
+    name = db.session.scalar(select(Organization.name).where(Organization.id == organization_id))
+    return sample_context(name or "Acme Insurance", today())
+
+
+def today() -> date:
+    return datetime.now(timezone.utc).date()
+
+
+def render_for_delivery(template_type: str, subject: str, body_html: str, body_text: str, context: dict,
+                        cache_key=None, *, unsubscribe_link: str | None = None) -> RenderedEmail:
+    """Render, then make sure a marketing email shows an unsubscribe link: when the template does not
+    print ``unsubscribe_link`` itself, a short footer with it is added (previews show the same)."""
+    rendered = render_email(subject, body_html, body_text, context, cache_key=cache_key)
+    if template_type != "marketing" or not unsubscribe_link:
+        return rendered
+    html, text = rendered.html, rendered.text
+    if html and unsubscribe_link not in html and str(escape(unsubscribe_link)) not in html:
+        footer = ('<p style="margin:24px 0 0;font-size:12px;color:#6b7280;text-align:center">'
+                  f'Don\'t want these emails? <a href="{escape(unsubscribe_link)}" style="color:#6b7280">Unsubscribe</a></p>')
+        position = html.lower().rfind("</body>")
+        html = html[:position] + footer + html[position:] if position >= 0 else html + footer
+    if unsubscribe_link not in text:
+        text = f"{text}\n\n--\nUnsubscribe: {unsubscribe_link}" if text else f"Unsubscribe: {unsubscribe_link}"
+    return RenderedEmail(rendered.subject, html, text, rendered.missing_variables)
+
+
+# --- queueing ---------------------------------------------------------------------------------------
+
+def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempotency_key: str,
+                subject_override: str | None = None, to: str = "lead", personalize: bool = True,
+                automation_run_id: int | None = None) -> dict:
+    """Render ``template_id`` for the lead and put it in the outbox, once per ``idempotency_key``.
+
+    Runs in the caller's transaction and does not commit. Returns what the run history shows:
+    ``{"message_id", "status", "to", "subject", ...}``, with ``"duplicate": True`` when the key was
+    used already (nothing else is done), and ``"skipped": True`` with a ``reason`` when suppressed.
+    Raises DeliveryError when the template or lead does not exist or the template does not render.
+    """
+    existing = _message_with_key(idempotency_key)
+    if existing is not None:
+        return message_summary(existing, duplicate=True)
+    template = db.session.scalar(select(EmailTemplate).where(
+        EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id))
+    if template is None:
+        raise DeliveryError(f"email template {template_id} does not exist")
+    lead = db.session.scalar(select(Lead).where(Lead.id == lead_id, Lead.organization_id == organization_id))
+    if lead is None:
+        raise DeliveryError(f"lead {lead_id} does not exist")
+    if to not in ("lead", "assignee"):
+        raise DeliveryError(f"unknown recipient {to!r}: expected 'lead' or 'assignee'")
+
+    address, name, no_address = _recipient(lead, to)
+    marketing = template.template_type == "marketing"
+    reason = (no_address or ("the template is not active" if not template.is_active else None)
+              or (OPTED_OUT if marketing and to == "lead" and lead.email_opt_out else None))
+    link = unsubscribe_url(lead) if to == "lead" else preview_unsubscribe_url()
+    context = lead_template_context(lead) if personalize else organization_sample_context(organization_id)
+    context["unsubscribe_url"] = link  # sent to the lead, the link must work even with sample data
+    try:
+        rendered = render_for_delivery(template.template_type, template.subject, template.body_html,
+                                       template.body_text, context, (template.id, template.version),
+                                       unsubscribe_link=link if to == "lead" else None)
+        subject = rendered.subject
+        if subject_override:
+            subject = " ".join(render_text(subject_override, context, field="subject").split())
+    except TemplateRenderError as exc:
+        if reason is None:
+            raise DeliveryError(f"template “{template.name}” cannot be rendered: {exc}") from None
+        rendered, subject = RenderedEmail("", "", ""), ""  # suppressed anyway: nothing to show
+
+    message = OutboxMessage(
+        organization_id=organization_id, idempotency_key=idempotency_key, lead_id=lead.id,
+        template_id=template.id, template_version=template.version, automation_run_id=automation_run_id,
+        template_type=template.template_type, recipient=to, to_address=address or "", to_name=name or "",
+        subject=subject[:1000], body_html=rendered.html, body_text=rendered.text,
+        unsubscribe_url=link if marketing and to == "lead" else None,
+        message_id_header=message_id_header(idempotency_key))
+    return _store(message, reason)
+
+
+def queue_test_email(*, organization_id: int, user: User, template: EmailTemplate, rendered: RenderedEmail,
+                     lead_id: int | None, content_is_saved: bool, key: str) -> dict:
+    """A "send me a test" copy of the editor's preview, to the signed-in user (never to the lead)."""
+    message = OutboxMessage(
+        organization_id=organization_id, idempotency_key=key, lead_id=lead_id, template_id=template.id,
+        template_version=template.version if content_is_saved else None, created_by_id=user.id, is_test=True,
+        template_type=template.template_type, recipient="user", to_address=user.email, to_name=user.display_name,
+        subject=f"[Test] {rendered.subject}"[:1000], body_html=rendered.html, body_text=rendered.text,
+        message_id_header=message_id_header(key))
+    return _store(message, None)
+
+
+def _recipient(lead: Lead, to: str) -> tuple[str | None, str | None, str | None]:
+    """(address, name, why there is none)."""
+    if to == "lead":
+        return lead.email, lead.full_name, None if lead.email else "the lead has no email address"
+    user = lead.assigned_to
+    if user is None:
+        return None, None, "the lead has no assignee"
+    if not user.is_active:
+        return user.email, user.display_name, "the lead's assignee is deactivated"
+    return user.email, user.display_name, None
+
+
+def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
+    if suppressed_because:
+        message.status, message.status_reason = "suppressed", suppressed_because
+    elif current_app.config.get("MAIL_SERVER"):
+        message.status = "queued"
+    else:
+        message.status, message.status_reason = "held", NO_MAIL_SERVER
+    try:
+        with db.session.begin_nested():  # a concurrent queue_email with the same key: that one wins
+            db.session.add(message)
+    except IntegrityError:
+        existing = _message_with_key(message.idempotency_key)
+        if existing is None:
+            raise
+        return message_summary(existing, duplicate=True)
+    if message.status == "suppressed":
+        log.info("email %s to lead %s suppressed: %s", message.id, message.lead_id, suppressed_because)
+    if message.status == "queued":
+        queue_send(message.id)
+    return message_summary(message)
+
+
+def queue_send(message_id: int) -> None:
+    """Queue the send job once the transaction commits; its job id names the message (for the sweeper)."""
+    enqueue(SEND_JOB, message_id, job_id=job_id_for("outbox", message_id, message_id))
+
+
+def _message_with_key(key: str) -> OutboxMessage | None:
+    return db.session.scalar(select(OutboxMessage).where(OutboxMessage.idempotency_key == key))
+
+
+def message_summary(message: OutboxMessage, *, duplicate: bool = False) -> dict:
+    summary = {"message_id": message.id, "status": message.status, "to": message.to_address,
+               "subject": message.subject, "template_id": message.template_id,
+               "template_version": message.template_version, "idempotency_key": message.idempotency_key}
+    if message.status_reason:
+        summary["reason"] = message.status_reason
+    if message.status == "suppressed":
+        summary["skipped"] = True
+    if duplicate:
+        summary["duplicate"] = True
+    return summary
+
+
+def message_id_header(idempotency_key: str) -> str:
+    """The Message-ID, derived from the key: a resend after a lost acknowledgement is recognisably the
+    same message."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    sender = parseaddr(current_app.config.get("MAIL_DEFAULT_SENDER") or "")[1]
+    domain = sender.rpartition("@")[2] or "leadflow.invalid"
+    return f"<{digest}.leadflow@{domain}>"
+
+
+# --- sending ----------------------------------------------------------------------------------------
+
+def send_outbox_message(message_id: int) -> str:
+    """The job: send one queued message; returns what became of it. Safe to run any number of times."""
+    while True:
+        claimed = _claim(message_id)
+        if isinstance(claimed, str):
+            return claimed
+        mime, envelope_from, envelope_to = claimed
+        try:
+            response = _smtp_send(mime, envelope_from, envelope_to)
+        except (smtplib.SMTPException, OSError) as exc:
+            outcome = _record_failure(message_id, exc)
+            if outcome != "retry_now":
+                return outcome
+            continue
+        _record_sent(message_id, response)
+        return "sent"
+
+
+def _locked(message_id: int) -> OutboxMessage | None:
+    return db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
+                             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+
+
+def _claim(message_id: int):
+    """Mark a queued message ``sending`` under a lease (one short transaction) and return its MIME
+    and envelope; or a string saying why there is nothing to send."""
+    config = current_app.config
+    message = _locked(message_id)
+    if message is None:
+        db.session.rollback()
+        return "busy-or-missing"  # another job holds it right now, or it was deleted
+    now = utcnow()
+    if message.status != "queued":
+        db.session.rollback()
+        return message.status
+    if message.next_attempt_at is not None and message.next_attempt_at > now:
+        db.session.rollback()
+        return "waiting"  # a retry that is not due yet: the sweeper queues it when it is
+    if not config.get("MAIL_SERVER"):
+        message.status, message.status_reason = "held", NO_MAIL_SERVER
+        db.session.commit()
+        return "held"
+    if message.recipient == "lead" and message.template_type == "marketing" and not message.is_test:
+        lead = db.session.get(Lead, message.lead_id) if message.lead_id else None
+        if lead is None or lead.email_opt_out:
+            message.status = "suppressed"
+            message.status_reason = OPTED_OUT if lead is not None else "the lead was deleted"
+            log.info("email %s suppressed at send time: %s", message.id, message.status_reason)
+            db.session.commit()
+            return "suppressed"
+    sender = config.get("MAIL_DEFAULT_SENDER") or "Leadflow <no-reply@localhost>"
+    try:
+        mime = build_mime(message, sender)
+    except (ValueError, TypeError) as exc:  # data no header can carry: no retry can fix it
+        message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
+        db.session.commit()
+        return "failed"
+    message.status = "sending"
+    message.attempts += 1
+    message.next_attempt_at = None
+    message.lease_expires_at = now + timedelta(seconds=config.get("STALLED_AFTER_SECONDS", 300))
+    envelope = (parseaddr(sender)[1], message.to_address)
+    db.session.commit()
+    return mime, *envelope
+
+
+def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:
+    """multipart/alternative (text, then HTML) with the outbox row's headers."""
+    mime = EmailMessage()
+    mime["From"] = sender
+    local, _, domain = message.to_address.rpartition("@")
+    mime["To"] = Address(display_name=message.to_name or "", username=local, domain=domain)
+    mime["Subject"] = message.subject
+    mime["Date"] = formatdate(usegmt=True)
+    mime["Message-ID"] = message.message_id_header
+    mime["X-Leadflow-Message"] = str(message.id)
+    if message.unsubscribe_url:
+        mime["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
+        mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    if message.template_type != "transactional":
+        mime["Auto-Submitted"] = "auto-generated"
+    mime.set_content(message.body_text or "", cte="quoted-printable")
+    if message.body_html:
+        mime.add_alternative(message.body_html, subtype="html", cte="quoted-printable")
+    return mime
+
+
+def _smtp_send(mime: EmailMessage, envelope_from: str, envelope_to: str) -> str:
+    """Deliver over SMTP (stdlib smtplib); returns the server's reply to the message data."""
+    config = current_app.config
+    international = not (envelope_from.isascii() and envelope_to.isascii())
+    options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
+    data = mime.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
+    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25),
+                      timeout=config.get("MAIL_TIMEOUT_SECONDS", 30)) as smtp:
+        smtp.ehlo()
+        if config.get("MAIL_USE_TLS"):
+            smtp.starttls()
+            smtp.ehlo()
+        if config.get("MAIL_USERNAME"):
+            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        code, reply = smtp.mail(envelope_from, options)
+        if code != 250:
+            raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+        code, reply = smtp.rcpt(envelope_to)
+        if code not in (250, 251):
+            raise smtplib.SMTPRecipientsRefused({envelope_to: (code, reply)})
+        code, reply = smtp.data(data)
+        if code != 250:
+            raise smtplib.SMTPDataError(code, reply)
+    return f"{code} {reply.decode(errors='replace')}"[:1000]
+
+
+def _is_permanent(exc: Exception) -> bool:
+    """A 5xx refusal will be refused again; connection trouble and 4xx replies are worth a retry."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(500 <= code < 600 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 500 <= exc.smtp_code < 600
+    return False
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return "; ".join(f"{to}: {code} {reply.decode(errors='replace')}" for to, (code, reply) in exc.recipients.items())
+    if isinstance(exc, smtplib.SMTPResponseException):
+        reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
+        return f"{type(exc).__name__}: {exc.smtp_code} {reply}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _record_failure(message_id: int, exc: Exception) -> str:
+    config = current_app.config
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
+                                .with_for_update().execution_options(populate_existing=True))
+    if message is None or message.status != "sending":
+        db.session.rollback()
+        return message.status if message is not None else "missing"
+    message.last_error = _describe(exc)[:2000]
+    message.lease_expires_at = None
+    max_attempts = config.get("MAIL_MAX_ATTEMPTS", 3)
+    if _is_permanent(exc) or message.attempts >= max_attempts:
+        message.status = "failed"
+        db.session.commit()
+        log.warning("email %s failed after %s attempt(s): %s", message_id, message.attempts, message.last_error)
+        return "failed"
+    backoff = config.get("MAIL_RETRY_BACKOFF_SECONDS", 60) * 2 ** (message.attempts - 1)
+    message.status = "queued"
+    message.next_attempt_at = utcnow() + timedelta(seconds=backoff) if backoff > 0 else None
+    db.session.commit()
+    log.info("email %s: attempt %s failed (%s), retrying in %ss", message_id, message.attempts,
+             message.last_error, backoff)
+    return "retry_now" if backoff <= 0 else "retry_scheduled"
+
+
+def _record_sent(message_id: int, response: str) -> None:
+    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
+                                .with_for_update().execution_options(populate_existing=True))
+    message.status, message.sent_at, message.smtp_response = "sent", utcnow(), response
+    message.lease_expires_at = None
+    if message.lead_id and not message.is_test:
+        new_event(message.organization_id, message.lead_id, "email_sent",
+                  {"subject": message.subject, "template_id": message.template_id, "message_id": message.id,
+                   "to": message.to_address})
+    db.session.commit()
+
+
+# --- the outbox page's actions, and the sweeper -----------------------------------------------------
+
+def release_message(message: OutboxMessage) -> None:
+    """Queue a held or failed message again (the caller commits; the job is queued on commit)."""
+    if message.status not in ("held", "failed"):
+        raise ValueError(f"a {message.status} message cannot be sent again")
+    if not current_app.config.get("MAIL_SERVER"):
+        raise ValueError("no mail server is configured (MAIL_SERVER)")
+    message.status, message.status_reason, message.attempts, message.next_attempt_at = "queued", None, 0, None
+    queue_send(message.id)
+
+
+def requeue_stalled_messages() -> int:
+    """Sweeper: queue again the messages whose job was lost (queued or sending, untouched for
+    ``STALLED_AFTER_SECONDS``) and the retries that are due, except those whose job is still waiting
+    in the queue (behind a backlog). Returns how many were queued."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=current_app.config.get("STALLED_AFTER_SECONDS", 300))
+    stalled_or_due = and_(not_waiting(OutboxMessage.id, "outbox"), or_(
+        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at.is_(None), OutboxMessage.updated_at < cutoff),
+        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+        and_(OutboxMessage.status == "sending", or_(OutboxMessage.lease_expires_at < now,
+                                                    and_(OutboxMessage.lease_expires_at.is_(None),
+                                                         OutboxMessage.updated_at < cutoff))),
+    ))
+    ids = db.session.scalars(select(OutboxMessage.id).where(stalled_or_due).order_by(OutboxMessage.id)
+                             .limit(5000)).all()
+    if not ids:
+        db.session.rollback()
+        return 0
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), stalled_or_due).values(
+        status="queued", next_attempt_at=None, lease_expires_at=None, updated_at=now))
+    for message_id in ids:
+        queue_send(message_id)
+    db.session.commit()
+    log.info("requeued %s outbox message(s)", len(ids))
+    return len(ids)

@@ -1,0 +1,92 @@
+"""One-click unsubscribe (RFC 8058): signed links, the opt-out, and the public page at ``/u/<token>``.
+
+A link carries the organization and lead ids signed with ``SECRET_KEY`` (itsdangerous): it cannot be
+guessed or altered, and it does not expire (an old email's link must keep working). GET shows a
+confirmation page; POST opts the lead out, both from that page and from a mail client's one-click
+``List-Unsubscribe-Post`` request, which carries no CSRF token: the signed token is the authority.
+"""
+import hashlib
+import logging
+
+from flask import Blueprint, current_app, render_template, request
+from itsdangerous import BadSignature, URLSafeSerializer
+
+from ..extensions import csrf, db
+from ..leads.changes import after_lead_changes, new_event
+from ..models import Lead, Organization, utcnow
+
+log = logging.getLogger(__name__)
+bp = Blueprint("unsubscribe", __name__)
+csrf.exempt(bp)
+PREVIEW_TOKEN = "preview"  # the link in previews and test emails: unsubscribes nobody
+_SALT = "leadflow.unsubscribe.v1"
+
+
+def _serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+
+
+def unsubscribe_token(lead: Lead) -> str:
+    return _serializer().dumps([lead.organization_id, lead.id])
+
+
+def unsubscribe_url(lead: Lead) -> str:
+    """The absolute link that opts this lead out of marketing email."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/u/{unsubscribe_token(lead)}"
+
+
+def preview_unsubscribe_url() -> str:
+    """The link shown in previews and test sends, where a click must not opt a real lead out."""
+    return f"{current_app.config['PUBLIC_BASE_URL']}/u/{PREVIEW_TOKEN}"
+
+
+def lead_for_token(token: str) -> Lead | None:
+    """The lead a token names, or None when the token is not one of ours or the lead is gone."""
+    try:
+        organization_id, lead_id = _serializer().loads(token)
+    except (BadSignature, ValueError, TypeError):
+        return None
+    lead = db.session.get(Lead, lead_id) if isinstance(lead_id, int) else None
+    return lead if lead is not None and lead.organization_id == organization_id else None
+
+
+def opt_out(lead: Lead, *, via: str) -> bool:
+    """Opt the lead out of marketing email: a lead change with an ``email_opt_out`` event, through
+    the lead-change hooks like any other. Returns False when it had opted out already."""
+    if lead.email_opt_out:
+        return False
+    lead.email_opt_out = True
+    lead.updated_at = utcnow()
+    event = new_event(lead.organization_id, lead.id, "email_opt_out",
+                      {"field": "email_opt_out", "old": False, "new": True, "via": via})
+    after_lead_changes(lead.organization_id, [lead.id], [event])
+    return True
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+def unsubscribe(token):
+    """Public: GET asks for confirmation, POST (the button, or a one-click client) opts out."""
+    if token == PREVIEW_TOKEN:
+        return render_template("email_templates/unsubscribe.html", state="preview")
+    lead = lead_for_token(token)
+    if lead is None:
+        return render_template("email_templates/unsubscribe.html", state="invalid"), 404
+    organization = db.session.get(Organization, lead.organization_id)
+    if request.method == "GET":
+        state = "already" if lead.email_opt_out else "confirm"
+        return render_template("email_templates/unsubscribe.html", state=state, organization=organization,
+                               email=_masked(lead.email))
+    one_click = request.form.get("List-Unsubscribe") == "One-Click"
+    if opt_out(lead, via="one_click" if one_click else "unsubscribe_page"):
+        log.info("lead %s opted out of marketing email (%s)", lead.id, "one-click" if one_click else "page")
+    db.session.commit()
+    return render_template("email_templates/unsubscribe.html", state="done", organization=organization,
+                           email=_masked(lead.email))
+
+
+def _masked(email: str | None) -> str:
+    """``j***@example.com``: enough for the reader to recognise, not enough to harvest."""
+    if not email or "@" not in email:
+        return ""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}***@{domain}"

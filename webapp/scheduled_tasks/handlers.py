@@ -1,0 +1,218 @@
+"""The built-in task types: ``batch_operation`` and ``system_maintenance`` (SPEC §8, §12).
+
+Lead changes go through the lead service, so every change records its lead events. Segment work
+is done by the segments feature through ``segment_hooks`` (below); until it plugs in, segment
+operations are refused with "segments are not available".
+"""
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete
+
+from ..extensions import db
+from ..leads.services import apply_bulk_change
+from ..models import Lead, LeadEvent, ScheduledTask, utcnow
+from ..models.leads import PRIORITIES, STATUSES
+from ..tenancy import ids_in_org
+from . import engine
+from .registry import PermanentTaskError, register_task_type
+
+MAX_LEAD_IDS = 10_000
+MAX_TAG_LENGTH = 50
+MAX_PURGE_DAYS = 3650
+SEGMENTS_UNAVAILABLE = "segments are not available"
+# operation → the payload key that holds its value (None: the operation takes no value)
+BATCH_OPERATIONS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "status",
+                    "set_priority": "priority", "refresh_segment": None}
+MAINTENANCE_OPERATIONS = ("purge", "refresh_dynamic_segments")
+
+
+@dataclass(frozen=True)
+class SegmentHooks:
+    """What batch and maintenance tasks need from the segments feature.
+
+    ``webapp.segments`` plugs in when it is imported::
+
+        from webapp.scheduled_tasks import handlers
+        handlers.segment_hooks = handlers.SegmentHooks(check_segment=..., member_ids=..., ...)
+
+    None of the functions commits: they run inside the task's transaction.
+    """
+
+    # (organization_id, segment_id, operation) → an error message for payload.segment_id, or None.
+    # ``operation`` lets it refuse, say, refresh_segment on a static segment.
+    check_segment: Callable[[int, int, str], str | None]
+    # (organization_id, segment_id) → the ids of the segment's active members
+    member_ids: Callable[[int, int], list[int]]
+    # (organization_id, segment_id) → {"entered", "exited", "member_count"}
+    refresh_segment: Callable[[int, int], dict]
+    # (organization_id) → a JSON-able summary of refreshing every dynamic segment of the organization
+    refresh_dynamic_segments: Callable[[int], dict]
+
+
+segment_hooks: SegmentHooks | None = None
+
+
+def _segments() -> SegmentHooks:
+    if segment_hooks is None:
+        raise PermanentTaskError(SEGMENTS_UNAVAILABLE)
+    return segment_hooks
+
+
+# --- batch_operation -------------------------------------------------------------------------
+
+def validate_batch_operation(payload: dict, organization_id: int) -> list[dict]:
+    """Errors of a batch_operation payload (unknown keys and values name ``payload.<key>``)."""
+    operation = payload.get("operation")
+    if operation not in BATCH_OPERATIONS:
+        return [_error("operation", f"must be one of: {', '.join(BATCH_OPERATIONS)}")]
+    value_key = BATCH_OPERATIONS[operation]
+    allowed = {"operation", "segment_id"} | ({value_key, "lead_ids"} if value_key else set())
+    errors = _unknown_keys(payload, allowed, f"operation '{operation}'")
+    if value_key:
+        errors += _check_value(value_key, payload.get(value_key))
+    errors += _check_target(payload, organization_id, operation)
+    return errors
+
+
+def run_batch_operation(task: ScheduledTask) -> dict:
+    """Apply the operation to the given leads or segment members, or refresh the segment."""
+    payload, organization_id = task.payload, task.organization_id
+    operation = payload.get("operation")
+    if operation not in BATCH_OPERATIONS:
+        raise PermanentTaskError(f"payload.operation: unknown operation '{operation}'")
+    if operation == "refresh_segment":
+        segment_id = _required(payload, "segment_id")
+        return {"operation": operation, **_segments().refresh_segment(organization_id, segment_id)}
+    value = _required(payload, BATCH_OPERATIONS[operation])
+    lead_ids = _target_lead_ids(payload, organization_id)
+    changed = apply_bulk_change(organization_id, lead_ids, operation, value, actor_id=task.created_by_id)
+    return {"operation": operation, "targeted": len(lead_ids), "changed": changed}
+
+
+def _target_lead_ids(payload: dict, organization_id: int) -> list[int]:
+    if "lead_ids" not in payload:
+        return _segments().member_ids(organization_id, _required(payload, "segment_id"))
+    lead_ids = payload["lead_ids"]
+    if not isinstance(lead_ids, list) or not all(_is_id(i) for i in lead_ids):
+        raise PermanentTaskError("payload.lead_ids: must be a list of lead ids")
+    return sorted(set(lead_ids))
+
+
+def _check_value(key: str, value) -> list[dict]:
+    if value is None:
+        return [_error(key, "required")]
+    if key == "tag":
+        if not isinstance(value, str) or not value.strip() or len(value.strip()) > MAX_TAG_LENGTH:
+            return [_error(key, f"must be a tag of 1 to {MAX_TAG_LENGTH} characters")]
+        return []
+    allowed = STATUSES if key == "status" else PRIORITIES
+    if value not in allowed:
+        return [_error(key, f"must be one of: {', '.join(allowed)}")]
+    return []
+
+
+def _check_target(payload: dict, organization_id: int, operation: str) -> list[dict]:
+    """The leads to change: ``lead_ids`` or ``segment_id``, exactly one (refresh_segment: segment_id)."""
+    has_leads, has_segment = "lead_ids" in payload, "segment_id" in payload
+    if operation == "refresh_segment" or (has_segment and not has_leads):
+        if not has_segment:
+            return [_error("segment_id", "required")]
+        return _check_segment_id(payload["segment_id"], organization_id, operation)
+    if has_leads and has_segment:
+        return [_error("segment_id", "give lead_ids or segment_id, not both")]
+    if not has_leads:
+        return [_error("lead_ids", "required (or segment_id)")]
+    return _check_lead_ids(payload["lead_ids"], organization_id)
+
+
+def _check_lead_ids(lead_ids, organization_id: int) -> list[dict]:
+    if not isinstance(lead_ids, list) or not lead_ids or not all(_is_id(i) for i in lead_ids):
+        return [_error("lead_ids", "must be a non-empty list of lead ids")]
+    if len(lead_ids) > MAX_LEAD_IDS:
+        return [_error("lead_ids", f"at most {MAX_LEAD_IDS} leads; use segment_id for more")]
+    unknown = sorted(set(lead_ids) - ids_in_org(Lead, lead_ids, organization_id))
+    if unknown:
+        listed = ", ".join(str(i) for i in unknown[:10]) + (", …" if len(unknown) > 10 else "")
+        return [_error("lead_ids", f"unknown lead ids: {listed}")]
+    return []
+
+
+def _check_segment_id(segment_id, organization_id: int, operation: str) -> list[dict]:
+    if not _is_id(segment_id):
+        return [_error("segment_id", "must be a segment id")]
+    if segment_hooks is None:
+        return [_error("segment_id", SEGMENTS_UNAVAILABLE)]
+    message = segment_hooks.check_segment(organization_id, segment_id, operation)
+    return [_error("segment_id", message)] if message else []
+
+
+# --- system_maintenance ----------------------------------------------------------------------
+
+def _purge_lead_events(organization_id: int, cutoff: datetime) -> int:
+    statement = delete(LeadEvent).where(LeadEvent.organization_id == organization_id,
+                                        LeadEvent.created_at < cutoff)
+    return db.session.execute(statement).rowcount
+
+
+# What ``purge`` deletes: name → (organization_id, cutoff) → rows deleted. Other features may add
+# theirs (automation runs) the same way; each must delete only finished rows older than the cutoff.
+purgers: dict[str, Callable[[int, datetime], int]] = {
+    "scheduled_tasks": engine.purge_finished_tasks,
+    "lead_events": _purge_lead_events,
+}
+
+
+def validate_system_maintenance(payload: dict, organization_id: int) -> list[dict]:
+    """Errors of a system_maintenance payload."""
+    operation = payload.get("operation")
+    if operation not in MAINTENANCE_OPERATIONS:
+        return [_error("operation", f"must be one of: {', '.join(MAINTENANCE_OPERATIONS)}")]
+    if operation == "refresh_dynamic_segments":
+        errors = _unknown_keys(payload, {"operation"}, f"operation '{operation}'")
+        return errors + ([_error("operation", SEGMENTS_UNAVAILABLE)] if segment_hooks is None else [])
+    errors = _unknown_keys(payload, {"operation", "older_than_days"}, f"operation '{operation}'")
+    days = payload.get("older_than_days")
+    if not _is_id(days) or days > MAX_PURGE_DAYS:
+        errors.append(_error("older_than_days", f"must be a whole number of days from 1 to {MAX_PURGE_DAYS}"))
+    return errors
+
+
+def run_system_maintenance(task: ScheduledTask) -> dict:
+    """Purge old finished work of the task's organization, or refresh its dynamic segments."""
+    operation = task.payload.get("operation")
+    if operation == "refresh_dynamic_segments":
+        return {"operation": operation, **_segments().refresh_dynamic_segments(task.organization_id)}
+    if operation != "purge":
+        raise PermanentTaskError(f"payload.operation: unknown operation '{operation}'")
+    days = _required(task.payload, "older_than_days")
+    if not _is_id(days):
+        raise PermanentTaskError("payload.older_than_days: must be a whole number of days")
+    cutoff = utcnow() - timedelta(days=days)
+    deleted = {name: purge(task.organization_id, cutoff) for name, purge in purgers.items()}
+    return {"operation": operation, "older_than": cutoff.isoformat(), "deleted": deleted}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _error(key: str, message: str) -> dict:
+    return {"field": f"payload.{key}", "message": message}
+
+
+def _unknown_keys(payload: dict, allowed: set[str], context: str) -> list[dict]:
+    return [_error(key, f"unknown key for {context}") for key in payload if key not in allowed]
+
+
+def _required(payload: dict, key: str):
+    if payload.get(key) is None:
+        raise PermanentTaskError(f"payload.{key}: required")
+    return payload[key]
+
+
+def _is_id(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+register_task_type("batch_operation", run_batch_operation, validate_batch_operation)
+register_task_type("system_maintenance", run_system_maintenance, validate_system_maintenance)
