@@ -3,8 +3,8 @@ import os
 
 from flask import Flask
 
-from .config import load_settings
 from . import extensions
+from .config import load_settings
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -251,3 +251,59 @@ def test_with_smtp_down_emails_are_retried_then_failed_the_run_completes_and_a_r
     assert [m.status for m in db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id))] == ["sent"] * 3
     assert sorted(r for e in smtp_server.handler.envelopes for r in e.rcpt_tos) == [f"down{n}@example.com" for n in range(3)]
     assert len(lead_ids) == 3 and [r.status for r in runs_of(automation["id"])] == ["completed"] * 3
+
+
+def test_the_sweepers_leave_alone_work_that_only_waits_behind_a_backlog(
+        app, api, org, private_redis, mail_config, monkeypatch):
+    monkeypatch.setitem(app.config, "STALLED_AFTER_SECONDS", 0)  # every row looks stalled at once
+    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_DEFAULT_SENDER=SENDER)
+    automation = welcome_automation(api)
+    bulk_create(api, 5, "backlog")
+    queue = rq_queue("default")
+    assert queue.count == 1
+
+    assert run_sweepers() == 0  # the runs' job is waiting in the queue: not lost, not queued twice
+    assert queue.count == 1
+    execute_runs([r.id for r in runs_of(automation["id"])])  # a worker ran them; their emails wait in the queue
+    assert queue.count == 1 + 5
+    assert run_sweepers() == 0
+    assert queue.count == 1 + 5
+
+    queue.connection.delete(queue.key)  # now the jobs are lost
+    assert run_sweepers() == 5  # the five emails (the runs are completed)
+    assert sorted(int(job_id.split("-")[1]) for job_id in queue.get_job_ids()) == sorted(
+        db.session.scalars(select(OutboxMessage.id)).all())
+
+
+def test_a_runs_jobs_are_handed_to_workers_only_once_its_work_is_committed(app, api, org, mail_config, monkeypatch):
+    """Otherwise a worker may take a job before its row exists, find nothing, and the work waits for the sweeper."""
+    from webapp import jobs
+
+    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_DEFAULT_SENDER=SENDER)
+    welcome = api.post("/api/v1/automations/email-templates", json={
+        "name": "Hello", "subject": "Hello", "body_html": "<p>Hello</p>", "template_type": "transactional"}).json
+    chained = make_automation(api, name="Tag contacted leads", trigger_type="lead_status_changed",
+                              trigger_configuration={"to_status": "contacted"}, actions=[step("add_tag", tag="contacted")])
+    automation = make_automation(api, name="Two emails and a status", actions=[
+        step("send_email", template_id=welcome["id"]), step("update_lead_status", status="contacted"),
+        step("send_email", template_id=welcome["id"], subject="Hello again")])
+    handed_over = []
+
+    def visible_when_dispatched(app_, batch):
+        with db.engine.connect() as elsewhere:  # what a worker would see
+            for func_path, args, _, _ in batch:
+                if func_path.endswith("send_outbox_message"):
+                    handed_over.append(("email", elsewhere.scalar(select(OutboxMessage.status).where(OutboxMessage.id == args[0]))))
+                else:
+                    found = elsewhere.scalar(select(func.count()).select_from(AutomationRun).where(AutomationRun.id.in_(args[0])))
+                    handed_over.append(("runs", found == len(args[0])))
+        return real_dispatch(app_, batch)
+
+    real_dispatch = jobs._dispatch
+    monkeypatch.setattr(jobs, "_dispatch", visible_when_dispatched)
+    api.post("/api/v1/leads", json={"first_name": "Lee", "email": "lee@example.com"})
+    [run] = runs_of(automation["id"])
+    assert execute_runs([run.id]) == {run.id: "completed"}
+
+    assert sorted(handed_over) == [("email", "queued"), ("email", "queued"), ("runs", True), ("runs", True)]
+    assert len(runs_of(chained["id"])) == 1

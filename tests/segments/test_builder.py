@@ -25,7 +25,8 @@ def test_match_all_defaults_to_true_and_no_rows_is_no_rules():
 
 
 @pytest.mark.parametrize("mode, extra, value", [
-    ("relative", [("rules-0-amount", "7"), ("rules-0-unit", "days")], "7 days ago"),
+    ("days", [("rules-0-amount", "7")], "7 days ago"),
+    ("relative", [("rules-0-amount", "30"), ("rules-0-unit", "minutes")], "30 minutes ago"),
     ("relative", [("rules-0-amount", ""), ("rules-0-unit", "days")], ""),
     ("date", [("rules-0-value", "2024-06-01")], "2024-06-01"),
     ("datetime", [("rules-0-value", "2024-06-01T09:30")], "2024-06-01T09:30"),
@@ -66,7 +67,7 @@ def test_a_row_offers_only_the_operators_and_widget_that_fit_its_field(app_ctx):
     number = row_view(1, {"field": "value_estimate", "operator": "contains", "value": "5"})
     assert number["operator"] == "equals" and number["widget"] == "number"
     dates = row_view(2, {"field": "created_at", "operator": "less_than", "value": "7 days ago"})
-    assert (dates["widget"], dates["mode"], dates["amount"], dates["unit"]) == ("datetime", "relative", "7", "days")
+    assert (dates["widget"], dates["mode"], dates["amount"]) == ("datetime", "days", "7")
     assert [op["name"] for op in dates["operators"]] == ["greater_than", "less_than", "equals"]
 
 

@@ -3,7 +3,7 @@ import re
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from tests.conftest import login_browser
 from tests.factories import make_lead, make_org, make_user
@@ -102,7 +102,7 @@ def test_the_row_endpoint_redraws_a_row_for_its_new_field(browser):
 
     tags = browser.get("/segments/rule-row", query_string={"rules-0-field": "tags", "rules-0-operator": "in"})
     assert "has any of the tags" in tags.get_data(as_text=True) and "other tags" in tags.get_data(as_text=True)
-    dates = browser.get("/segments/rule-row", query_string={"rules-0-field": "created_at", "rules-0-mode": "relative"})
+    dates = browser.get("/segments/rule-row", query_string={"rules-0-field": "created_at", "rules-0-mode": "hours"})
     assert 'name="rules-0-amount"' in dates.get_data(as_text=True)
 
 
@@ -262,3 +262,16 @@ def test_the_list_the_dashboard_and_the_navigation_show_segments(browser, org, l
     assert re.search(r'<td class="num">1</td>', listing)
     dashboard = browser.get("/").get_data(as_text=True)
     assert "Segments" in dashboard and 'href="/segments/"' in dashboard
+
+
+def test_a_running_refresh_shows_its_progress_and_is_not_started_twice(browser, org, leads):
+    from webapp.models import SegmentRefresh
+
+    segment = segment_of(org)
+    running = SegmentRefresh(organization_id=org.id, segment_id=segment.id, status="running", processed=3, total=4)
+    db.session.add(running)
+    db.session.commit()
+    html = browser.post(f"/segments/{segment.id}/refresh", headers=hx(**{"HX-Target": "segment-refresh"})
+                        ).get_data(as_text=True)
+    assert "Refreshing… 75%" in html and 'hx-trigger="every 1s"' in html
+    assert db.session.scalar(select(func.count()).select_from(SegmentRefresh)) == 2  # the save's, and this one

@@ -37,6 +37,29 @@ def describe_step(action_type: str, config: dict) -> str:
     return action_type
 
 
+def describe_output(action_type: str, output: dict | None) -> str:
+    """A one-line summary of what a step did, for the run history (the whole output is its tooltip)."""
+    if not output:
+        return ""
+    if output.get("skipped"):
+        return f"skipped: {output.get('reason', '')}"
+    if action_type == "send_email":
+        subject = f" · “{output['subject']}”" if output.get("subject") else ""
+        again = " (already queued)" if output.get("duplicate") else ""
+        return f"{output.get('status')} for {output.get('to') or 'nobody'}{subject}{again}"
+    if action_type == "create_task":
+        return f"task #{output.get('task_id')}" + (f", due {output['due_date']}" if output.get("due_date") else "")
+    if action_type in ("update_lead_status", "update_lead_priority"):
+        return f"{output.get('old')} → {output.get('new')}"
+    if action_type == "assign_lead":
+        return f"assigned to {_user_name(output.get('assigned_to_id'))}"
+    if action_type in ("add_tag", "remove_tag"):
+        return f"“{output.get('tag')}”"
+    if action_type == "send_notification":
+        return f"notified {_user_name(output.get('user_id'))}"
+    return ", ".join(f"{key}: {value}" for key, value in output.items())
+
+
 def _user_name(user_id) -> str:
     user = db.session.get(User, int(user_id)) if str(user_id or "").isdigit() else None
     return user.display_name if user else "?"

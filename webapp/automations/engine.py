@@ -1,9 +1,10 @@
 """Runs: created in the transaction of their trigger, executed step by step by workers.
 
-Every step's effect and its ``completed`` status are committed together, under a lock on the step
-row, so a step retried after a crash or run twice by two workers has its effect once. Delays and
-retries with backoff are scheduled tasks (``delayed_automation``); a run left ``pending``/``running``
-by a lost job or a dead worker is found by ``requeue_stalled_runs`` and queued again.
+A run's due steps execute in one transaction under a lock on the run row: every step's effect and
+its ``completed`` status are committed together, so a step retried after a crash or run twice by two
+workers has its effect once. Delays and retries with backoff are scheduled tasks
+(``delayed_automation``); a run left ``pending``/``running`` by a lost job or a dead worker is found
+by ``requeue_stalled_runs`` and queued again.
 """
 import contextlib
 import contextvars
@@ -160,96 +161,120 @@ def execute_runs(run_ids: list[int]) -> dict:
     return outcome
 
 
+class _ActionFailed(Exception):
+    """An action raised while the run's steps were executed in one transaction."""
+
+
+FINISHED_STEP_STATUSES = ("completed", "skipped", "failed", "cancelled")
+
+
 def execute_run(run_id: int) -> str:
-    """Execute the run's due steps in order; returns the run's status afterwards."""
-    run = db.session.get(AutomationRun, run_id, populate_existing=True)
-    if run is None or run.status not in ("pending", "running", "waiting"):
-        return run.status if run else "missing"
-    if run.status != "running":
-        run.status = "running"
-        run.started_at = run.started_at or utcnow()
-        db.session.commit()
-    for step_id in [s.id for s in run.steps]:
-        state = _execute_step(run_id, step_id)
-        if state in ("waiting", "failed", "cancelled"):
-            return _finish_if_needed(run_id, state)
-    return _finish_if_needed(run_id, "completed")
+    """Execute the run's due steps in order; returns the run's status afterwards.
 
-
-def _finish_if_needed(run_id: int, state: str) -> str:
-    run = db.session.get(AutomationRun, run_id, populate_existing=True)
-    if run.status == "running":
-        run.status = state
-        if state in ("completed", "failed"):
-            run.finished_at = utcnow()
-        if state == "completed" and run.steps and all(s.status == "skipped" for s in run.steps):
-            run.status = "skipped"
-        db.session.commit()
-    return run.status
-
-
-def _locked_step(step_id: int) -> AutomationRunStep | None:
-    return db.session.scalar(select(AutomationRunStep).where(AutomationRunStep.id == step_id)
-                             .with_for_update().execution_options(populate_existing=True))
-
-
-def _execute_step(run_id: int, step_id: int) -> str:
-    """One step in its own transaction; its effect and its status commit together."""
-    step = _locked_step(step_id)
-    run = step.run
-    if run.status == "cancelled":
+    Usually all due steps run in one transaction, under a lock on the run row (a second job for the
+    same run waits, then finds the steps done), and commit together with their statuses. If an action
+    raises, that transaction is rolled back and the run is executed again one step per transaction,
+    so that the steps before the failing one keep their effects and the failed attempt is recorded.
+    No savepoints: releasing one would hand the transaction's queued jobs to workers before the commit.
+    """
+    try:
+        return _advance(run_id, careful=False)
+    except _ActionFailed:
         db.session.rollback()
-        return "cancelled"
-    if step.status in ("completed", "skipped", "failed", "cancelled"):
+    while True:
+        status = _advance(run_id, careful=True)
+        if status != "running":
+            return status
+
+
+def _advance(run_id: int, careful: bool) -> str:
+    """Lock the run, execute its due steps (only the next one when ``careful``), commit; return its status."""
+    run = db.session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    if run is None or run.status not in OPEN_RUN_STATUSES:
+        status = run.status if run else "missing"
         db.session.rollback()
-        return step.status
+        return status
+    steps = db.session.scalars(select(AutomationRunStep).where(AutomationRunStep.run_id == run_id)
+                               .order_by(AutomationRunStep.position).with_for_update()
+                               .execution_options(populate_existing=True)).all()
+    lead = db.session.get(Lead, run.lead_id)
+    run.status = "running"
+    run.started_at = run.started_at or utcnow()
+    state, executed = "running", 0
+    for step in steps:
+        if step.status in FINISHED_STEP_STATUSES:
+            continue
+        if careful and executed:
+            break
+        executed, step_id = executed + 1, step.id
+        try:
+            step_state = _execute_step(run, step, lead)
+        except Exception as exc:
+            if not careful:
+                raise _ActionFailed() from exc
+            db.session.rollback()  # this step's effect only: the steps before it are committed
+            return _record_failure(run_id, step_id, exc)
+        if step_state in ("waiting", "failed"):
+            state = step_state
+            break
+    else:
+        state = "skipped" if steps and all(s.status == "skipped" for s in steps) else "completed"
+    run.status = state
+    if state in ("completed", "skipped", "failed"):
+        run.finished_at = utcnow()
+    db.session.commit()
+    return state
+
+
+def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> str:
+    """One step, inside the caller's transaction; returns its status (``waiting`` parks the run)."""
     now = utcnow()
     if step.delay_minutes and step.due_at is None:
         step.due_at = now + timedelta(minutes=step.delay_minutes)
     if step.due_at and step.due_at > now:
-        _wait_until(run, step, step.due_at)
-        db.session.commit()
+        if step.status != "waiting":  # parked already: its delayed_automation task exists
+            _wait_until(run, step, step.due_at)
         return "waiting"
-    lead = db.session.get(Lead, run.lead_id)
     step.started_at = step.started_at or now
     step.attempts += 1
     if not lead_matches(step.conditions, lead, empty_means=True):
         step.status, step.finished_at, step.output = "skipped", now, {"reason": "conditions not met"}
-        db.session.commit()
         return "skipped"
-    try:
-        with _executing(run):
-            output = execute_action(step.action_type, step.configuration or {},
-                                    StepContext(run=run, step=step, lead=lead))
-    except Exception as exc:  # the effect is rolled back with the transaction; record the attempt
-        db.session.rollback()
-        return _record_failure(step_id, exc)
-    step = db.session.get(AutomationRunStep, step_id)
+    with _executing(run):
+        output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
     step.status, step.finished_at, step.output, step.error = "completed", utcnow(), output, None
     if output and output.get("skipped"):
         step.status = "skipped"
-    db.session.commit()
     return step.status
 
 
-def _record_failure(step_id: int, exc: Exception) -> str:
-    step = _locked_step(step_id)
-    attempts = step.attempts + 1  # the failed attempt's increment was rolled back with its effect
-    step.attempts = attempts
+def _record_failure(run_id: int, step_id: int, exc: Exception) -> str:
+    """Record a failed attempt in its own transaction: retry with backoff, or fail the run with the error.
+
+    Returns the run's status (``running`` when the step is to be tried again at once)."""
+    run = db.session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update()
+                            .execution_options(populate_existing=True))
+    step = db.session.get(AutomationRunStep, step_id, populate_existing=True, with_for_update=True)
+    if run is None or step is None or run.status not in OPEN_RUN_STATUSES:
+        status = run.status if run else "missing"
+        db.session.rollback()
+        return status
+    step.attempts += 1  # the attempt's own increment was rolled back with its effect
     step.error = f"{type(exc).__name__}: {exc}"[:2000]
     permanent = getattr(exc, "permanent", False)
-    if attempts < MAX_STEP_ATTEMPTS and not permanent:
-        backoff = current_app.config.get("AUTOMATION_RETRY_BACKOFF_SECONDS", 30) * 2 ** (attempts - 1)
+    if step.attempts < MAX_STEP_ATTEMPTS and not permanent:
+        backoff = current_app.config.get("AUTOMATION_RETRY_BACKOFF_SECONDS", 30) * 2 ** (step.attempts - 1)
         step.due_at = utcnow() + timedelta(seconds=backoff)
-        if backoff <= 0:
-            db.session.commit()
-            return _execute_step(step.run_id, step_id)
-        _wait_until(step.run, step, step.due_at)
+        state = "running"  # tried again at once
+        if backoff > 0:
+            _wait_until(run, step, step.due_at)
+            state = "waiting"
         db.session.commit()
-        return "waiting"
+        return state
     step.status, step.finished_at = "failed", utcnow()
-    run = step.run
-    run.status, run.error, run.finished_at = "failed", f"step {step.position + 1} ({step.action_type}): {step.error}", utcnow()
+    run.status, run.finished_at = "failed", utcnow()
+    run.error = f"step {step.position + 1} ({step.action_type}): {step.error}"
     db.session.commit()
     return "failed"
 

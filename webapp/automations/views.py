@@ -13,7 +13,7 @@ from ..models.automations import ACTION_TYPES
 from ..models.leads import PRIORITIES, STATUSES
 from ..tenancy import get_or_404, scoped
 from ..validation import Conflict, ValidationFailed
-from .dry_run import ACTION_LABELS, describe_step, dry_run
+from .dry_run import ACTION_LABELS, describe_output, describe_step, dry_run
 from .engine import retry_run
 from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm
 from .services import (
@@ -115,7 +115,8 @@ def _editor_context(automation: Automation, **extra) -> dict:
     _fill_choices(form)
     form.campaign_id.data = str(automation.campaign_id or "")
     return {"automation": automation, "runs": runs, "settings_form": form, "action_types": ACTION_TYPES,
-            "action_labels": ACTION_LABELS, "describe_step": describe_step, "errors": {}, **_trigger_choices(), **extra}
+            "action_labels": ACTION_LABELS, "describe_step": describe_step, "describe_output": describe_output,
+            "errors": {}, **_trigger_choices(), **extra}
 
 
 @bp.get("/<int:automation_id>")

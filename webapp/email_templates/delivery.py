@@ -27,7 +27,8 @@ from email.utils import formatdate, parseaddr
 from flask import current_app
 from markupsafe import escape
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..jobs import enqueue
@@ -114,8 +115,8 @@ def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempot
         EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id))
     if template is None:
         raise DeliveryError(f"email template {template_id} does not exist")
-    lead = db.session.scalar(select(Lead).where(Lead.id == lead_id, Lead.organization_id == organization_id))
-    if lead is None:
+    lead = db.session.get(Lead, lead_id)  # usually in the session already (the automation step's lead)
+    if lead is None or lead.organization_id != organization_id:
         raise DeliveryError(f"lead {lead_id} does not exist")
     if to not in ("lead", "assignee"):
         raise DeliveryError(f"unknown recipient {to!r}: expected 'lead' or 'assignee'")
@@ -180,14 +181,17 @@ def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
         message.status = "queued"
     else:
         message.status, message.status_reason = "held", NO_MAIL_SERVER
-    try:
-        with db.session.begin_nested():  # a concurrent queue_email with the same key: that one wins
-            db.session.add(message)
-    except IntegrityError:
-        existing = _message_with_key(message.idempotency_key)
-        if existing is None:
-            raise
-        return message_summary(existing, duplicate=True)
+    # INSERT ... ON CONFLICT DO NOTHING rather than a savepoint: a concurrent queue_email with the same
+    # key wins, and releasing a savepoint would hand the caller's queued jobs to workers before its commit.
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    values = {column.key: getattr(message, column.key) for column in OutboxMessage.__table__.columns
+              if column.key != "id" and getattr(message, column.key) is not None}
+    inserted = db.session.execute(insert(OutboxMessage).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                                  .returning(OutboxMessage.id)).first()
+    if inserted is None:
+        return message_summary(_message_with_key(message.idempotency_key), duplicate=True)
+    message.id = inserted.id
     if message.status == "suppressed":
         log.info("email %s to lead %s suppressed: %s", message.id, message.lead_id, suppressed_because)
     if message.status == "queued":

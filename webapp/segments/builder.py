@@ -2,8 +2,9 @@
 
 A builder posts ``match_all`` (``true`` / ``false``) and, per row ``i`` (any integers, in order):
 ``rules-i-field``, ``rules-i-operator`` and ``rules-i-value`` (repeated for multi-value widgets;
-comma-separated text is split for in/not_in). Datetime rows also post ``rules-i-mode`` (``date``,
-``datetime`` or ``relative``) and, when relative, ``rules-i-amount`` and ``rules-i-unit``.
+comma-separated text is split for in/not_in). Datetime rows also post ``rules-i-mode``: ``date`` or
+``datetime`` (with ``rules-i-value``), or a unit — ``minutes``, ``hours``, ``days``, ``weeks`` — with
+``rules-i-amount`` for "N units ago" (``relative`` with ``rules-i-unit`` is accepted too).
 
 ``rules_from_form`` turns that into raw rules for ``rules.validate_rules`` (one validation for the
 API and the pages); ``builder_rows`` turns raw rules and their errors back into rows to render.
@@ -21,8 +22,9 @@ from .rules import ENUM_CHOICES, FIELD_TYPES, LIST_OPERATORS, RELATIVE_DATE, fie
 
 ROW_KEY = re.compile(r"^rules-(\d+)-field$")
 ERROR_PATH = re.compile(r"(?:^|\.)rules\[(\d+)\](?:\.(\w+))?$")
-DATE_MODES = {"date": "a date", "datetime": "date & time (UTC)", "relative": "time ago"}
 RELATIVE_UNITS = ("minutes", "hours", "days", "weeks")
+DATE_MODES = {"date": "a date", "datetime": "a date & time (UTC)",
+              **{unit: f"{unit} ago" for unit in RELATIVE_UNITS}}
 DEFAULT_FIELD = "status"
 TAG_SUGGESTIONS = 40
 
@@ -49,9 +51,10 @@ def _raw_rule(form, index: int) -> dict:
     field = (form.get(prefix + "field") or "").strip()
     operator = (form.get(prefix + "operator") or "").strip()
     values = [v for v in form.getlist(prefix + "value") if isinstance(v, str)]
-    if FIELD_TYPES.get(field) == "datetime" and form.get(prefix + "mode") == "relative":
+    mode = form.get(prefix + "mode")
+    if FIELD_TYPES.get(field) == "datetime" and (mode == "relative" or mode in RELATIVE_UNITS):
         amount = (form.get(prefix + "amount") or "").strip()
-        unit = (form.get(prefix + "unit") or "days").strip()
+        unit = mode if mode in RELATIVE_UNITS else (form.get(prefix + "unit") or "days").strip()
         return {"field": field, "operator": operator, "value": f"{amount} {unit} ago" if amount else ""}
     if operator in LIST_OPERATORS:
         items = [item.strip() for value in values for item in value.split(",") if item.strip()]
@@ -92,7 +95,7 @@ def row_view(index: int, rule: dict, errors: dict | None = None, mode: str | Non
     view = {"index": index, "field": field, "entry": entry, "operator": operator, "widget": widget,
             "operators": entry["operators"], "fields": list(fields.values()), "errors": errors or {},
             "choices": list(ENUM_CHOICES.get(field, ())), "text": "", "selected": [], "mode": "date",
-            "amount": "", "unit": "days", "units": RELATIVE_UNITS, "modes": DATE_MODES}
+            "amount": "", "modes": DATE_MODES}
     items = value if isinstance(value, list) else ([] if value in (None, "") else [value])
     if widget in ("multiselect", "tag_list"):
         view["selected"] = [str(item).lower() for item in _split(items)]
@@ -113,11 +116,10 @@ def _split(items: list) -> list:
 
 def _datetime_view(text: str, mode: str | None) -> dict:
     relative = RELATIVE_DATE.match(text.strip())
-    if relative and mode in (None, "relative"):
-        unit = relative.group(2).lower() + "s"
-        return {"mode": "relative", "amount": relative.group(1), "unit": unit, "text": ""}
-    if mode == "relative":
-        return {"mode": "relative", "amount": "", "unit": "days", "text": ""}
+    if relative and (mode is None or mode == "relative" or mode in RELATIVE_UNITS):
+        return {"mode": relative.group(2).lower() + "s", "amount": relative.group(1), "text": ""}
+    if mode == "relative" or mode in RELATIVE_UNITS:
+        return {"mode": mode if mode in RELATIVE_UNITS else "days", "amount": "", "text": ""}
     moment = _parse_moment(text)
     if mode == "datetime" or (mode is None and isinstance(moment, datetime)):
         shown = moment.strftime("%Y-%m-%dT%H:%M") if moment else ""

@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 
 from ..extensions import db
+from ..leads import changes as lead_changes
 from ..leads.changes import EventRow, after_lead_changes
 from ..models import Lead, LeadEvent, LeadSegment, Segment, SegmentRule, SegmentSnapshot, utcnow
 from ..models.base import JSONType, UTCDateTime
@@ -39,7 +40,7 @@ segments = Segment.__table__
 segment_rules_table = SegmentRule.__table__
 snapshots = SegmentSnapshot.__table__
 
-SNAPSHOT_EVERY = timedelta(hours=1)  # incremental changes update the last point of the chart within this
+SNAPSHOT_EVERY = timedelta(hours=1)  # at most one point of the size chart per segment in this time, unless forced
 CHUNK = 1000  # lead ids per IN list
 
 
@@ -51,9 +52,6 @@ class InvalidStoredRules(Conflict):
 class MembershipChange:
     entered: int = 0
     exited: int = 0
-
-    def __add__(self, other: "MembershipChange") -> "MembershipChange":
-        return MembershipChange(self.entered + other.entered, self.exited + other.exited)
 
 
 class Definition(NamedTuple):
@@ -209,8 +207,6 @@ def _record_events(segment: Segment, event_type: str, lead_ids: Select, now: dat
                    actor_id: int | None) -> list[EventRow]:
     """INSERT INTO lead_events SELECT ... for these leads; the rows come back only if hooks want them
     (as ``EventRow``: a refresh may record hundreds of thousands, too many for ORM objects)."""
-    from ..leads.changes import event_hooks
-
     data = _event_data(segment)
     source = lead_ids.subquery()
     rows = select(
@@ -220,7 +216,7 @@ def _record_events(segment: Segment, event_type: str, lead_ids: Select, now: dat
     )
     statement = insert(lead_events).from_select(
         ["organization_id", "lead_id", "event_type", "data", "actor_id", "created_at"], rows)
-    if not event_hooks:
+    if not lead_changes.event_hooks:
         db.session.execute(statement)
         return []
     returned = db.session.execute(statement.returning(lead_events.c.id, lead_events.c.lead_id)).all()
@@ -260,8 +256,9 @@ def recheck_leads(organization_id: int, lead_ids: list[int], now: datetime | Non
     """The lead-change hook: move changed leads in and out of the organization's dynamic segments.
 
     One query evaluates every active dynamic segment for the changed leads (a boolean column per
-    segment), one reads their open stays; only the differences are written, under the locks of the
-    segments they touch. Returns the ``segment_entered`` / ``segment_exited`` events it recorded.
+    segment; on PostgreSQL it also reads their open stays); only the differences are written, under
+    the locks of the segments they touch. Returns the ``segment_entered`` / ``segment_exited`` events
+    it recorded (event hooks then see them with the change's own events).
     """
     if not lead_ids:
         return []

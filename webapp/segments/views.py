@@ -248,6 +248,8 @@ def refresh(segment_id):
     if request.method == "POST":
         if not (current_user.is_superuser or current_user.role in CONFIGURE):
             abort(403)
+        if current is not None and current.status in ("pending", "running"):
+            return _render_detail(segment, "refresh", refresh=current)  # one refresh at a time
         try:
             current = services.start_refresh(segment, current_user.id, "manual")
         except Conflict as exc:
