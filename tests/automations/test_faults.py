@@ -307,3 +307,21 @@ def test_a_runs_jobs_are_handed_to_workers_only_once_its_work_is_committed(app, 
 
     assert sorted(handed_over) == [("email", "queued"), ("email", "queued"), ("runs", True), ("runs", True)]
     assert len(runs_of(chained["id"])) == 1
+
+
+def test_a_step_that_fails_keeps_the_effects_of_the_steps_before_it_once(api, org, run_jobs):
+    from tests.email.helpers import make_template
+
+    broken = make_template(org, name="Broken", body_text="{{ 'A' * 10**9 }}")  # cannot be rendered: permanent
+    automation = make_automation(api, actions=[step("create_task", title="Call", due_in_days=1),
+                                               step("send_email", template_id=broken.id),
+                                               step("add_tag", tag="never")])
+    lead_id = api.post("/api/v1/leads", json={"first_name": "Lee", "email": "lee@example.com"}).json["id"]
+    run_jobs()
+
+    [run] = runs_of(automation["id"])
+    assert run.status == "failed" and "step 2 (send_email)" in run.error and "larger than" in run.error
+    assert [(s.status, s.attempts) for s in run.steps] == [("completed", 1), ("failed", 1), ("pending", 0)]
+    assert db.session.scalar(select(func.count()).select_from(Task).where(Task.lead_id == lead_id)) == 1
+    assert db.session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
+    assert db.session.get(Lead, lead_id).tags == []

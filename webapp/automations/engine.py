@@ -199,8 +199,9 @@ def _advance(run_id: int, careful: bool) -> str:
                                .order_by(AutomationRunStep.position).with_for_update()
                                .execution_options(populate_existing=True)).all()
     lead = db.session.get(Lead, run.lead_id)
-    run.status = "running"
     run.started_at = run.started_at or utcnow()
+    if careful:  # other transactions see it between the steps
+        run.status = "running"
     state, executed = "running", 0
     for step in steps:
         if step.status in FINISHED_STEP_STATUSES:
@@ -236,16 +237,16 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
         if step.status != "waiting":  # parked already: its delayed_automation task exists
             _wait_until(run, step, step.due_at)
         return "waiting"
-    step.started_at = step.started_at or now
-    step.attempts += 1
     if not lead_matches(step.conditions, lead, empty_means=True):
-        step.status, step.finished_at, step.output = "skipped", now, {"reason": "conditions not met"}
-        return "skipped"
-    with _executing(run):
-        output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
-    step.status, step.finished_at, step.output, step.error = "completed", utcnow(), output, None
-    if output and output.get("skipped"):
-        step.status = "skipped"
+        output, status = {"reason": "conditions not met"}, "skipped"
+    else:
+        with _executing(run):
+            output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
+        status = "skipped" if output and output.get("skipped") else "completed"
+    # written after the action, so that the step's row is updated once (a failed attempt is counted
+    # by _record_failure, after the rollback of its effect)
+    step.started_at, step.attempts = step.started_at or now, step.attempts + 1
+    step.status, step.finished_at, step.output, step.error = status, utcnow(), output, None
     return step.status
 
 
@@ -260,7 +261,8 @@ def _record_failure(run_id: int, step_id: int, exc: Exception) -> str:
         status = run.status if run else "missing"
         db.session.rollback()
         return status
-    step.attempts += 1  # the attempt's own increment was rolled back with its effect
+    step.attempts += 1
+    step.started_at = step.started_at or utcnow()
     step.error = f"{type(exc).__name__}: {exc}"[:2000]
     permanent = getattr(exc, "permanent", False)
     if step.attempts < MAX_STEP_ATTEMPTS and not permanent:

@@ -39,9 +39,15 @@ def enqueue_now(func_path: str, *args, queue: str = "default", job_id: str | Non
     _dispatch(current_app._get_current_object(), [(func_path, args, queue, job_id)])
 
 
+_connections: dict[str, Redis] = {}
+
+
 def redis_connection(app: Flask | None = None) -> Redis:
-    app = app or current_app
-    return Redis.from_url(app.config["REDIS_URL"])
+    """One Redis client (with its connection pool) per URL for the process: enqueueing is hot."""
+    url = (app or current_app).config["REDIS_URL"]
+    if url not in _connections:
+        _connections[url] = Redis.from_url(url)
+    return _connections[url]
 
 
 def rq_queue(name: str = "default", app: Flask | None = None) -> Queue:
