@@ -11,7 +11,6 @@ each from the API call to its email arriving at the SMTP sink.
 """
 import argparse
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -22,13 +21,12 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
+from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
 from bench.tasks import run_rq  # noqa: E402  (RQ's no-op baseline, on the same Redis server)
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/") + "/12"
 
 
@@ -50,18 +48,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def create_database() -> str:
-    name = f"leadflow_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def setup(database: str, smtp_port: int):

@@ -24,7 +24,6 @@ seconds, up to 100 runs). Counts and membership results are checked to be equal.
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import time
@@ -32,9 +31,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import psycopg  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
 
 OR_RULES = [{"field": "priority", "operator": "equals", "value": "urgent"},
             {"field": "value_estimate", "operator": "greater_than", "value": "5000"},
@@ -138,18 +136,6 @@ CROSS JOIN (VALUES ('vip', .05), ('spanish', .12), ('bundle', .15), ('homeowner'
                    ('referral-bonus', .04), ('webinar', .08)) AS tags(tag, share)
 WHERE random() + 0 * leads.id < tags.share  -- per lead and tag (random() alone would be pushed to VALUES)
 """
-
-
-def create_database() -> str:
-    name = f"leadflow_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def build_app(database: str):

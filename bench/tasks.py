@@ -11,7 +11,6 @@ starts; the clock stops when the last worker has nothing left to do.
 import argparse
 import multiprocessing
 import os
-import secrets
 import sys
 import threading
 import time
@@ -19,10 +18,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import psycopg  # noqa: E402
 import redis  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/") + "/14"
 WORKER_COUNTS = (1, 2)
 
@@ -123,18 +122,6 @@ def run_rq(count: int, workers: int) -> float:
 
 
 # --- setup, report ---------------------------------------------------------------------------
-
-def create_database() -> str:
-    name = f"leadflow_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return name
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
 
 def build_app(database: str):
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
