@@ -291,6 +291,19 @@ def test_a_failed_upload_request_queues_nothing(app, browser, monkeypatch):
     assert rq_queue("high", app).count == 0
 
 
+def test_jobs_wait_for_the_outermost_commit_and_survive_a_rolled_back_savepoint(app, app_ctx):
+    enqueue("webapp.leads.importer.run_import", 12345, queue="high", job_id="outer-import")
+    savepoint = db.session.begin_nested()
+    enqueue("webapp.leads.importer.run_import", 777, queue="high", job_id="savepoint-import")
+    savepoint.rollback()
+    assert not Job.exists("outer-import", connection=redis_connection(app))
+
+    db.session.commit()
+
+    assert Job.exists("outer-import", connection=redis_connection(app))
+    assert not Job.exists("savepoint-import", connection=redis_connection(app))
+
+
 def test_enqueue_refuses_an_unknown_queue(app_ctx):
     with pytest.raises(ValueError):
         enqueue("webapp.leads.importer.run_import", 1, queue="urgent")

@@ -31,7 +31,9 @@ def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = 
         # Begin explicitly: a rollback of a transaction never begun fires no event, and the job would
         # wait in the session for whatever commits next.
         session.begin()
-    session.info.setdefault(_PENDING, []).append((func_path, args, queue, job_id))
+    # Remember the (nested) transaction that asked: a rolled-back savepoint drops only its own jobs.
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    session.info.setdefault(_PENDING, []).append((transaction, (func_path, args, queue, job_id)))
 
 
 def enqueue_now(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:
@@ -95,12 +97,23 @@ def init_jobs(app: Flask) -> None:
         return
     _listening = True
 
-    @event.listens_for(Session, "after_commit")
+    @event.listens_for(Session, "after_commit")  # the outermost commit only, never a savepoint's
     def _after_commit(session):
-        jobs = session.info.pop(_PENDING, None)
-        if jobs:
-            _dispatch(current_app._get_current_object(), jobs)
+        pending = session.info.pop(_PENDING, None)
+        if pending:
+            _dispatch(current_app._get_current_object(), [job for _, job in pending])
 
     @event.listens_for(Session, "after_soft_rollback")
     def _after_rollback(session, previous_transaction):
-        session.info.pop(_PENDING, None)
+        pending = session.info.get(_PENDING)
+        if pending:
+            session.info[_PENDING] = [(t, job) for t, job in pending if not _within(t, previous_transaction)]
+
+
+def _within(transaction, ancestor) -> bool:
+    """Is ``transaction`` the rolled-back ``ancestor`` or nested inside it?"""
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
