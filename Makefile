@@ -19,3 +19,4 @@ test: setup
 
 lint: setup
 	.venv/bin/ruff check webapp tests worker.py bench
+	.venv/bin/ruff format --check webapp tests worker.py bench

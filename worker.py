@@ -3,6 +3,7 @@
 It also runs, in threads, the scheduled-task loop (delayed and recurring work fires) and the sweeper
 that requeues work whose job was lost.
 """
+
 import os
 import socket
 import sys
@@ -12,7 +13,7 @@ from rq import SimpleWorker
 from webapp import create_app
 from webapp.extensions import db
 from webapp.jobs import QUEUES, redis_connection
-from webapp.scheduling import start_task_loop
+from webapp.jobs.loops import start_task_loop
 
 
 class AppWorker(SimpleWorker):

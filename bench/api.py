@@ -13,6 +13,7 @@ keep-alive sessions). Prints, with their targets:
 
 ``--profile`` prints where the import spends its time (cProfile), to see what to improve.
 """
+
 import argparse
 import cProfile
 import csv
@@ -47,14 +48,26 @@ TARGETS = {"single": 0.3, "bulk": 20.0, "import": 5.0}
 
 def lead(n: int) -> dict:
     state, city = STATES[n % len(STATES)]
-    return {"first_name": f"Bench{n}", "last_name": "Lead", "email": f"bench{n}@example.com", "phone": "512-555-0100",
-            "status": "new", "priority": "medium", "source": "website", "insurance_type": "auto", "state": state,
-            "city": city, "value_estimate": 1000 + n % 500, "tags": ["bench", f"batch{n % 3}"]}
+    return {
+        "first_name": f"Bench{n}",
+        "last_name": "Lead",
+        "email": f"bench{n}@example.com",
+        "phone": "512-555-0100",
+        "status": "new",
+        "priority": "medium",
+        "source": "website",
+        "insurance_type": "auto",
+        "state": state,
+        "city": city,
+        "value_estimate": 1000 + n % 500,
+        "tags": ["bench", f"batch{n % 3}"],
+    }
 
 
 def csv_of(rows: int) -> str:
-    header = ["first_name", "last_name", "email", "phone", "status", "priority", "source", "insurance_type", "state",
-              "city", "value_estimate", "tags"]
+    from webapp.models.leads import LEAD_INPUT_FIELDS
+
+    header = list(LEAD_INPUT_FIELDS)
     lines = [",".join(header)]
     for n in range(rows):
         values = lead(n)
@@ -64,6 +77,7 @@ def csv_of(rows: int) -> str:
 
 
 # --- the database, the app and the servers --------------------------------------------------------------
+
 
 def create_database() -> tuple[str, str]:
     name = f"leadflow_bench_{secrets.token_hex(4)}"
@@ -110,8 +124,13 @@ def free_port() -> int:
 
 def start_server(app_spec: str, env: dict, ready_path: str, chdir: str = ROOT) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([*GUNICORN, "-b", f"127.0.0.1:{port}", "--chdir", chdir, app_spec], cwd=ROOT,
-                               env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [*GUNICORN, "-b", f"127.0.0.1:{port}", "--chdir", chdir, app_spec],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         if process.poll() is not None:
@@ -134,6 +153,7 @@ def stop_server(process: subprocess.Popen) -> None:
 
 # --- load -------------------------------------------------------------------------------------------------
 
+
 def load(url: str, body: str, headers: dict, seconds: float, connections: int) -> float:
     """Successful requests per second; every response must be a 2xx."""
     if shutil.which("wrk"):
@@ -152,8 +172,12 @@ def _load_with_wrk(url, body, headers, seconds, connections) -> float:
             handle.write(f'local f = io.open("{body_path}", "rb")\nwrk.body = f:read("*a")\nf:close()\n')
             for name, value in {"Content-Type": "application/json", **headers}.items():
                 handle.write(f'wrk.headers["{name}"] = "{value}"\n')
-        output = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "60s", "-s", script, url],
-                                capture_output=True, text=True, check=True).stdout
+        output = subprocess.run(
+            ["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "60s", "-s", script, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     failures = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if failures or (errors and int(errors.group(4))):
@@ -185,6 +209,7 @@ def _load_with_threads(url, body, headers, seconds, connections) -> float:
 
 
 # --- CSV import against COPY ------------------------------------------------------------------------------
+
 
 def time_import(app, organization_id: int, user_id: int, content: str, profile: bool = False) -> float:
     from webapp.extensions import db
@@ -244,8 +269,9 @@ def time_copy_into_leads(database_url: str, content: str, organization_id: int) 
     writer = csv.writer(out)
     for row in body:
         values = dict(zip(header, row, strict=True))
-        writer.writerow([organization_id, "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00", "false",
-                         *(values[name] for name in columns)])
+        writer.writerow(
+            [organization_id, "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00", "false", *(values[name] for name in columns)]
+        )
     with psycopg.connect(database_url) as conn:
         started = time.perf_counter()
         names = ", ".join(["organization_id", "created_at", "updated_at", "email_opt_out", *columns])
@@ -258,6 +284,7 @@ def time_copy_into_leads(database_url: str, content: str, organization_id: int) 
 
 # --- the run ------------------------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="load duration of each HTTP measure")
@@ -269,8 +296,13 @@ def main() -> None:
     args = parser.parse_args()
 
     name, admin_url = create_database()
-    env = {"DATABASE_URL": admin_url.replace("postgresql://", "postgresql+psycopg://"), "REDIS_URL": REDIS_URL,
-           "SECRET_KEY": secrets.token_hex(32), "LEADFLOW_BACKGROUND_SCHEDULER": "0", "FLASK_DEBUG": "0"}
+    env = {
+        "DATABASE_URL": admin_url.replace("postgresql://", "postgresql+psycopg://"),
+        "REDIS_URL": REDIS_URL,
+        "SECRET_KEY": secrets.token_hex(32),
+        "LEADFLOW_BACKGROUND_SCHEDULER": "0",
+        "FLASK_DEBUG": "0",
+    }
     servers = []
     results = {}
     try:
@@ -282,20 +314,23 @@ def main() -> None:
             auth = {"Authorization": f"Bearer {token}"}
             one = json.dumps(lead(1))
             bulk = json.dumps({"leads": [lead(n) for n in range(BULK_SIZE)]})
-            print(f"load: {'wrk' if shutil.which('wrk') else 'Python threads'}, {args.connections} connections, "
-                  f"{args.seconds:g} s each, gunicorn -w 2 (sync)", flush=True)
+            print(
+                f"load: {'wrk' if shutil.which('wrk') else 'Python threads'}, {args.connections} connections, "
+                f"{args.seconds:g} s each, gunicorn -w 2 (sync)",
+                flush=True,
+            )
             for url, body, headers in ((bare_url + "/leads", one, {}), (leadflow_url + "/api/v1/leads", one, auth)):
                 load(url, body, headers, 2, args.connections)  # warm-up: imports, connection pools
             results["bare_rps"] = load(bare_url + "/leads", one, {}, args.seconds, args.connections)
             results["single_rps"] = load(leadflow_url + "/api/v1/leads", one, auth, args.seconds, args.connections)
             bulk_connections = min(args.connections, 2)
             load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, 2, bulk_connections)
-            results["bulk_lps"] = BULK_SIZE * load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, args.seconds,
-                                                   bulk_connections)
+            results["bulk_lps"] = BULK_SIZE * load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, args.seconds, bulk_connections)
         content = csv_of(args.rows)
         time_import(app, organization_id, user_id, csv_of(200))  # warm-up
-        results["import_s"] = min(time_import(app, organization_id, user_id, content, profile=args.profile and i == 0)
-                                  for i in range(args.repeat))
+        results["import_s"] = min(
+            time_import(app, organization_id, user_id, content, profile=args.profile and i == 0) for i in range(args.repeat)
+        )
         results["copy_s"] = min(time_copy(admin_url, content) for _ in range(args.repeat))
         results["copy_leads_s"] = min(time_copy_into_leads(admin_url, content, organization_id) for _ in range(args.repeat))
     finally:
@@ -320,19 +355,33 @@ def report(results: dict, rows: int) -> None:
         bulk = results["bulk_lps"] / results["single_rps"]
         lines += [
             ("bare Flask POST (req/s)", f"{results['bare_rps']:,.0f}", "", "", ""),
-            ("POST /api/v1/leads (leads/s)", f"{results['single_rps']:,.0f}", f"{single:.2f}x bare",
-             f">= {TARGETS['single']}", "ok" if single >= TARGETS["single"] else "MISSED"),
-            (f"POST /api/v1/leads/bulk x{BULK_SIZE} (leads/s)", f"{results['bulk_lps']:,.0f}", f"{bulk:.1f}x single",
-             f">= {TARGETS['bulk']:g}", "ok" if bulk >= TARGETS["bulk"] else "MISSED"),
+            (
+                "POST /api/v1/leads (leads/s)",
+                f"{results['single_rps']:,.0f}",
+                f"{single:.2f}x bare",
+                f">= {TARGETS['single']}",
+                "ok" if single >= TARGETS["single"] else "MISSED",
+            ),
+            (
+                f"POST /api/v1/leads/bulk x{BULK_SIZE} (leads/s)",
+                f"{results['bulk_lps']:,.0f}",
+                f"{bulk:.1f}x single",
+                f">= {TARGETS['bulk']:g}",
+                "ok" if bulk >= TARGETS["bulk"] else "MISSED",
+            ),
         ]
     ratio = results["import_s"] / results["copy_s"]
     floor = results["copy_leads_s"] / results["copy_s"]
     lines += [
         (f"COPY {rows:,} rows, plain table (s)", f"{results['copy_s']:.3f}", "", "", ""),
-        (f"COPY {rows:,} rows into leads (s)", f"{results['copy_leads_s']:.3f}", f"{floor:.1f}x COPY",
-         "(indexes, FKs: the floor)", ""),
-        (f"CSV import {rows:,} rows (s)", f"{results['import_s']:.3f}", f"{ratio:.1f}x COPY", f"<= {TARGETS['import']:g}",
-         "ok" if ratio <= TARGETS["import"] else "MISSED"),
+        (f"COPY {rows:,} rows into leads (s)", f"{results['copy_leads_s']:.3f}", f"{floor:.1f}x COPY", "(indexes, FKs: the floor)", ""),
+        (
+            f"CSV import {rows:,} rows (s)",
+            f"{results['import_s']:.3f}",
+            f"{ratio:.1f}x COPY",
+            f"<= {TARGETS['import']:g}",
+            "ok" if ratio <= TARGETS["import"] else "MISSED",
+        ),
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(5)]
     print()

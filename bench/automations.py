@@ -9,6 +9,7 @@ run everything: runs completed per second. 2) The same two workers' baseline: N 
 two ``SimpleWorker`` processes. 3) Latency: with two workers idle, create single leads and time
 each from the API call to its email arriving at the SMTP sink.
 """
+
 import argparse
 import os
 import socket
@@ -52,9 +53,17 @@ def free_port() -> int:
 
 def setup(database: str, smtp_port: int):
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    os.environ.update({"DATABASE_URL": f"{base}/{database}", "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench-secret",
-                       "LEADFLOW_BACKGROUND_SCHEDULER": "0", "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
-                       "MAIL_DEFAULT_SENDER": "Bench <bench@example.com>"})
+    os.environ.update(
+        {
+            "DATABASE_URL": f"{base}/{database}",
+            "REDIS_URL": REDIS_URL,
+            "SECRET_KEY": "bench-secret",
+            "LEADFLOW_BACKGROUND_SCHEDULER": "0",
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": str(smtp_port),
+            "MAIL_DEFAULT_SENDER": "Bench <bench@example.com>",
+        }
+    )
     from webapp import create_app
     from webapp.api.auth import issue_token
     from webapp.extensions import db
@@ -74,23 +83,41 @@ def setup(database: str, smtp_port: int):
             token = issue_token(user)[0]
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
-    template = client.post("/api/v1/automations/email-templates", headers=headers, json={
-        "name": "Welcome Email", "slug": "welcome-email", "subject": "Welcome to {{company_name}} Insurance",
-        "body_html": "<html><body><h1>Welcome {{first_name}}!</h1><p>Thank you for your interest.</p></body></html>",
-        "body_text": "Welcome {{first_name}}!\n\nThank you for your interest.", "template_type": "marketing",
-        "is_active": True}).get_json()
-    automation = client.post("/api/v1/automations", headers=headers, json={
-        "name": "Welcome Email Automation", "trigger_type": "lead_created", "is_active": True, "actions": [
-            {"action_type": "send_email", "configuration": {"template_id": template["id"]}},
-            {"action_type": "create_task", "configuration": {"task_type": "follow_up", "title": "Follow up", "due_in_days": 2}}]})
+    template = client.post(
+        "/api/v1/automations/email-templates",
+        headers=headers,
+        json={
+            "name": "Welcome Email",
+            "slug": "welcome-email",
+            "subject": "Welcome to {{company_name}} Insurance",
+            "body_html": "<html><body><h1>Welcome {{first_name}}!</h1><p>Thank you for your interest.</p></body></html>",
+            "body_text": "Welcome {{first_name}}!\n\nThank you for your interest.",
+            "template_type": "marketing",
+            "is_active": True,
+        },
+    ).get_json()
+    automation = client.post(
+        "/api/v1/automations",
+        headers=headers,
+        json={
+            "name": "Welcome Email Automation",
+            "trigger_type": "lead_created",
+            "is_active": True,
+            "actions": [
+                {"action_type": "send_email", "configuration": {"template_id": template["id"]}},
+                {"action_type": "create_task", "configuration": {"task_type": "follow_up", "title": "Follow up", "due_in_days": 2}},
+            ],
+        },
+    )
     assert automation.status_code == 201, automation.get_json()
     return app, client, headers
 
 
 def start_workers(count: int, burst: bool) -> list[subprocess.Popen]:
     args = [sys.executable, "worker.py"] + (["--burst"] if burst else [])
-    return [subprocess.Popen(args, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            for _ in range(count)]
+    return [
+        subprocess.Popen(args, cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(count)
+    ]
 
 
 def completed_runs(app) -> int:
@@ -181,8 +208,10 @@ def main() -> None:
     print(f"{'emails delivered to the sink':34}{options.leads / emails_seconds:>12.0f}{emails_seconds:>10.1f}")
     print(f"{'RQ no-op jobs, 2 SimpleWorkers':34}{rq_rate:>12.0f}{rq_seconds:>10.1f}")
     print(f"\nratio runs/s ÷ RQ no-op jobs/s: {runs_rate / rq_rate:.2f}   (target >= 1.0)")
-    print(f"lead creation → email at the sink, {len(lat)} single leads: median {statistics.median(lat) * 1000:.0f} ms, "
-          f"max {max(lat) * 1000:.0f} ms   (target median <= 1000 ms)")
+    print(
+        f"lead creation → email at the sink, {len(lat)} single leads: median {statistics.median(lat) * 1000:.0f} ms, "
+        f"max {max(lat) * 1000:.0f} ms   (target median <= 1000 ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """The baseline of bench/api.py: a bare Flask app with one POST endpoint that parses JSON and answers 201."""
+
 from flask import Flask, jsonify, request
 
 app = Flask(__name__)

@@ -1,4 +1,5 @@
 """What every benchmark needs: a PostgreSQL database of its own, created and dropped per run."""
+
 import os
 import secrets
 

@@ -21,6 +21,7 @@ Runs alternate (ours, hand-written, ours, ...) so that caches and a busy machine
 each figure is the median of at least ``--runs`` runs after a warm-up (evaluations run on for three
 seconds, up to 100 runs). Counts and membership results are checked to be equal.
 """
+
 import argparse
 import os
 import random
@@ -34,50 +35,83 @@ sys.path.insert(0, ROOT)
 
 from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
 
-OR_RULES = [{"field": "priority", "operator": "equals", "value": "urgent"},
-            {"field": "value_estimate", "operator": "greater_than", "value": "5000"},
-            {"field": "tags", "operator": "contains", "value": "referral-bonus"},
-            {"field": "status", "operator": "equals", "value": "quoted"}]
+OR_RULES = [
+    {"field": "priority", "operator": "equals", "value": "urgent"},
+    {"field": "value_estimate", "operator": "greater_than", "value": "5000"},
+    {"field": "tags", "operator": "contains", "value": "referral-bonus"},
+    {"field": "status", "operator": "equals", "value": "quoted"},
+]
 # name, match_all, rules, the same question in SQL written by hand (:org is the organization)
 RULE_SETS = [
-    ("seed: auto, value > 1000, new", True,
-     [{"field": "insurance_type", "operator": "equals", "value": "auto"},
-      {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
-      {"field": "status", "operator": "equals", "value": "new"}],
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type = 'auto' "
-     "AND value_estimate > 1000 AND status = 'new'"),
-    ("tags contains vip", True,
-     [{"field": "tags", "operator": "contains", "value": "vip"}],
-     "SELECT count(*) FROM leads JOIN lead_tags ON lead_tags.lead_id = leads.id "
-     "WHERE leads.organization_id = :org AND lead_tags.tag = 'vip'"),
-    ("created in the last 30 days", True,
-     [{"field": "created_at", "operator": "greater_than", "value": "30 days ago"}],
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND created_at > now() - interval '30 days'"),
-    ("OR of four rules", False, OR_RULES,
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND (priority = 'urgent' OR value_estimate > 5000 "
-     "OR status = 'quoted' OR id IN (SELECT lead_id FROM lead_tags WHERE tag = 'referral-bonus'))"),
+    (
+        "seed: auto, value > 1000, new",
+        True,
+        [
+            {"field": "insurance_type", "operator": "equals", "value": "auto"},
+            {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+            {"field": "status", "operator": "equals", "value": "new"},
+        ],
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type = 'auto' AND value_estimate > 1000 AND status = 'new'",
+    ),
+    (
+        "tags contains vip",
+        True,
+        [{"field": "tags", "operator": "contains", "value": "vip"}],
+        "SELECT count(*) FROM leads JOIN lead_tags ON lead_tags.lead_id = leads.id "
+        "WHERE leads.organization_id = :org AND lead_tags.tag = 'vip'",
+    ),
+    (
+        "created in the last 30 days",
+        True,
+        [{"field": "created_at", "operator": "greater_than", "value": "30 days ago"}],
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND created_at > now() - interval '30 days'",
+    ),
+    (
+        "OR of four rules",
+        False,
+        OR_RULES,
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND (priority = 'urgent' OR value_estimate > 5000 "
+        "OR status = 'quoted' OR id IN (SELECT lead_id FROM lead_tags WHERE tag = 'referral-bonus'))",
+    ),
     # The same, against the hand-written SQL in the engine's form (EXISTS): what the gap above is made of.
-    ("OR of four rules, vs hand-written EXISTS", False, OR_RULES,
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND (priority = 'urgent' OR value_estimate > 5000 "
-     "OR status = 'quoted' OR EXISTS (SELECT 1 FROM lead_tags WHERE lead_id = leads.id AND tag = 'referral-bonus'))"),
-    ("in-list: insurance home/renters/umbrella", True,
-     [{"field": "insurance_type", "operator": "in", "value": ["home", "renters", "umbrella"]}],
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type IN ('home', 'renters', 'umbrella')"),
-    ("text in-list: state TX, FL, CA, NY", True,
-     [{"field": "state", "operator": "in", "value": "TX, FL, CA, NY"}],
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND state IN ('TX', 'FL', 'CA', 'NY')"),
-    ("text contains: city 'san'", True,
-     [{"field": "city", "operator": "contains", "value": "san"}],
-     "SELECT count(*) FROM leads WHERE organization_id = :org AND city ILIKE '%san%'"),
+    (
+        "OR of four rules, vs hand-written EXISTS",
+        False,
+        OR_RULES,
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND (priority = 'urgent' OR value_estimate > 5000 "
+        "OR status = 'quoted' OR EXISTS (SELECT 1 FROM lead_tags WHERE lead_id = leads.id AND tag = 'referral-bonus'))",
+    ),
+    (
+        "in-list: insurance home/renters/umbrella",
+        True,
+        [{"field": "insurance_type", "operator": "in", "value": ["home", "renters", "umbrella"]}],
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND insurance_type IN ('home', 'renters', 'umbrella')",
+    ),
+    (
+        "text in-list: state TX, FL, CA, NY",
+        True,
+        [{"field": "state", "operator": "in", "value": "TX, FL, CA, NY"}],
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND state IN ('TX', 'FL', 'CA', 'NY')",
+    ),
+    (
+        "text contains: city 'san'",
+        True,
+        [{"field": "city", "operator": "contains", "value": "san"}],
+        "SELECT count(*) FROM leads WHERE organization_id = :org AND city ILIKE '%san%'",
+    ),
 ]
 
 # The refreshed segment: ~20% of the leads.
-REFRESH_RULES = [{"field": "insurance_type", "operator": "equals", "value": "auto"},
-                 {"field": "value_estimate", "operator": "greater_than", "value": "1000"}]
+REFRESH_RULES = [
+    {"field": "insurance_type", "operator": "equals", "value": "auto"},
+    {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+]
 REFRESH_CONDITION = "insurance_type = 'auto' AND value_estimate > 1000"
 # 1% of the leads flip between auto and home (flipping again restores them).
-FLIP = ("UPDATE leads SET insurance_type = CASE WHEN insurance_type = 'auto' THEN 'home' ELSE 'auto' END, "
-        "updated_at = now() WHERE organization_id = :org AND id % 100 = 37")
+FLIP = (
+    "UPDATE leads SET insurance_type = CASE WHEN insurance_type = 'auto' THEN 'home' ELSE 'auto' END, "
+    "updated_at = now() WHERE organization_id = :org AND id % 100 = 37"
+)
 
 HAND_EXITS = f"""
 WITH exited AS (
@@ -140,8 +174,7 @@ WHERE random() + 0 * leads.id < tags.share  -- per lead and tag (random() alone 
 
 def build_app(database: str):
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    os.environ.update({"DATABASE_URL": f"{base}/{database}", "SECRET_KEY": "bench-secret",
-                       "LEADFLOW_BACKGROUND_SCHEDULER": "0"})
+    os.environ.update({"DATABASE_URL": f"{base}/{database}", "SECRET_KEY": "bench-secret", "LEADFLOW_BACKGROUND_SCHEDULER": "0"})
     os.environ.pop("REDIS_URL", None)
     from webapp import create_app
 
@@ -194,11 +227,13 @@ def median_pair(runs: int, ours, hand, before=None, min_seconds: float = 0.0) ->
 
 # --- 1. evaluate ---------------------------------------------------------------------------------------
 
+
 def bench_evaluate(db, text, org: int, runs: int) -> list[tuple]:
     from webapp.segments.services import preview_rules
 
     rows = []
     for name, match_all, rules, sql in RULE_SETS:
+
         def ours(rules=rules, match_all=match_all):
             return preview_rules(org, match_all, rules, limit=0)["count"]
 
@@ -215,6 +250,7 @@ def bench_evaluate(db, text, org: int, runs: int) -> list[tuple]:
 
 # --- 2. full refresh -------------------------------------------------------------------------------------
 
+
 def bench_refresh(db, text, org: int, runs: int) -> list[tuple]:
     import json
 
@@ -224,8 +260,7 @@ def bench_refresh(db, text, org: int, runs: int) -> list[tuple]:
     segment, _ = services.create_segment(org, {"name": "Bench auto > 1000", "is_active": False, "rules": REFRESH_RULES})
     db.session.commit()
     segment_id = segment.id
-    params = {"org": org, "segment": segment_id,
-              "data": json.dumps({"segment_id": segment_id, "segment_name": segment.name})}
+    params = {"org": org, "segment": segment_id, "data": json.dumps({"segment_id": segment_id, "segment_name": segment.name})}
 
     def empty():
         db.session.execute(text("TRUNCATE lead_segments, lead_events, segment_snapshots"))
@@ -282,25 +317,37 @@ def bench_refresh(db, text, org: int, runs: int) -> list[tuple]:
 
 # --- 3. incremental re-check -----------------------------------------------------------------------------
 
+
 def fifty_segments(org: int) -> list[list[dict]]:
     """50 rule sets in the mix a real account has: every kind of field and operator, AND and OR."""
     kinds = [
-        [{"field": "insurance_type", "operator": "equals", "value": "auto"},
-         {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
-         {"field": "status", "operator": "equals", "value": "new"}],
+        [
+            {"field": "insurance_type", "operator": "equals", "value": "auto"},
+            {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+            {"field": "status", "operator": "equals", "value": "new"},
+        ],
         [{"field": "tags", "operator": "contains", "value": "vip"}],
-        [{"field": "status", "operator": "equals", "value": "new"},
-         {"field": "created_at", "operator": "less_than", "value": "24 hours ago"}],
-        [{"field": "priority", "operator": "in", "value": ["high", "urgent"]},
-         {"field": "tags", "operator": "not_in", "value": ["spanish", "webinar"]}],
-        [{"field": "state", "operator": "in", "value": ["TX", "FL", "AZ", "GA"]},
-         {"field": "insurance_type", "operator": "in", "value": ["home", "renters"]}],
-        [{"field": "city", "operator": "contains", "value": "san"},
-         {"field": "value_estimate", "operator": "less_than", "value": "2000"}],
-        [{"field": "source", "operator": "not_equals", "value": "website"},
-         {"field": "updated_at", "operator": "greater_than", "value": "7 days ago"}],
-        [{"field": "value_estimate", "operator": "in", "value": "500, 1000, 1500"},
-         {"field": "city", "operator": "starts_with", "value": "hou"}],
+        [
+            {"field": "status", "operator": "equals", "value": "new"},
+            {"field": "created_at", "operator": "less_than", "value": "24 hours ago"},
+        ],
+        [
+            {"field": "priority", "operator": "in", "value": ["high", "urgent"]},
+            {"field": "tags", "operator": "not_in", "value": ["spanish", "webinar"]},
+        ],
+        [
+            {"field": "state", "operator": "in", "value": ["TX", "FL", "AZ", "GA"]},
+            {"field": "insurance_type", "operator": "in", "value": ["home", "renters"]},
+        ],
+        [{"field": "city", "operator": "contains", "value": "san"}, {"field": "value_estimate", "operator": "less_than", "value": "2000"}],
+        [
+            {"field": "source", "operator": "not_equals", "value": "website"},
+            {"field": "updated_at", "operator": "greater_than", "value": "7 days ago"},
+        ],
+        [
+            {"field": "value_estimate", "operator": "in", "value": "500, 1000, 1500"},
+            {"field": "city", "operator": "starts_with", "value": "hou"},
+        ],
     ]
     rule_sets = []
     for n in range(50):
@@ -317,22 +364,27 @@ def bench_recheck(db, text, org: int, checks: int) -> tuple:
 
     for n, rules in enumerate(fifty_segments(org)):
         # Saved inactive (nothing to fill), then switched on: 50 active dynamic segments.
-        services.create_segment(org, {"name": f"Segment {n}", "is_active": False, "match_all_rules": n % 5 != 4,
-                                      "rules": rules})
+        services.create_segment(org, {"name": f"Segment {n}", "is_active": False, "match_all_rules": n % 5 != 4, "rules": rules})
     db.session.execute(text("UPDATE segments SET is_active = true WHERE organization_id = :org"), {"org": org})
     db.session.commit()
-    ids = db.session.scalars(text("SELECT id FROM leads WHERE organization_id = :org ORDER BY random() LIMIT :n"),
-                             {"org": org, "n": checks}).all()
+    ids = db.session.scalars(
+        text("SELECT id FROM leads WHERE organization_id = :org ORDER BY random() LIMIT :n"), {"org": org, "n": checks}
+    ).all()
     for lead_id in ids:  # these leads' memberships as they stand (the segments are not filled: too long)
         membership.recheck_leads(org, [lead_id])
     db.session.commit()
     rng = random.Random(7)
     times, moved = [], 0
     for lead_id in ids:
-        db.session.execute(text(
-            "UPDATE leads SET status = :status, insurance_type = :kind, value_estimate = :value, updated_at = now() "
-            "WHERE id = :id"), {"id": lead_id, "status": rng.choice(["new", "contacted", "quoted"]),
-                                "kind": rng.choice(["auto", "home", "renters"]), "value": rng.randint(300, 6000)})
+        db.session.execute(
+            text("UPDATE leads SET status = :status, insurance_type = :kind, value_estimate = :value, updated_at = now() WHERE id = :id"),
+            {
+                "id": lead_id,
+                "status": rng.choice(["new", "contacted", "quoted"]),
+                "kind": rng.choice(["auto", "home", "renters"]),
+                "value": rng.randint(300, 6000),
+            },
+        )
         db.session.flush()
         seconds, events = timed(lambda lead_id=lead_id: membership.recheck_leads(org, [lead_id]))
         db.session.commit()
@@ -341,12 +393,14 @@ def bench_recheck(db, text, org: int, checks: int) -> tuple:
     members = db.session.scalar(db.select(db.func.count()).select_from(LeadSegment))
     assert db.session.scalar(db.select(db.func.count()).select_from(Segment)) == 50 and members
     times.sort()
-    return statistics.median(times), times[int(len(times) * .95)], moved, len(times)
+    return statistics.median(times), times[int(len(times) * 0.95)], moved, len(times)
 
 
 def report(rows: list[tuple], recheck: tuple, leads: int, runs: int, hooks: list[str]) -> None:
-    print(f"\n{leads:,} leads (+{leads // 10:,} in another organization), medians of >= {runs} runs, "
-          f"event hooks installed: {', '.join(hooks) or 'none'}\n")
+    print(
+        f"\n{leads:,} leads (+{leads // 10:,} in another organization), medians of >= {runs} runs, "
+        f"event hooks installed: {', '.join(hooks) or 'none'}\n"
+    )
     print(f"| {'case':<62} | {'engine':>9} | {'by hand':>9} | {'ratio':>5} | {'target':>6} |")
     print(f"|{'-' * 64}|{'-' * 11}|{'-' * 11}|{'-' * 7}|{'-' * 8}|")
     failed = 0
@@ -357,8 +411,10 @@ def report(rows: list[tuple], recheck: tuple, leads: int, runs: int, hooks: list
         print(f"| {name:<62} | {ours * 1000:>7.1f}ms | {hand * 1000:>7.1f}ms | {ratio:>5.2f} | <= {target:<3}{mark} |")
     median, p95, moved, count = recheck
     failed += median > 0.020
-    print(f"| {'re-check one lead against 50 dynamic segments (median)':<62} | {median * 1000:>7.1f}ms | "
-          f"{'target':>9} | {median / 0.020:>5.2f} | <= 20ms{'' if median <= 0.020 else ' ✗'} |")
+    print(
+        f"| {'re-check one lead against 50 dynamic segments (median)':<62} | {median * 1000:>7.1f}ms | "
+        f"{'target':>9} | {median / 0.020:>5.2f} | <= 20ms{'' if median <= 0.020 else ' ✗'} |"
+    )
     print(f"\nre-check: {count} changed leads, p95 {p95 * 1000:.1f} ms, {moved} segment events recorded")
     print("all targets met" if not failed else f"{failed} target(s) missed")
 

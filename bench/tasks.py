@@ -8,6 +8,7 @@ DB 14. Measures no-op tasks completed per second by 1 and 2 worker processes run
 processes in burst mode, and prints the ratios. Workers are started and warmed up before the clock
 starts; the clock stops when the last worker has nothing left to do.
 """
+
 import argparse
 import multiprocessing
 import os
@@ -37,13 +38,14 @@ def _no_errors(payload: dict, organization_id: int) -> list[dict]:
 
 # --- worker processes (spawned: each re-imports this module) ------------------------------------
 
+
 def task_worker(worker_id: str, batch: int, barrier) -> None:
     from webapp import create_app
-    from webapp.scheduled_tasks.engine import run_worker_loop
-    from webapp.scheduled_tasks.registry import register_task_type
+    from webapp.features import TaskType, add_task_types
+    from webapp.scheduled_tasks.execution import run_worker_loop
 
-    register_task_type("bench_noop", noop, _no_errors)
     app = create_app()
+    add_task_types(app, TaskType("bench_noop", noop, _no_errors))
     with app.app_context():  # warm up: connection pool, imports
         from webapp.extensions import db
 
@@ -82,6 +84,7 @@ def timed_workers(target, worker_args: list[tuple]) -> float:
 
 # --- the two systems ---------------------------------------------------------------------------
 
+
 def run_scheduled_tasks(app, organization_id: int, count: int, workers: int, batch: int) -> float:
     from sqlalchemy import func, insert, select, text
 
@@ -91,9 +94,22 @@ def run_scheduled_tasks(app, organization_id: int, count: int, workers: int, bat
     with app.app_context():
         db.session.execute(text("TRUNCATE scheduled_tasks"))
         now = utcnow()
-        rows = [{"organization_id": organization_id, "task_type": "bench_noop", "name": f"noop {n}",
-                 "payload": {}, "scheduled_for": now, "priority": 50, "status": "pending", "attempts": 0,
-                 "max_attempts": 3, "timeout_seconds": 300, "attempt_history": []} for n in range(count)]
+        rows = [
+            {
+                "organization_id": organization_id,
+                "task_type": "bench_noop",
+                "name": f"noop {n}",
+                "payload": {},
+                "scheduled_for": now,
+                "priority": 50,
+                "status": "pending",
+                "attempts": 0,
+                "max_attempts": 3,
+                "timeout_seconds": 300,
+                "attempt_history": [],
+            }
+            for n in range(count)
+        ]
         db.session.execute(insert(ScheduledTask), rows)
         db.session.commit()
     elapsed = timed_workers(task_worker, [(f"bench-{workers}-{n}", batch) for n in range(workers)])
@@ -123,10 +139,12 @@ def run_rq(count: int, workers: int) -> float:
 
 # --- setup, report ---------------------------------------------------------------------------
 
+
 def build_app(database: str):
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-    os.environ.update({"DATABASE_URL": f"{base}/{database}", "REDIS_URL": REDIS_URL,
-                       "SECRET_KEY": "bench-secret", "LEADFLOW_BACKGROUND_SCHEDULER": "0"})
+    os.environ.update(
+        {"DATABASE_URL": f"{base}/{database}", "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench-secret", "LEADFLOW_BACKGROUND_SCHEDULER": "0"}
+    )
     from webapp import create_app
     from webapp.extensions import db
     from webapp.models import Organization

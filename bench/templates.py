@@ -7,7 +7,9 @@ Renders a realistic marketing template (header, paragraphs, a loop over tags, co
 
 - the baseline: a plain ``jinja2.Environment`` (autoescape), compiled once, rendering the HTML only;
 - ``render_email`` as in production (cached by ``(template_id, version)``): subject, HTML with CSS
-  inlined, script URLs neutralised, and the text part derived from the HTML (body_text empty);
+  inlined, script URLs neutralised, and the text part derived from the HTML (body_text empty) by
+  the text template derived once from the HTML template;
+- the same with the rendered HTML converted to text at every render instead;
 - ``render_email`` with a body_text template (so no HTML-to-text derivation);
 - the same with the CSS inlined into every rendered email instead of once into the source;
 - ``render_email`` with an empty subject and a one-character text: the sandboxed HTML part alone,
@@ -28,12 +30,14 @@ tenancy, the database, rendering, the response) on a PostgreSQL database of its 
 Each is requested ``--requests`` times (after 20 warm-up requests), round-robin so that a busy
 machine slows them all alike; prints the median and p95 in milliseconds and the ratio of medians.
 """
+
 import argparse
 import os
 import secrets
 import statistics
 import sys
 import time
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
@@ -42,8 +46,7 @@ sys.path.insert(0, ROOT)
 
 import jinja2  # noqa: E402
 
-from webapp.email_templates import render  # noqa: E402
-from webapp.email_templates.render import build_context, render_email  # noqa: E402
+from webapp.email_templates.rendering import build_context, css, render_email, text  # noqa: E402
 
 SUBJECT = "{{ first_name | default('Hi') }}, your {{ insurance_type }} quote from {{ company_name }}"
 
@@ -140,9 +143,7 @@ def lead_contexts(count: int) -> list[dict]:
             "created_at": datetime(2024, 1, 1, tzinfo=timezone.utc),
         }
         agent = {"name": "Alex Morgan", "email": "alex@example.com"} if number % 2 else None
-        contexts.append(
-            build_context(lead, "Acme Insurance", agent, f"https://example.com/u/{number}", date(2024, 5, 1))
-        )
+        contexts.append(build_context(lead, "Acme Insurance", agent, f"https://example.com/u/{number}", date(2024, 5, 1)))
     return contexts
 
 
@@ -174,16 +175,17 @@ def render_throughput(contexts: list[dict]) -> None:
     cases = {
         "raw Jinja2, HTML only (baseline)": raw_template.render,
         "render_email, text derived from HTML": lambda c: render_email(SUBJECT, BODY_HTML, "", c, cache_key=(1, 1)),
+        "  same, HTML converted at every render": lambda c: render_email(SUBJECT, BODY_HTML, "", c, cache_key=(1, 3)),
         "render_email, with a body_text template": lambda c: render_email(SUBJECT, BODY_HTML, BODY_TEXT, c, cache_key=(1, 1)),
         "  same, CSS inlined at every render": lambda c: render_email(SUBJECT, BODY_HTML, BODY_TEXT, c, cache_key=(1, 2)),
         "render_email, HTML part alone": lambda c: render_email("", BODY_HTML, "-", c, cache_key=(1, 1)),
     }
-    inline_once = render._inline_css_into_source
-    render._inline_css_into_source = lambda source: None  # version 2 compiles as if the CSS could not be inlined once
-    try:
+    # Versions 2 and 3 compile as if the CSS could not be inlined once, and the text template could
+    # not be derived from the HTML once, respectively.
+    with _patched(css, "inline_css_into_source", lambda source: None):
         cases["  same, CSS inlined at every render"](contexts[0])
-    finally:
-        render._inline_css_into_source = inline_once
+    with _patched(text, "text_template_source", lambda source: None):
+        cases["  same, HTML converted at every render"](contexts[0])
     for render_one in cases.values():  # warm up: compile and cache every template
         render_one(contexts[0])
 
@@ -192,6 +194,16 @@ def render_throughput(contexts: list[dict]) -> None:
     print(f"{len(contexts):,} leads, one template")
     for label, emails_per_second in results.items():
         print(f"{label:<44} {emails_per_second:>9,.0f} emails/s   ratio {emails_per_second / baseline:.2f}")
+
+
+@contextmanager
+def _patched(module, name: str, replacement):
+    original = getattr(module, name)
+    setattr(module, name, replacement)
+    try:
+        yield
+    finally:
+        setattr(module, name, original)
 
 
 # --- preview endpoint latency ---------------------------------------------------------------------
@@ -208,8 +220,9 @@ def preview_latency(requests: int) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
     try:
         base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
-        os.environ.update(DATABASE_URL=f"{base}/{name}", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-secret-key"),
-                          LEADFLOW_BACKGROUND_SCHEDULER="0")
+        os.environ.update(
+            DATABASE_URL=f"{base}/{name}", SECRET_KEY=os.environ.get("SECRET_KEY", "bench-secret-key"), LEADFLOW_BACKGROUND_SCHEDULER="0"
+        )
         os.environ.pop("REDIS_URL", None)
         os.environ.pop("MAIL_SERVER", None)
         _measure_endpoints(requests)
@@ -233,15 +246,34 @@ def _measure_endpoints(requests: int) -> None:
         db.session.flush()
         user = User(organization_id=org.id, email="mia@acme.example.com", name="Mia Marketer", role="marketer")
         user.set_password("bench-pass-123")
-        lead = Lead(organization_id=org.id, first_name="Maria", last_name="Lopez", email="maria@example.com",
-                    city="Austin", state="TX", insurance_type="home", value_estimate=Decimal("1850"),
-                    tag_rows=[LeadTag(tag="homeowner"), LeadTag(tag="vip")])
+        lead = Lead(
+            organization_id=org.id,
+            first_name="Maria",
+            last_name="Lopez",
+            email="maria@example.com",
+            city="Austin",
+            state="TX",
+            insurance_type="home",
+            value_estimate=Decimal("1850"),
+            tag_rows=[LeadTag(tag="homeowner"), LeadTag(tag="vip")],
+        )
         db.session.add_all([user, lead])
         db.session.flush()
         lead.assigned_to_id = user.id
         template = EmailTemplate(organization_id=org.id)
-        save_template(template, {"name": "Quote", "slug": "quote", "subject": SUBJECT, "body_html": BODY_HTML,
-                                 "body_text": "", "template_type": "marketing", "is_active": True}, user.id)
+        save_template(
+            template,
+            {
+                "name": "Quote",
+                "slug": "quote",
+                "subject": SUBJECT,
+                "body_html": BODY_HTML,
+                "body_text": "",
+                "template_type": "marketing",
+                "is_active": True,
+            },
+            user.id,
+        )
         db.session.commit()
         template_id, lead_id = template.id, lead.id
         with app.test_request_context():
@@ -252,15 +284,21 @@ def _measure_endpoints(requests: int) -> None:
     browser = app.test_client()
     browser.post("/login", data={"email": "mia@acme.example.com", "password": "bench-pass-123"})
     # what the editor posts on a keystroke: the unsaved subject and bodies, and the chosen lead
-    unsaved = {"name": "Quote", "template_type": "marketing", "subject": SUBJECT + " today",
-               "body_html": BODY_HTML.replace("Thanks for asking", "Thank you for asking"), "body_text": "",
-               "lead_id": str(lead_id)}
+    unsaved = {
+        "name": "Quote",
+        "template_type": "marketing",
+        "subject": SUBJECT + " today",
+        "body_html": BODY_HTML.replace("Thanks for asking", "Thank you for asking"),
+        "body_text": "",
+        "lead_id": str(lead_id),
+    }
     url = f"/api/v1/automations/email-templates/{template_id}"
     cases = {
         "GET template, JSON (baseline)": lambda: api.get(url, headers=bearer),
         "POST API preview, lead_id": lambda: api.post(f"{url}/preview", json={"lead_id": lead_id}, headers=bearer),
         "POST editor live preview (HTMX)": lambda: browser.post(
-            f"/email-templates/{template_id}/preview", data=unsaved, headers={"HX-Request": "true"}),
+            f"/email-templates/{template_id}/preview", data=unsaved, headers={"HX-Request": "true"}
+        ),
         "POST editor preview iframe document": lambda: browser.post(f"/email-templates/{template_id}/frame", data=unsaved),
     }
     timings = {label: [] for label in cases}

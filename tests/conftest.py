@@ -3,6 +3,8 @@
 Every run creates a fresh database (``leadflow_test_<random>``) and claims a free Redis DB number, so
 that two runs on one machine never collide. Tables are emptied after each test.
 """
+
+import dataclasses
 import os
 import secrets
 
@@ -13,6 +15,7 @@ from sqlalchemy import text
 
 from webapp import create_app
 from webapp.extensions import db as _db
+from webapp.features import wiring
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -87,9 +90,9 @@ def _clean_state(request):
         with _db.engine.begin() as conn:
             for table in reversed(_db.metadata.sorted_tables):
                 conn.execute(table.delete())
-            conn.execute(text(
-                "SELECT setval(s.oid, 1, false) FROM pg_class s WHERE s.relkind = 'S'"
-                " AND s.relnamespace = 'public'::regnamespace"))
+            conn.execute(
+                text("SELECT setval(s.oid, 1, false) FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace")
+            )
     client = redis.Redis.from_url(app.config["REDIS_URL"])
     for key in client.scan_iter():
         if key != REDIS_LOCK_KEY.encode():
@@ -106,6 +109,22 @@ def app_ctx(app):
 @pytest.fixture
 def session(app_ctx):
     return _db.session
+
+
+@pytest.fixture
+def rewire(app, monkeypatch):
+    """``rewire(event_hooks=(...), ...)``: the app's wiring with these parts replaced, for one test."""
+
+    def replace_parts(**parts):
+        monkeypatch.setitem(app.extensions, "leadflow", dataclasses.replace(wiring(app), **parts))
+
+    return replace_parts
+
+
+@pytest.fixture
+def extra_task_types(app, rewire):
+    """``extra_task_types(TaskType(...), ...)``: task types of the test's own, for one test."""
+    return lambda *task_types: rewire(task_types={**wiring(app).task_types, **{t.name: t for t in task_types}})
 
 
 class ApiClient:

@@ -1,4 +1,5 @@
 """Factories for test data: each returns a committed object with plausible defaults."""
+
 import itertools
 from decimal import Decimal
 
@@ -17,11 +18,23 @@ def make_org(name: str | None = None) -> Organization:
     return org
 
 
-def make_user(org: Organization | None = None, *, email: str | None = None, role: str = "admin",
-              password: str = "secret-pass-1", is_superuser: bool = False, name: str = "") -> User:
+def make_user(
+    org: Organization | None = None,
+    *,
+    email: str | None = None,
+    role: str = "admin",
+    password: str = "secret-pass-1",
+    is_superuser: bool = False,
+    name: str = "",
+) -> User:
     org = org or make_org()
-    user = User(email=email or f"user{next(_seq)}@example.com", organization_id=org.id, role=role,
-                is_superuser=is_superuser, name=name or f"User {next(_seq)}")
+    user = User(
+        email=email or f"user{next(_seq)}@example.com",
+        organization_id=org.id,
+        role=role,
+        is_superuser=is_superuser,
+        name=name or f"User {next(_seq)}",
+    )
     user.set_password(password)
     db.session.add(user)
     db.session.commit()
@@ -29,9 +42,18 @@ def make_user(org: Organization | None = None, *, email: str | None = None, role
 
 
 def make_lead(org: Organization, *, tags: tuple[str, ...] = (), **fields) -> Lead:
-    values = {"first_name": "Jane", "last_name": "Doe", "email": f"lead{next(_seq)}@example.com",
-              "status": "new", "priority": "medium", "source": "website", "insurance_type": "auto",
-              "state": "TX", "city": "Austin", "value_estimate": Decimal("1500")}
+    values = {
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "email": f"lead{next(_seq)}@example.com",
+        "status": "new",
+        "priority": "medium",
+        "source": "website",
+        "insurance_type": "auto",
+        "state": "TX",
+        "city": "Austin",
+        "value_estimate": Decimal("1500"),
+    }
     values.update(fields)
     lead = Lead(organization_id=org.id, **values)
     lead.tag_rows = [LeadTag(tag=t) for t in tags]

@@ -1,4 +1,5 @@
 """The migrations build exactly the models' schema, and the embedded default (SQLite, no Redis) works."""
+
 import os
 import secrets
 import subprocess
@@ -52,8 +53,15 @@ def test_embedded_default_migrates_seeds_and_serves(tmp_path):
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM leads").scalar() == 60
     engine.dispose()
-    app = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "REDIS_URL": None,
-                      "RATELIMIT_STORAGE_URI": "memory://", "WTF_CSRF_ENABLED": False, "TESTING": True})
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}",
+            "REDIS_URL": None,
+            "RATELIMIT_STORAGE_URI": "memory://",
+            "WTF_CSRF_ENABLED": False,
+            "TESTING": True,
+        }
+    )
     client = app.test_client()
     response = client.post("/login", data={"email": "ada@acme-insurance.example.com", "password": "demo-pass-123"})
     assert response.status_code == 302

@@ -1,10 +1,13 @@
 """Leadflow: segments, email templates and automations for insurance lead generation."""
+
 import os
 
 from flask import Flask
 
 from . import extensions
 from .config import load_settings
+from .features import install_features
+from .json_bodies import BoundedJSONProvider
 
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -16,11 +19,11 @@ def create_app(overrides: dict | None = None) -> Flask:
         static_folder=os.path.join(PROJECT_ROOT, "static"),
         instance_relative_config=True,
     )
+    app.json = BoundedJSONProvider(app)
     os.makedirs(app.instance_path, exist_ok=True)
     app.config.from_mapping(load_settings(app.instance_path))
     app.config.from_mapping(overrides or {})
     register_extensions(app)
-    register_blueprints(app)
     install_features(app)
     register_request_hooks(app)
     register_cli(app)
@@ -30,6 +33,7 @@ def create_app(overrides: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrations look at them)
     from .jobs import init_jobs
+    from .web import allow_large_uploads
 
     # The submodule webapp.htmx shadows a package-level name "htmx": always go through extensions.
     extensions.db.init_app(app)
@@ -37,34 +41,11 @@ def register_extensions(app: Flask) -> None:
     extensions.login_manager.init_app(app)
     extensions.login_manager.login_view = "auth.login"
     extensions.login_manager.login_message_category = "info"
+    app.before_request(allow_large_uploads)  # before CSRF protection reads the form
     extensions.csrf.init_app(app)
     extensions.limiter.init_app(app)
     extensions.htmx.init_app(app)
     init_jobs(app)
-
-
-def register_blueprints(app: Flask) -> None:
-    from . import api
-    from .admin.views import bp as admin_bp
-    from .auth.views import bp as auth_bp
-    from .campaigns.views import bp as campaigns_bp
-    from .dashboard.views import bp as dashboard_bp
-    from .leads.importer import requeue_stalled_imports
-    from .leads.views import bp as leads_bp
-    from .registry import add_once
-    from .scheduling import sweepers
-
-    for blueprint in (auth_bp, dashboard_bp, leads_bp, campaigns_bp, admin_bp, api.bp, api.docs_bp):
-        app.register_blueprint(blueprint)
-    add_once(sweepers, requeue_stalled_imports)
-
-
-def install_features(app: Flask) -> None:
-    """Each feature plugs its pages, API, hooks and task types into the app."""
-    from . import automations, email_templates, scheduled_tasks, segments
-
-    for feature in (scheduled_tasks, email_templates, segments, automations):
-        feature.install(app)
 
 
 def register_request_hooks(app: Flask) -> None:

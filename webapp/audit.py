@@ -1,4 +1,5 @@
 """Audit log entries: who did what to which object (SPEC §3)."""
+
 from flask import g, has_request_context
 
 from .extensions import db

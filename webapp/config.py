@@ -1,4 +1,5 @@
 """Settings from the environment (SPEC §2)."""
+
 import os
 import warnings
 
@@ -31,6 +32,8 @@ def load_settings(instance_path: str) -> dict:
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Leadflow <no-reply@localhost>"),
         "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://localhost:5000").rstrip("/"),
         "JWT_EXPIRES_SECONDS": int(os.environ.get("JWT_EXPIRES_SECONDS", "3600")),
+        # A body over this is refused with 413 before it is read (the CSV upload has its own limit).
+        "MAX_CONTENT_LENGTH": int(os.environ.get("LEADFLOW_MAX_BODY_BYTES", str(2 * 1024 * 1024))),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "").lower() in ("1", "true"),

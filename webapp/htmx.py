@@ -1,4 +1,5 @@
 """Render a whole page, or only one of its blocks for an HTMX request (one template, many fragments)."""
+
 from flask import make_response, render_template
 from jinja2_fragments.flask import render_block
 

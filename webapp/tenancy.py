@@ -4,14 +4,12 @@ The acting organization is chosen once per request (session or bearer token) and
 Views and services ask for rows through ``scoped()`` and ``get_or_404()``; another organization's
 row is simply not found.
 """
+
 from flask import abort, g
 from sqlalchemy import select
 
 from .extensions import db
-
-
-def set_acting_organization(organization_id: int) -> None:
-    g.organization_id = organization_id
+from .validation import is_row_id
 
 
 def current_org_id() -> int:
@@ -32,6 +30,8 @@ def get_scoped(model, object_id) -> object | None:
         object_id = int(object_id)
     except (TypeError, ValueError):
         return None
+    if not is_row_id(object_id):
+        return None
     return db.session.scalar(scoped(model, model.id == object_id))
 
 
@@ -47,7 +47,5 @@ def ids_in_org(model, ids, organization_id: int) -> set[int]:
     ids = {int(i) for i in ids}
     if not ids:
         return set()
-    found = db.session.scalars(
-        select(model.id).where(model.organization_id == organization_id, model.id.in_(ids))
-    )
+    found = db.session.scalars(select(model.id).where(model.organization_id == organization_id, model.id.in_(ids)))
     return set(found)

@@ -1,8 +1,17 @@
 """Errors are data: validation returns a list of ``{"field", "message"}`` (STYLE: "Errors are data").
 
-The API turns the list into problem+json, the UI into inline messages.
+The API turns the list into problem+json, the UI into inline messages. The field types every input
+model shares (bounded text, ids, tags, choices from a model's tuple) are defined here, once.
 """
-from pydantic import BaseModel, ConfigDict, ValidationError
+
+import re
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from .models.base import MAX_ID
+from .models.leads import MAX_TAG_LENGTH
 
 
 class ValidationFailed(Exception):
@@ -52,3 +61,100 @@ def parse(model: type[BaseModel], data, prefix: str = ""):
         return model.model_validate(data)
     except ValidationError as exc:
         raise ValidationFailed(errors_from_pydantic(exc, prefix)) from None
+
+
+# --- shared field types -------------------------------------------------------------------------
+
+
+def blank_to_none(value):
+    """Text that is empty once trimmed is no value at all."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def no_nul(value: str | None) -> str | None:
+    """PostgreSQL cannot store NUL in text."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def optional(value_type):
+    """``value_type`` or None, blank text counting as None.
+
+    Constraints belong on ``value_type`` itself: on the union they would also be applied to None.
+    """
+    return Annotated[value_type | None, BeforeValidator(blank_to_none)]
+
+
+def text(max_length: int, **constraints):
+    """Trimmed text of at most ``max_length`` characters, without NUL; blank is None.
+
+    ``constraints`` are further ``Field`` constraints of the text (``min_length``, ``pattern``).
+    """
+    return Annotated[
+        Annotated[str, Field(max_length=max_length, **constraints)] | None, BeforeValidator(blank_to_none), AfterValidator(no_nul)
+    ]
+
+
+def one_line(value):
+    """Line breaks, tabs and other control characters become single spaces: a name goes into email
+    headers, where a line break would end the header (and the message could not be sent)."""
+    if isinstance(value, str):
+        return _CONTROL_CHARACTERS.sub(" ", value)
+    return value
+
+
+_CONTROL_CHARACTERS = re.compile("[\x01-\x1f\x7f\x85\u2028\u2029]+")  # NUL stays an error (no_nul)
+
+
+def line(max_length: int, **constraints):
+    """``text`` on one line: control characters are folded to spaces before it is trimmed."""
+    return Annotated[text(max_length, **constraints), BeforeValidator(one_line)]
+
+
+def choice(values: tuple[str, ...]):
+    """One of a model's allowed values (``choice(STATUSES)``), as a ``Literal`` of the tuple."""
+    return Literal[values]
+
+
+# An amount of dollars as the Numeric(14, 2) columns hold it; blank is None.
+Money = optional(Annotated[Decimal, Field(ge=0, le=Decimal("999999999999"), decimal_places=2)])
+
+# A row id: a positive 32-bit integer key (a larger one names no row and would overflow the query).
+RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def is_row_id(value) -> bool:
+    """Could ``value`` be the id of a row? (Larger numbers name no row and would overflow a query.)"""
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+
+
+TAG_TOO_LONG = f"tags are at most {MAX_TAG_LENGTH} characters"
+
+
+def normalise_tag(value: str) -> str:
+    """A tag as stored: trimmed, lower-case, at most ``MAX_TAG_LENGTH`` characters (ValueError otherwise)."""
+    tag = no_nul(value.strip().lower())
+    if len(tag) > MAX_TAG_LENGTH:
+        raise ValueError(TAG_TOO_LONG)
+    return tag
+
+
+def _split_tags(value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return value.split(",")
+    return value
+
+
+def _normalise_tags(tags: list[str]) -> list[str]:
+    return sorted({normalise_tag(tag) for tag in tags if tag and tag.strip()})
+
+
+Tag = Annotated[str, AfterValidator(normalise_tag)]
+# A set of tags: a list or comma-separated text; blanks dropped, duplicates merged, sorted. A tag that
+# is too long is reported on the whole field.
+Tags = Annotated[list[str], BeforeValidator(_split_tags), AfterValidator(_normalise_tags)]

@@ -1,5 +1,7 @@
 """Request-wide behaviour of the browser app: acting organization, template helpers, errors, headers."""
+
 from flask import Flask, current_app, render_template, request
+from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from .api import handle_http_error_under_api
@@ -7,16 +9,20 @@ from .auth.access import bind_acting_organization, can
 from .auth.views import all_organizations
 from .dashboard.views import unread_count
 from .extensions import db
-from .scheduling import start_task_loop
+from .features import wiring
+from .jobs.loops import start_task_loop
+from .leads.views import MAX_IMPORT_BYTES
 
 _embedded_scheduler_started = False
-
-NAVIGATION = [  # (endpoint, label, roles that see it); features add themselves here
-    ("dashboard.index", "Dashboard", None),
-    ("leads.index", "Leads", None),
-    ("campaigns.index", "Campaigns", None),
-]
-ADMIN_NAVIGATION = [("admin.users", "Users"), ("admin.audit_log", "Audit log")]
+# Scripts only from our own files (no inline handlers, no eval: HTMX runs with allowEval off); inline
+# style attributes are allowed. The email preview sets a stricter policy of its own.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; font-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'self'"
+)
+# Endpoints whose body may exceed MAX_CONTENT_LENGTH, and their own limit.
+LARGE_BODY_ENDPOINTS = {"leads.import_csv": MAX_IMPORT_BYTES + 1024 * 1024}  # the CSV and the form around it
 
 
 def install_web_hooks(app: Flask) -> None:
@@ -25,8 +31,13 @@ def install_web_hooks(app: Flask) -> None:
 
     @app.context_processor
     def template_helpers():
-        return {"can": can, "navigation": NAVIGATION, "admin_navigation": ADMIN_NAVIGATION,
-                "unread_notifications": unread_count, "all_organizations": all_organizations}
+        return {
+            "can": can,
+            "navigation": wiring().navigation,
+            "admin_navigation": wiring().admin_navigation,
+            "unread_notifications": unread_count,
+            "all_organizations": all_organizations,
+        }
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
@@ -52,10 +63,19 @@ def install_web_hooks(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if request.endpoint != "static" and (current_user.is_authenticated or request.path.startswith("/api/")):
+            response.headers["Cache-Control"] = "no-store"  # nobody's leads in a shared or back-button cache
         return response
+
+
+def allow_large_uploads() -> None:
+    limit = LARGE_BODY_ENDPOINTS.get(request.endpoint)
+    if limit:
+        request.max_content_length = limit
 
 
 def _start_embedded_scheduler_once() -> None:

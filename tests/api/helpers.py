@@ -1,4 +1,5 @@
 """Small assertions shared by the API tests."""
+
 from sqlalchemy import func, select
 
 from webapp.extensions import db

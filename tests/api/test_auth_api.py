@@ -1,4 +1,5 @@
 """Bearer tokens, roles, the token endpoint's rate limit and superusers (SPEC §3, §9, §12, §13)."""
+
 from datetime import datetime, timedelta, timezone
 
 import jwt
@@ -15,11 +16,11 @@ PASSWORD = "secret-pass-1"
 
 
 def ask_for_token(client, email, password=PASSWORD, ip="127.0.0.1"):
-    return client.post("/api/v1/auth/token", json={"email": email, "password": password},
-                       environ_base={"REMOTE_ADDR": ip})
+    return client.post("/api/v1/auth/token", json={"email": email, "password": password}, environ_base={"REMOTE_ADDR": ip})
 
 
 # --- issuing tokens ---------------------------------------------------------------------------
+
 
 def test_token_is_issued_for_right_credentials(app, client, admin):
     response = ask_for_token(client, admin.email)
@@ -77,6 +78,7 @@ def test_deactivated_user_gets_no_token(client, org):
 
 # --- presenting tokens -------------------------------------------------------------------------
 
+
 def test_missing_token_is_401(client, admin):
     body = assert_problem(client.get("/api/v1/leads"), 401)
     assert "token" in body["detail"].lower()
@@ -88,21 +90,20 @@ def test_malformed_token_is_401(client, admin, header):
 
 
 def test_token_signed_with_another_key_is_401(client, admin):
-    forged = jwt.encode({"sub": str(admin.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)},
-                        "someone-elses-key", algorithm="HS256")
+    forged = jwt.encode(
+        {"sub": str(admin.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)}, "someone-elses-key", algorithm="HS256"
+    )
     assert_problem(client.get("/api/v1/leads", headers={"Authorization": f"Bearer {forged}"}), 401)
 
 
 def test_unsigned_token_is_401(client, admin):
-    unsigned = jwt.encode({"sub": str(admin.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)},
-                          None, algorithm="none")
+    unsigned = jwt.encode({"sub": str(admin.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)}, None, algorithm="none")
     assert_problem(client.get("/api/v1/leads", headers={"Authorization": f"Bearer {unsigned}"}), 401)
 
 
 def test_expired_token_is_401(app, client, admin):
     past = datetime.now(timezone.utc) - timedelta(minutes=5)
-    expired = jwt.encode({"sub": str(admin.id), "iat": past - timedelta(hours=1), "exp": past},
-                         app.config["SECRET_KEY"], algorithm="HS256")
+    expired = jwt.encode({"sub": str(admin.id), "iat": past - timedelta(hours=1), "exp": past}, app.config["SECRET_KEY"], algorithm="HS256")
 
     body = assert_problem(client.get("/api/v1/leads", headers={"Authorization": f"Bearer {expired}"}), 401)
     assert "expired" in body["detail"]
@@ -123,8 +124,9 @@ def test_token_of_a_deactivated_user_is_401(api, admin):
 
 def test_token_of_a_deleted_user_is_401(app, client, org):
     user = make_user(org)
-    token = jwt.encode({"sub": str(user.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)},
-                       app.config["SECRET_KEY"], algorithm="HS256")
+    token = jwt.encode(
+        {"sub": str(user.id), "exp": datetime.now(timezone.utc) + timedelta(hours=1)}, app.config["SECRET_KEY"], algorithm="HS256"
+    )
     db.session.delete(user)
     db.session.commit()
 
@@ -132,6 +134,7 @@ def test_token_of_a_deleted_user_is_401(app, client, org):
 
 
 # --- roles -------------------------------------------------------------------------------------
+
 
 def test_viewer_may_read_leads_but_not_create_them(api_as, org):
     viewer = api_as(make_user(org, role="viewer"))
@@ -181,6 +184,7 @@ def test_agent_may_not_list_users_but_sees_itself(api_as, org):
 
 # --- rate limit on the token endpoint -----------------------------------------------------------
 
+
 def test_eleventh_failed_attempt_in_a_minute_for_one_email_is_429(client, admin):
     for attempt in range(10):  # a different client address each time: only the email is counted
         assert ask_for_token(client, admin.email, "wrong", ip=f"10.0.0.{attempt + 1}").status_code == 401
@@ -224,6 +228,7 @@ def test_successful_logins_are_not_rate_limited(client, admin):
 
 # --- superusers --------------------------------------------------------------------------------
 
+
 def test_superuser_acts_in_another_organization_with_organization_id(app, api_as, org):
     other_org = make_org("Beta Brokers")
     their_lead = make_lead(other_org, first_name="Beatrice")
@@ -258,6 +263,7 @@ def test_organization_id_is_ignored_for_other_users(api, org):
 
 # --- audit log ---------------------------------------------------------------------------------
 
+
 def test_login_and_failed_login_are_audited(client, org, admin):
     ask_for_token(client, admin.email)
     ask_for_token(client, admin.email, "wrong")
@@ -265,7 +271,10 @@ def test_login_and_failed_login_are_audited(client, org, admin):
 
     entries = db.session.scalars(select(AuditLog).order_by(AuditLog.id)).all()
     assert [(e.action, e.user_id, e.organization_id) for e in entries] == [
-        ("login", admin.id, org.id), ("login_failed", None, org.id), ("login_failed", None, None)]
+        ("login", admin.id, org.id),
+        ("login_failed", None, org.id),
+        ("login_failed", None, None),
+    ]
     assert entries[0].object_type == "User" and entries[0].object_id == admin.id
     assert entries[1].changes["email"] == admin.email
     assert entries[2].changes["email"] == "stranger@example.com"

@@ -1,4 +1,5 @@
 """The campaigns API: CRUD, and bad input that changes nothing (SPEC §4, §9)."""
+
 import pytest
 
 from tests.api.helpers import assert_problem, row_counts
@@ -6,9 +7,15 @@ from tests.factories import make_campaign, make_lead, make_user
 from webapp.extensions import db
 from webapp.models import AuditLog, Campaign
 
-SPRING = {"name": "Spring auto push", "description": "Google Ads for auto quotes", "status": "active",
-          "channel": "google_ads", "starts_at": "2025-03-01T00:00:00Z", "ends_at": "2025-05-31T23:59:00+00:00",
-          "budget": "12500.50"}
+SPRING = {
+    "name": "Spring auto push",
+    "description": "Google Ads for auto quotes",
+    "status": "active",
+    "channel": "google_ads",
+    "starts_at": "2025-03-01T00:00:00Z",
+    "ends_at": "2025-05-31T23:59:00+00:00",
+    "budget": "12500.50",
+}
 
 
 def test_create_returns_201_with_location_and_the_campaign(api, org):
@@ -70,8 +77,10 @@ def test_create_update_delete_are_audited(api, admin):
 
     entries = db.session.query(AuditLog).order_by(AuditLog.id).all()
     assert [(e.action, e.object_type, e.object_id, e.user_id) for e in entries] == [
-        ("create", "Campaign", campaign_id, admin.id), ("update", "Campaign", campaign_id, admin.id),
-        ("delete", "Campaign", campaign_id, admin.id)]
+        ("create", "Campaign", campaign_id, admin.id),
+        ("update", "Campaign", campaign_id, admin.id),
+        ("delete", "Campaign", campaign_id, admin.id),
+    ]
     assert entries[1].changes == {"status": ["draft", "active"]}
 
 
@@ -89,8 +98,7 @@ BAD_CAMPAIGNS = [
     pytest.param({"name": 42}, "name", id="number-name"),
     pytest.param({"name": "x" * 201}, "name", id="name-too-long"),
     pytest.param({"name": "X", "status": "running"}, "status", id="bad-status"),
-    pytest.param({"name": "X", "starts_at": "2025-05-01T00:00:00Z", "ends_at": "2025-04-01T00:00:00Z"}, None,
-                 id="ends-before-starts"),
+    pytest.param({"name": "X", "starts_at": "2025-05-01T00:00:00Z", "ends_at": "2025-04-01T00:00:00Z"}, None, id="ends-before-starts"),
     pytest.param({"name": "X", "starts_at": "next tuesday"}, "starts_at", id="bad-date"),
     pytest.param({"name": "X", "budget": -10}, "budget", id="negative-budget"),
     pytest.param({"name": "X", "budget": "lots"}, "budget", id="text-budget"),
@@ -108,10 +116,17 @@ def test_bad_campaign_is_422_and_creates_nothing(api, body, field):
     assert row_counts() == before
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"name": ""}, "name"), ({"name": None}, "name"), ({"status": None}, "status"), ({"status": "over"}, "status"),
-    ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"), ({"color": "red"}, "color"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"name": None}, "name"),
+        ({"status": None}, "status"),
+        ({"status": "over"}, "status"),
+        ({"ends_at": "2020-01-01T00:00:00Z"}, "ends_at"),
+        ({"color": "red"}, "color"),
+    ],
+)
 def test_bad_update_is_422_and_changes_nothing(api, org, body, field):
     campaign_id = api.post("/api/v1/campaigns", json=SPRING).get_json()["id"]
     before = row_counts()
@@ -124,8 +139,9 @@ def test_bad_update_is_422_and_changes_nothing(api, org, body, field):
 
 
 def test_ends_before_starts_is_reported_on_a_field(api):
-    body = api.post("/api/v1/campaigns", json={"name": "X", "starts_at": "2025-05-01T00:00:00Z",
-                                                "ends_at": "2025-04-01T00:00:00Z"}).get_json()
+    body = api.post(
+        "/api/v1/campaigns", json={"name": "X", "starts_at": "2025-05-01T00:00:00Z", "ends_at": "2025-04-01T00:00:00Z"}
+    ).get_json()
     assert "ends_at" in body["detail"]
 
 

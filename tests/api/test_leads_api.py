@@ -1,4 +1,5 @@
 """The leads API: create, validate, list, change, delete, events, bulk, Idempotency-Key (SPEC §4, §9, §12)."""
+
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -22,12 +23,26 @@ def event_types(lead_id: int) -> list[str]:
 
 # --- create ------------------------------------------------------------------------------------
 
+
 def test_create_returns_201_with_location_and_the_lead(api, org, admin):
-    response = api.post("/api/v1/leads", json={
-        "first_name": "Maria", "last_name": "Garcia", "email": "maria@example.com", "phone": "+1 512 555 0100",
-        "status": "contacted", "priority": "high", "source": "google_ads", "insurance_type": "home",
-        "state": "TX", "city": "Austin", "value_estimate": 2500.5, "tags": ["vip"], "email_opt_out": True,
-    })
+    response = api.post(
+        "/api/v1/leads",
+        json={
+            "first_name": "Maria",
+            "last_name": "Garcia",
+            "email": "maria@example.com",
+            "phone": "+1 512 555 0100",
+            "status": "contacted",
+            "priority": "high",
+            "source": "google_ads",
+            "insurance_type": "home",
+            "state": "TX",
+            "city": "Austin",
+            "value_estimate": 2500.5,
+            "tags": ["vip"],
+            "email_opt_out": True,
+        },
+    )
 
     assert response.status_code == 201
     body = response.get_json()
@@ -47,10 +62,18 @@ def test_create_applies_defaults(api):
 
 
 def test_create_trims_text_and_stores_empty_strings_as_null(api):
-    body = api.post("/api/v1/leads", json={
-        "first_name": "  Maria  ", "last_name": "", "city": "   ", "phone": "\t555-0100 ", "email": " maria@example.com ",
-        "value_estimate": "", "source": "",
-    }).get_json()
+    body = api.post(
+        "/api/v1/leads",
+        json={
+            "first_name": "  Maria  ",
+            "last_name": "",
+            "city": "   ",
+            "phone": "\t555-0100 ",
+            "email": " maria@example.com ",
+            "value_estimate": "",
+            "source": "",
+        },
+    ).get_json()
 
     assert body["first_name"] == "Maria"
     assert body["last_name"] is None and body["city"] is None
@@ -211,10 +234,15 @@ def test_patch_may_not_empty_a_required_field(api, org, field):
     assert lead.status == "new" and lead.priority == "medium"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"status": "purple"}, "status"), ({"email": "bad"}, "email"), ({"value_estimate": -5}, "value_estimate"),
-    ({"nickname": "Mo"}, "nickname"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"status": "purple"}, "status"),
+        ({"email": "bad"}, "email"),
+        ({"value_estimate": -5}, "value_estimate"),
+        ({"nickname": "Mo"}, "nickname"),
+    ],
+)
 def test_bad_update_is_422_and_changes_nothing(api, org, body, field):
     lead = make_lead(org, first_name="Mo")
     before = row_counts()
@@ -234,18 +262,49 @@ def test_update_with_malformed_json_is_400(api, org):
 
 # --- list --------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def listed_leads(org):
     return {
-        "maria": make_lead(org, first_name="Maria", last_name="Garcia", email="maria@example.com", status="new",
-                           priority="high", source="website", insurance_type="auto", state="TX", city="Austin",
-                           tags=("vip",)),
-        "john": make_lead(org, first_name="John", last_name="Smith", email="john@example.com", status="contacted",
-                          priority="low", source="referral", insurance_type="home", state="CA", city="San Diego",
-                          tags=("spanish", "vip")),
-        "wei": make_lead(org, first_name="Wei", last_name="Chen", email="wei@mail.example.com", status="contacted",
-                         priority="urgent", source="facebook", insurance_type="life", state="NY", city="Buffalo",
-                         phone="716-555-0101"),
+        "maria": make_lead(
+            org,
+            first_name="Maria",
+            last_name="Garcia",
+            email="maria@example.com",
+            status="new",
+            priority="high",
+            source="website",
+            insurance_type="auto",
+            state="TX",
+            city="Austin",
+            tags=("vip",),
+        ),
+        "john": make_lead(
+            org,
+            first_name="John",
+            last_name="Smith",
+            email="john@example.com",
+            status="contacted",
+            priority="low",
+            source="referral",
+            insurance_type="home",
+            state="CA",
+            city="San Diego",
+            tags=("spanish", "vip"),
+        ),
+        "wei": make_lead(
+            org,
+            first_name="Wei",
+            last_name="Chen",
+            email="wei@mail.example.com",
+            status="contacted",
+            priority="urgent",
+            source="facebook",
+            insurance_type="life",
+            state="NY",
+            city="Buffalo",
+            phone="716-555-0101",
+        ),
     }
 
 
@@ -255,27 +314,30 @@ def listed_names(api, query: str) -> set[str]:
     return {item["first_name"] for item in response.get_json()["items"]}
 
 
-@pytest.mark.parametrize(("query", "names"), [
-    ("", {"Maria", "John", "Wei"}),
-    ("status=contacted", {"John", "Wei"}),
-    ("priority=urgent", {"Wei"}),
-    ("source=referral", {"John"}),
-    ("insurance_type=auto", {"Maria"}),
-    ("state=ca", {"John"}),
-    ("state=CA", {"John"}),
-    ("tag=vip", {"Maria", "John"}),
-    ("tag=VIP", {"Maria", "John"}),
-    ("tag=spanish", {"John"}),
-    ("q=garcia", {"Maria"}),
-    ("q=MAIL.example", {"Wei"}),
-    ("q=555-0101", {"Wei"}),
-    ("q=san diego", {"John"}),
-    ("q=%25", set()),
-    ("q=_", set()),
-    ("status=contacted&tag=vip", {"John"}),
-    ("status=lost", set()),
-    ("status=purple", set()),
-])
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [
+        ("", {"Maria", "John", "Wei"}),
+        ("status=contacted", {"John", "Wei"}),
+        ("priority=urgent", {"Wei"}),
+        ("source=referral", {"John"}),
+        ("insurance_type=auto", {"Maria"}),
+        ("state=ca", {"John"}),
+        ("state=CA", {"John"}),
+        ("tag=vip", {"Maria", "John"}),
+        ("tag=VIP", {"Maria", "John"}),
+        ("tag=spanish", {"John"}),
+        ("q=garcia", {"Maria"}),
+        ("q=MAIL.example", {"Wei"}),
+        ("q=555-0101", {"Wei"}),
+        ("q=san diego", {"John"}),
+        ("q=%25", set()),
+        ("q=_", set()),
+        ("status=contacted&tag=vip", {"John"}),
+        ("status=lost", set()),
+        ("status=purple", set()),
+    ],
+)
 def test_list_filters(api, listed_leads, query, names):
     assert listed_names(api, query) == names
 
@@ -299,15 +361,24 @@ def test_list_defaults_to_50_per_page_and_allows_200(api, org):
     assert api.get("/api/v1/leads?per_page=200").get_json()["per_page"] == 200
 
 
-@pytest.mark.parametrize(("query", "field"), [
-    ("page=0", "page"), ("page=-1", "page"), ("page=abc", "page"), ("per_page=0", "per_page"),
-    ("per_page=201", "per_page"), ("per_page=1.5", "per_page"), ("page=567991309383821760", "page"),
-])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("page=0", "page"),
+        ("page=-1", "page"),
+        ("page=abc", "page"),
+        ("per_page=0", "per_page"),
+        ("per_page=201", "per_page"),
+        ("per_page=1.5", "per_page"),
+        ("page=567991309383821760", "page"),
+    ],
+)
 def test_page_bounds_are_422(api, query, field):
     assert_problem(api.get(f"/api/v1/leads?{query}"), 422, field)
 
 
 # --- get, update, delete -------------------------------------------------------------------------
+
 
 def test_get_unknown_lead_is_404_problem(api):
     assert_problem(api.get("/api/v1/leads/987654"), 404)
@@ -377,8 +448,7 @@ def test_tag_changes_record_tag_added_and_tag_removed(api, org):
     body = api.patch(f"/api/v1/leads/{lead.id}", json={"tags": ["VIP", "bundle"]}).get_json()
 
     assert body["tags"] == ["bundle", "vip"]
-    assert sorted((e.event_type, e.data["tag"]) for e in events_of(lead.id)) == [
-        ("tag_added", "bundle"), ("tag_removed", "spanish")]
+    assert sorted((e.event_type, e.data["tag"]) for e in events_of(lead.id)) == [("tag_added", "bundle"), ("tag_removed", "spanish")]
 
 
 def test_other_fields_record_one_lead_updated(api, org):
@@ -388,8 +458,11 @@ def test_other_fields_record_one_lead_updated(api, org):
 
     [event] = events_of(lead.id)
     assert event.event_type == "lead_updated"
-    assert event.data["changes"] == {"first_name": {"old": "Jane", "new": "Janet"},
-                                     "city": {"old": "Austin", "new": None}, "phone": {"old": None, "new": "555"}}
+    assert event.data["changes"] == {
+        "first_name": {"old": "Jane", "new": "Janet"},
+        "city": {"old": "Austin", "new": None},
+        "phone": {"old": None, "new": "555"},
+    }
 
 
 def test_emptying_fields_stores_null(api, org):
@@ -437,6 +510,7 @@ def test_delete_is_204_and_removes_the_lead_and_its_events(api, org):
 
 # --- events ------------------------------------------------------------------------------------
 
+
 def test_events_endpoint_lists_the_timeline_newest_first(api, org):
     lead_id = api.post("/api/v1/leads", json={"status": "new"}).get_json()["id"]
     api.patch(f"/api/v1/leads/{lead_id}", json={"status": "contacted"})
@@ -455,6 +529,7 @@ def test_events_of_an_unknown_lead_is_404(api):
 
 
 # --- bulk --------------------------------------------------------------------------------------
+
 
 def test_bulk_creates_1000_leads_with_their_events(api, org):
     leads = [{"first_name": f"Lead {i}", "state": "tx", "tags": ["bulk"]} for i in range(1000)]
@@ -493,9 +568,15 @@ def test_bulk_with_one_bad_lead_is_422_naming_it_and_creates_nothing(api):
     assert row_counts() == before
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({}, "leads"), ({"leads": "many"}, "leads"), ({"leads": [], "more": 1}, "more"), ({"leads": [7]}, "leads[0]"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "leads"),
+        ({"leads": "many"}, "leads"),
+        ({"leads": [], "more": 1}, "more"),
+        ({"leads": [7]}, "leads[0]"),
+    ],
+)
 def test_bulk_body_shape_errors_are_422(api, body, field):
     before = row_counts()
     assert_problem(api.post("/api/v1/leads/bulk", json=body), 422, field)
@@ -520,10 +601,14 @@ def test_viewer_may_not_bulk_create(api_as, org):
 
 # --- Idempotency-Key ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("url", "body"), [
-    ("/api/v1/leads", {"first_name": "Maria", "tags": ["vip"]}),
-    ("/api/v1/leads/bulk", {"leads": [{"first_name": "Maria"}, {"first_name": "John"}]}),
-])
+
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/api/v1/leads", {"first_name": "Maria", "tags": ["vip"]}),
+        ("/api/v1/leads/bulk", {"leads": [{"first_name": "Maria"}, {"first_name": "John"}]}),
+    ],
+)
 def test_repeat_with_the_same_idempotency_key_returns_the_first_response_and_creates_nothing(api, url, body):
     headers = {"Idempotency-Key": "vendor-batch-42"}
     first = api.post(url, json=body, headers=headers)
@@ -537,10 +622,13 @@ def test_repeat_with_the_same_idempotency_key_returns_the_first_response_and_cre
     assert row_counts() == after_first
 
 
-@pytest.mark.parametrize(("url", "body", "other"), [
-    ("/api/v1/leads", {"first_name": "Maria"}, {"first_name": "Mario"}),
-    ("/api/v1/leads/bulk", {"leads": [{"first_name": "Maria"}]}, {"leads": [{"first_name": "Mario"}]}),
-])
+@pytest.mark.parametrize(
+    ("url", "body", "other"),
+    [
+        ("/api/v1/leads", {"first_name": "Maria"}, {"first_name": "Mario"}),
+        ("/api/v1/leads/bulk", {"leads": [{"first_name": "Maria"}]}, {"leads": [{"first_name": "Mario"}]}),
+    ],
+)
 def test_same_idempotency_key_with_another_body_is_409(api, url, body, other):
     headers = {"Idempotency-Key": "k-1"}
     api.post(url, json=body, headers=headers)

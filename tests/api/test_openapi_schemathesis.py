@@ -3,6 +3,7 @@
 Each operation gets generated requests, valid and invalid, sent in-process with an admin's bearer
 token; every response must be documented (status, content type, schema) and never a 5xx.
 """
+
 from decimal import Decimal
 
 import pytest
@@ -35,8 +36,7 @@ def admin_headers(app, org, admin):
 
 def exercise(operation, mode: GenerationMode, headers: dict) -> None:
     @given(case=operation.as_strategy(generation_mode=mode))
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-              database=None)
+    @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None)
     def run(case):
         case.call_and_validate(headers=headers, checks=CHECKS)
 
@@ -55,8 +55,10 @@ def test_every_operation_conforms_to_the_openapi_document(app, admin_headers, ca
             except (Exception, BaseExceptionGroup) as exc:  # keep going: report every operation that fails
                 failures.append(f"{operation.label} [{mode.value}]:\n{exc}")
     with capsys.disabled():
-        print(f"\n[schemathesis] {len(operations)} operations, positive and negative, "
-              f"up to {MAX_EXAMPLES} examples each: {len(failures)} failing")
+        print(
+            f"\n[schemathesis] {len(operations)} operations, positive and negative, "
+            f"up to {MAX_EXAMPLES} examples each: {len(failures)} failing"
+        )
     assert len(operations) >= 14
     assert not failures, "\n\n".join(failures)
 

@@ -1,5 +1,6 @@
 """The scheduled-tasks API: CRUD, cancel/retry, process-due, bad input that changes nothing, roles and
 tenancy (SPEC §8, §9, §12)."""
+
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -9,16 +10,15 @@ from tests.api.helpers import assert_problem, row_counts
 from tests.factories import make_lead, make_org, make_user
 from webapp.extensions import db
 from webapp.models import AuditLog, Lead, LeadEvent, ScheduledTask, utcnow
-from webapp.scheduled_tasks.engine import claim_due_tasks
-from webapp.scheduled_tasks.handlers import MAX_LEAD_IDS
+from webapp.models.scheduled_tasks import MAX_LEAD_IDS
+from webapp.scheduled_tasks.execution import claim_due_tasks
 
 URL = "/api/v1/automations/scheduled-tasks"
 PURGE = {"task_type": "system_maintenance", "payload": {"operation": "purge", "older_than_days": 90}}
 
 
 def add_tag_task(*lead_ids, tag="hot", **fields) -> dict:
-    return {"task_type": "batch_operation", "payload": {"operation": "add_tag", "tag": tag, "lead_ids": list(lead_ids)},
-            **fields}
+    return {"task_type": "batch_operation", "payload": {"operation": "add_tag", "tag": tag, "lead_ids": list(lead_ids)}, **fields}
 
 
 def parse_time(text: str) -> datetime:
@@ -27,8 +27,14 @@ def parse_time(text: str) -> datetime:
 
 def add_task_row(org, **fields) -> ScheduledTask:
     """A task row as the engine would store it, without validation (to reach states the API refuses)."""
-    values = {"task_type": "system_maintenance", "name": "purge", "payload": {"operation": "purge", "older_than_days": 90},
-              "status": "pending", "scheduled_for": utcnow(), "attempt_history": []}
+    values = {
+        "task_type": "system_maintenance",
+        "name": "purge",
+        "payload": {"operation": "purge", "older_than_days": 90},
+        "status": "pending",
+        "scheduled_for": utcnow(),
+        "attempt_history": [],
+    }
     task = ScheduledTask(organization_id=org.id, **(values | fields))
     db.session.add(task)
     db.session.commit()
@@ -41,6 +47,7 @@ def make_running(task_id: int) -> None:
 
 # --- create ----------------------------------------------------------------------------------------
 
+
 def test_create_returns_201_with_location_and_the_defaults(api, org, admin):
     lead = make_lead(org)
     before = utcnow()
@@ -50,24 +57,50 @@ def test_create_returns_201_with_location_and_the_defaults(api, org, admin):
     assert response.status_code == 201
     body = response.get_json()
     assert response.headers["Location"].endswith(f"{URL}/{body['id']}")
-    assert (body["organization_id"], body["task_type"], body["status"], body["priority"], body["max_attempts"],
-            body["attempts"], body["recurrence"], body["created_by_id"]) == (
-        org.id, "batch_operation", "pending", 50, 3, 0, None, admin.id)
+    assert (
+        body["organization_id"],
+        body["task_type"],
+        body["status"],
+        body["priority"],
+        body["max_attempts"],
+        body["attempts"],
+        body["recurrence"],
+        body["created_by_id"],
+    ) == (org.id, "batch_operation", "pending", 50, 3, 0, None, admin.id)
     assert before - timedelta(seconds=1) <= parse_time(body["scheduled_for"]) <= utcnow()
     assert body["payload"] == {"operation": "add_tag", "tag": "hot", "lead_ids": [lead.id]}
     assert (body["attempt_history"], body["last_error"], body["result"], body["started_at"], body["finished_at"]) == (
-        [], None, None, None, None)
+        [],
+        None,
+        None,
+        None,
+        None,
+    )
     assert {"created_at", "updated_at", "name", "timeout_seconds"} <= set(body)
     assert api.get(response.headers["Location"]).get_json() == body
 
 
 def test_create_with_every_field(api, org):
-    body = api.post(URL, json={**PURGE, "name": "Nightly purge", "scheduled_for": "2031-05-01T03:00:00+02:00",
-                               "priority": 90, "max_attempts": 5, "recurrence": "0 1 * * *",
-                               "timeout_seconds": 600}).get_json()
+    body = api.post(
+        URL,
+        json={
+            **PURGE,
+            "name": "Nightly purge",
+            "scheduled_for": "2031-05-01T03:00:00+02:00",
+            "priority": 90,
+            "max_attempts": 5,
+            "recurrence": "0 1 * * *",
+            "timeout_seconds": 600,
+        },
+    ).get_json()
 
     assert (body["name"], body["priority"], body["max_attempts"], body["recurrence"], body["timeout_seconds"]) == (
-        "Nightly purge", 90, 5, "0 1 * * *", 600)
+        "Nightly purge",
+        90,
+        5,
+        "0 1 * * *",
+        600,
+    )
     assert parse_time(body["scheduled_for"]) == datetime(2031, 5, 1, 1, 0, tzinfo=timezone.utc)
     assert body["scheduled_for"].endswith(("Z", "+00:00"))
 
@@ -85,6 +118,7 @@ def test_create_is_audited(api, admin):
 
 
 # --- bad input: a documented status, problem+json, and nothing changed ----------------------------------
+
 
 def _bad_bodies():
     ok = add_tag_task(1)
@@ -121,10 +155,8 @@ def _bad_bodies():
         ({**ok, "payload": {"operation": "add_tag", "tag": "hot", "lead_ids": []}}, "payload.lead_ids"),
         ({**ok, "payload": {"operation": "add_tag", "tag": "hot", "lead_ids": ["1"]}}, "payload.lead_ids"),
         ({**ok, "payload": {"operation": "add_tag", "tag": "hot", "lead_ids": [987654]}}, "payload.lead_ids"),
-        ({**ok, "payload": {"operation": "add_tag", "tag": "hot", "lead_ids": list(range(1, MAX_LEAD_IDS + 2))}},
-         "payload.lead_ids"),
-        ({"task_type": "system_maintenance", "payload": {"operation": "purge", "older_than_days": 0}},
-         "payload.older_than_days"),
+        ({**ok, "payload": {"operation": "add_tag", "tag": "hot", "lead_ids": list(range(1, MAX_LEAD_IDS + 2))}}, "payload.lead_ids"),
+        ({"task_type": "system_maintenance", "payload": {"operation": "purge", "older_than_days": 0}}, "payload.older_than_days"),
         ({"task_type": "system_maintenance", "payload": {"operation": "defragment"}}, "payload.operation"),
     ]
 
@@ -171,6 +203,7 @@ def test_malformed_json_is_400_and_a_non_object_422(api, org):
 
 # --- list --------------------------------------------------------------------------------------------
 
+
 def test_list_is_newest_first_with_the_page_envelope(api, org):
     ids = [api.post(URL, json=PURGE).get_json()["id"] for _ in range(3)]
 
@@ -198,13 +231,16 @@ def test_list_filters_by_status_and_type(api, org):
     assert ids("status=failed") == []
 
 
-@pytest.mark.parametrize(("query", "field"), [("status=sleeping", "status"), ("task_type=teleport", "task_type"),
-                                              ("per_page=500", "per_page"), ("page=0", "page")])
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("status=sleeping", "status"), ("task_type=teleport", "task_type"), ("per_page=500", "per_page"), ("page=0", "page")],
+)
 def test_bad_list_filters_are_422(api, query, field):
     assert_problem(api.get(f"{URL}?{query}"), 422, field)
 
 
 # --- get, put, delete -------------------------------------------------------------------------------------
+
 
 def test_get_shows_the_attempts_the_error_and_the_result(api, org):
     lead = make_lead(org)
@@ -213,8 +249,7 @@ def test_get_shows_the_attempts_the_error_and_the_result(api, org):
     api.post(f"{URL}/process-due")
 
     done = api.get(f"{URL}/{done_id}").get_json()
-    assert (done["status"], done["attempts"], done["result"]) == (
-        "completed", 1, {"operation": "add_tag", "targeted": 1, "changed": 1})
+    assert (done["status"], done["attempts"], done["result"]) == ("completed", 1, {"operation": "add_tag", "targeted": 1, "changed": 1})
     [attempt] = done["attempt_history"]
     assert (attempt["attempt"], attempt["outcome"], attempt["error"]) == (1, "completed", None)
     assert attempt["worker"] and parse_time(attempt["started_at"]) <= parse_time(attempt["finished_at"])
@@ -229,11 +264,18 @@ def test_get_shows_the_attempts_the_error_and_the_result(api, org):
 def test_put_replaces_the_given_fields_and_keeps_the_others(api, org):
     created = api.post(URL, json={**PURGE, "name": "Purge", "priority": 20, "recurrence": "every 1 days"}).get_json()
 
-    body = api.put(f"{URL}/{created['id']}", json={"priority": 80, "scheduled_for": "2031-01-01T00:00:00Z",
-                                                  "payload": {"operation": "purge", "older_than_days": 30}}).get_json()
+    body = api.put(
+        f"{URL}/{created['id']}",
+        json={"priority": 80, "scheduled_for": "2031-01-01T00:00:00Z", "payload": {"operation": "purge", "older_than_days": 30}},
+    ).get_json()
 
     assert (body["priority"], body["payload"]["older_than_days"], body["name"], body["recurrence"], body["max_attempts"]) == (
-        80, 30, "Purge", "every 1 days", 3)
+        80,
+        30,
+        "Purge",
+        "every 1 days",
+        3,
+    )
     assert parse_time(body["scheduled_for"]) == datetime(2031, 1, 1, tzinfo=timezone.utc)
     assert api.put(f"{URL}/{created['id']}", json={"recurrence": None}).get_json()["recurrence"] is None
     assert api.get(f"{URL}/{created['id']}").get_json()["priority"] == 80
@@ -249,14 +291,21 @@ def test_put_checks_the_payload_against_the_task_type(api, org):
     assert api.get(f"{URL}/{task_id}").get_json()["task_type"] == "system_maintenance"
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"priority": 101}, "priority"), ({"priority": None}, "priority"), ({"max_attempts": 0}, "max_attempts"),
-    ({"scheduled_for": None}, "scheduled_for"), ({"payload": {"operation": "purge", "older_than_days": -3}},
-                                                  "payload.older_than_days"),
-    ({"payload": {"operation": "purge", "older_than_days": 3, "force": True}}, "payload.force"),
-    ({"recurrence": "every fortnight"}, "recurrence"), ({"status": "completed"}, "status"),
-    ({"attempts": 0}, "attempts"), ({"task_type": "teleport"}, "task_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"priority": 101}, "priority"),
+        ({"priority": None}, "priority"),
+        ({"max_attempts": 0}, "max_attempts"),
+        ({"scheduled_for": None}, "scheduled_for"),
+        ({"payload": {"operation": "purge", "older_than_days": -3}}, "payload.older_than_days"),
+        ({"payload": {"operation": "purge", "older_than_days": 3, "force": True}}, "payload.force"),
+        ({"recurrence": "every fortnight"}, "recurrence"),
+        ({"status": "completed"}, "status"),
+        ({"attempts": 0}, "attempts"),
+        ({"task_type": "teleport"}, "task_type"),
+    ],
+)
 def test_bad_put_is_422_and_changes_nothing(api, org, body, field):
     task_id = api.post(URL, json=PURGE).get_json()["id"]
     stored = api.get(f"{URL}/{task_id}").get_json()
@@ -300,6 +349,7 @@ def test_delete_a_task_that_is_not_running_is_204(api, org, status):
 
 # --- cancel and retry ----------------------------------------------------------------------------------
 
+
 def test_cancel_then_retry(api, org):
     task_id = api.post(URL, json={**PURGE, "scheduled_for": "2031-01-01T00:00:00Z"}).get_json()["id"]
 
@@ -325,6 +375,7 @@ def test_a_running_task_can_be_cancelled(api, org):
 
 # --- process-due -----------------------------------------------------------------------------------------
 
+
 def test_process_due_runs_the_due_tasks_of_the_organization_only(api, org):
     lead = make_lead(org)
     rival = make_org("Rival")
@@ -332,8 +383,9 @@ def test_process_due_runs_the_due_tasks_of_the_organization_only(api, org):
     due_id = api.post(URL, json=add_tag_task(lead.id)).get_json()["id"]
     later_id = api.post(URL, json=add_tag_task(lead.id, tag="later", scheduled_for="2031-01-01T00:00:00Z")).get_json()["id"]
     broken = add_task_row(org, task_type="batch_operation", payload={"operation": "explode"})
-    rival_task = add_task_row(rival, task_type="batch_operation",
-                              payload={"operation": "add_tag", "tag": "hot", "lead_ids": [rival_lead.id]})
+    rival_task = add_task_row(
+        rival, task_type="batch_operation", payload={"operation": "add_tag", "tag": "hot", "lead_ids": [rival_lead.id]}
+    )
 
     response = api.post(f"{URL}/process-due")
 
@@ -348,11 +400,11 @@ def test_process_due_runs_the_due_tasks_of_the_organization_only(api, org):
     assert db.session.get(Lead, lead.id).tags == ["hot"]
     events = db.session.scalars(select(LeadEvent.event_type).where(LeadEvent.lead_id == lead.id)).all()
     assert "tag_added" in events
-    assert api.post(f"{URL}/process-due").get_json() == {"processed": 0, "completed": 0, "failed": 0,
-                                                          "retry_scheduled": 0}
+    assert api.post(f"{URL}/process-due").get_json() == {"processed": 0, "completed": 0, "failed": 0, "retry_scheduled": 0}
 
 
 # --- roles --------------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("role", ["viewer", "agent"])
 def test_viewers_and_agents_may_read_but_not_write(api, api_as, org, role):
@@ -385,6 +437,7 @@ def test_without_a_token_it_is_401(client):
 
 
 # --- tenancy ----------------------------------------------------------------------------------------------------
+
 
 def test_another_organizations_task_is_not_found_and_never_listed(api, org):
     rival = make_org("Rival")

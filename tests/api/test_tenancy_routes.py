@@ -12,6 +12,7 @@ ones, a generic row for the tables other features add), so new routes are walked
 this file. Argument names that match no table fall back to an id that does not exist; they are
 printed, so that a reader sees which routes were only checked against missing objects.
 """
+
 import itertools
 import re
 from datetime import date, datetime, timezone
@@ -41,6 +42,7 @@ PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
 
 # --- organization B: one object of every model ----------------------------------------------------
+
 
 def _bump_id_sequence(table, start: int) -> None:
     if db.engine.dialect.name == "postgresql":
@@ -87,15 +89,22 @@ def create_organization_b() -> dict:
     db.session.commit()
     user = make_user(org, email=f"{MARKER}@beta.example.com", name=f"{MARKER} user")
     campaign = make_campaign(org, name=f"{MARKER} campaign", description=MARKER, channel=MARKER)
-    lead = make_lead(org, first_name=MARKER, last_name=MARKER, email=f"{MARKER}@lead.example.com", city=MARKER,
-                     campaign_id=campaign.id, assigned_to_id=user.id, tags=(MARKER,))
+    lead = make_lead(
+        org,
+        first_name=MARKER,
+        last_name=MARKER,
+        email=f"{MARKER}@lead.example.com",
+        city=MARKER,
+        campaign_id=campaign.id,
+        assigned_to_id=user.id,
+        tags=(MARKER,),
+    )
     made.update(users=user.id, campaigns=campaign.id, leads=lead.id)
     skipped = {}
     for table in db.metadata.sorted_tables:
         if table.name in made or "id" not in table.c or list(table.primary_key.columns) != [table.c.id]:
             continue
-        linked = "organization_id" in table.c or any(
-            fk.column.table.name in made for column in table.c for fk in column.foreign_keys)
+        linked = "organization_id" in table.c or any(fk.column.table.name in made for column in table.c for fk in column.foreign_keys)
         if not linked:
             continue
         values = {}
@@ -126,6 +135,7 @@ def snapshot(made: dict) -> dict:
 
 
 # --- filling path arguments ------------------------------------------------------------------------
+
 
 def _singular(table_name: str) -> str:
     return table_name[:-1] if table_name.endswith("s") else table_name
@@ -188,17 +198,22 @@ def is_api(rule) -> bool:
 
 # --- the walk ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def two_organizations(app):
     with app.app_context():
         made = create_organization_b()
         org_a = make_org("Acme Insurance")
-        people = {role: make_user(org_a, email=f"{role}@acme.example.com", role=role, name=f"Acme {role}")
-                  for role in ("admin", "viewer")}
+        people = {role: make_user(org_a, email=f"{role}@acme.example.com", role=role, name=f"Acme {role}") for role in ("admin", "viewer")}
         own = [make_lead(org_a, first_name="Alice"), make_lead(org_a, first_name="Arnold")]
         make_campaign(org_a, name="Acme campaign")
-        state = {"made": made, "org_a": org_a.id, "users": {r: (u.id, u.email) for r, u in people.items()},
-                 "own_leads": [lead.id for lead in own], "before": snapshot(made)}
+        state = {
+            "made": made,
+            "org_a": org_a.id,
+            "users": {r: (u.id, u.email) for r, u in people.items()},
+            "own_leads": [lead.id for lead in own],
+            "before": snapshot(made),
+        }
         tokens = {role: token_for(app, user) for role, user in people.items()}
         db.session.remove()
     state["tokens"] = tokens
@@ -258,16 +273,17 @@ def test_another_organizations_objects_are_not_found_on_any_route(app, two_organ
             control = send(rule, method, missing_url, browser, api)
             same_body = _normalised(response, url.rsplit("/", 1)[-1]) == _normalised(control, missing_url.rsplit("/", 1)[-1])
             if control.status_code != response.status_code or (is_api(rule) and not same_body):
-                failures.append(f"{method} {url}: {response.status_code} differs from a missing object's "
-                                f"{control.status_code}")
+                failures.append(f"{method} {url}: {response.status_code} differs from a missing object's {control.status_code}")
             beyond_url = missing_url.replace(str(MISSING_ID), str(BEYOND_ID))
             if beyond_url != missing_url and send(rule, method, beyond_url, browser, api).status_code != control.status_code:
                 failures.append(f"{method} {beyond_url}: differs from a missing object's {control.status_code}")
     with capsys.disabled():
-        print(f"\n[tenancy walk as {role}] {checked} requests with organization B's ids; "
-              f"B has rows in {sorted(t for t in made if t != 'skipped')}; "
-              f"argument names with no model (walked with a missing id): {sorted(fallbacks) or 'none'}; "
-              f"tables without a generic row: {made['skipped'] or 'none'}")
+        print(
+            f"\n[tenancy walk as {role}] {checked} requests with organization B's ids; "
+            f"B has rows in {sorted(t for t in made if t != 'skipped')}; "
+            f"argument names with no model (walked with a missing id): {sorted(fallbacks) or 'none'}; "
+            f"tables without a generic row: {made['skipped'] or 'none'}"
+        )
     assert checked, "no route with path arguments was walked"
     assert not failures, "\n".join(failures)
     with app.app_context():
@@ -309,6 +325,7 @@ def test_public_pages_are_the_ones_listed(app):
 
 
 # --- lists, counts and search never show B ----------------------------------------------------------
+
 
 def test_lists_of_organization_a_never_show_organization_b(app, two_organizations):
     api = ApiClient(app.test_client(), two_organizations["tokens"]["admin"])

@@ -1,4 +1,5 @@
 """GET /users and /users/me (SPEC §12)."""
+
 from tests.api.helpers import assert_problem
 from tests.factories import make_org, make_user
 
@@ -11,7 +12,9 @@ def test_list_users_of_the_organization(api, org, admin):
 
     assert body["total"] == 2 and body["page"] == 1 and body["per_page"] == 50
     assert [(u["id"], u["email"], u["role"]) for u in body["items"]] == [
-        (admin.id, admin.email, "admin"), (agent.id, "agent@acme.example.com", "agent")]
+        (admin.id, admin.email, "admin"),
+        (agent.id, "agent@acme.example.com", "agent"),
+    ]
     item = body["items"][1]
     assert {"id", "organization_id", "email", "name", "role", "is_active", "created_at", "updated_at"} <= set(item)
     assert item["name"] == "Al Agent" and item["is_active"] is True and item["organization_id"] == org.id
@@ -32,7 +35,12 @@ def test_me_is_the_caller(api_as, org):
     body = api_as(viewer).get("/api/v1/users/me").get_json()
 
     assert (body["id"], body["email"], body["name"], body["role"], body["organization_id"]) == (
-        viewer.id, "vera@acme.example.com", "Vera", "viewer", org.id)
+        viewer.id,
+        "vera@acme.example.com",
+        "Vera",
+        "viewer",
+        org.id,
+    )
     assert body["is_active"] is True and body["is_superuser"] is False
 
 

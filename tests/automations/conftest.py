@@ -1,2 +1,3 @@
 """Automation tests share the email tests' local SMTP server (aiosmtpd) and mail settings."""
+
 from tests.email.conftest import mail_config, smtp, smtp_server  # noqa: F401

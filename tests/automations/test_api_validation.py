@@ -1,4 +1,5 @@
 """Automation bodies: every configuration error is a 422 naming the field, and nothing is saved."""
+
 import pytest
 from sqlalchemy import func, select
 
@@ -27,8 +28,10 @@ BAD_ACTIONS = [
     (step("create_task", title="t", assignee_id=999999), "actions[0].configuration.assignee_id"),
     (step("add_tag", tag="x", colour="red"), "actions[0].configuration.colour"),
     ({"action_type": "add_tag", "configuration": {"tag": "x"}, "delay_minutes": -5}, "actions[0].delay_minutes"),
-    (step("add_tag", tag="x", conditions={"rules": [{"field": "status", "operator": "equals", "value": "purple"}]}),
-     "actions[0].conditions.rules[0].value"),
+    (
+        step("add_tag", tag="x", conditions={"rules": [{"field": "status", "operator": "equals", "value": "purple"}]}),
+        "actions[0].conditions.rules[0].value",
+    ),
 ]
 
 
@@ -54,8 +57,10 @@ BAD_TRIGGERS = [
     ({"trigger_type": "lead_created", "trigger_configuration": {"segment_id": 1}}, "trigger_configuration.segment_id"),
     ({"trigger_type": "lead_value_changed", "trigger_configuration": {"min_value": "lots"}}, "trigger_configuration.min_value"),
     ({"trigger_type": "lead_assigned", "trigger_configuration": {"user_id": 999999}}, "trigger_configuration.user_id"),
-    ({"trigger_type": "lead_created", "conditions": {"rules": [{"field": "colour", "operator": "equals", "value": 1}]}},
-     "conditions.rules[0].field"),
+    (
+        {"trigger_type": "lead_created", "conditions": {"rules": [{"field": "colour", "operator": "equals", "value": 1}]}},
+        "conditions.rules[0].field",
+    ),
     ({"trigger_type": "lead_created", "campaign_id": 999999}, "campaign_id"),
     ({"trigger_type": "lead_created", "delay_minutes": "soon"}, "delay_minutes"),
     ({"trigger_type": "lead_created", "favourite": True}, "favourite"),
@@ -77,18 +82,44 @@ def test_missing_name_and_malformed_json(api, org):
 
 
 def test_the_seed_example_is_accepted(api, org, admin):
-    template = api.post("/api/v1/automations/email-templates", json={
-        "name": "Welcome Email", "slug": "welcome-email", "subject": "Welcome to {{company_name}} Insurance",
-        "body_html": "<h1>Welcome {{first_name}}!</h1>", "body_text": "Welcome {{first_name}}!",
-        "template_type": "marketing", "is_active": True}).json
-    created = make_automation(api, name="Welcome Email Automation", slug="welcome-email-automation",
-                              description="Send welcome email to new leads", run_immediately=True, actions=[
-                                  {"action_type": "send_email", "action_order": 0, "is_active": True,
-                                   "configuration": {"template_id": template["id"],
-                                                     "subject": "Welcome to Our Insurance Services", "personalize": True}},
-                                  {"action_type": "create_task", "action_order": 1, "is_active": True,
-                                   "configuration": {"task_type": "follow_up", "title": "Follow up with new lead",
-                                                     "due_date": "2025-12-31", "assignee_id": admin.id}}])
+    template = api.post(
+        "/api/v1/automations/email-templates",
+        json={
+            "name": "Welcome Email",
+            "slug": "welcome-email",
+            "subject": "Welcome to {{company_name}} Insurance",
+            "body_html": "<h1>Welcome {{first_name}}!</h1>",
+            "body_text": "Welcome {{first_name}}!",
+            "template_type": "marketing",
+            "is_active": True,
+        },
+    ).json
+    created = make_automation(
+        api,
+        name="Welcome Email Automation",
+        slug="welcome-email-automation",
+        description="Send welcome email to new leads",
+        run_immediately=True,
+        actions=[
+            {
+                "action_type": "send_email",
+                "action_order": 0,
+                "is_active": True,
+                "configuration": {"template_id": template["id"], "subject": "Welcome to Our Insurance Services", "personalize": True},
+            },
+            {
+                "action_type": "create_task",
+                "action_order": 1,
+                "is_active": True,
+                "configuration": {
+                    "task_type": "follow_up",
+                    "title": "Follow up with new lead",
+                    "due_date": "2025-12-31",
+                    "assignee_id": admin.id,
+                },
+            },
+        ],
+    )
     assert created["slug"] == "welcome-email-automation"
     assert [a["action_type"] for a in created["actions"]] == ["send_email", "create_task"]
     assert all(isinstance(a["id"], int) for a in created["actions"])
@@ -112,11 +143,13 @@ def test_put_keeps_steps_unless_actions_are_given(api, org):
 def test_another_organizations_automation_is_not_found(api, api_as, org):
     automation = make_automation(api, actions=[step("add_tag", tag="a")])
     stranger = api_as(make_user(make_org("Other Co"), role="admin"))
-    for method, url in [("GET", f"/api/v1/automations/{automation['id']}"),
-                        ("PUT", f"/api/v1/automations/{automation['id']}"),
-                        ("DELETE", f"/api/v1/automations/{automation['id']}"),
-                        ("POST", f"/api/v1/automations/{automation['id']}/trigger"),
-                        ("GET", f"/api/v1/automations/{automation['id']}/runs")]:
+    for method, url in [
+        ("GET", f"/api/v1/automations/{automation['id']}"),
+        ("PUT", f"/api/v1/automations/{automation['id']}"),
+        ("DELETE", f"/api/v1/automations/{automation['id']}"),
+        ("POST", f"/api/v1/automations/{automation['id']}/trigger"),
+        ("GET", f"/api/v1/automations/{automation['id']}/runs"),
+    ]:
         assert stranger.request(method, url, json={}).status_code == 404, (method, url)
     assert stranger.get("/api/v1/automations").json["total"] == 0
 

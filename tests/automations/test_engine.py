@@ -1,4 +1,5 @@
 """Automations end to end through the API and a real RQ worker: triggers, actions, runs, safety."""
+
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -7,7 +8,7 @@ from tests.automations.helpers import make_automation, runs_of, step
 from tests.factories import make_lead, make_org, make_user
 from webapp.extensions import db
 from webapp.models import AutomationRunStep, Lead, LeadEvent, Notification, ScheduledTask, Task, utcnow
-from webapp.scheduled_tasks.engine import process_due
+from webapp.scheduled_tasks.execution import process_due
 
 
 def create_lead(api, **fields):
@@ -17,9 +18,14 @@ def create_lead(api, **fields):
 
 
 def test_lead_created_runs_every_step_and_records_them(api, run_jobs, org, admin):
-    automation = make_automation(api, actions=[step("add_tag", tag="welcome"),
-                                               step("update_lead_status", status="contacted"),
-                                               step("create_task", task_type="call", title="Call them", due_in_days=2)])
+    automation = make_automation(
+        api,
+        actions=[
+            step("add_tag", tag="welcome"),
+            step("update_lead_status", status="contacted"),
+            step("create_task", task_type="call", title="Call them", due_in_days=2),
+        ],
+    )
     lead_id = create_lead(api)
     run_jobs()
     [run] = runs_of(automation["id"])
@@ -33,9 +39,12 @@ def test_lead_created_runs_every_step_and_records_them(api, run_jobs, org, admin
 
 
 def test_status_trigger_matches_from_and_to(api, run_jobs, org):
-    automation = make_automation(api, trigger_type="lead_status_changed",
-                                 trigger_configuration={"from_status": "new", "to_status": "qualified"},
-                                 actions=[step("add_tag", tag="hot")])
+    automation = make_automation(
+        api,
+        trigger_type="lead_status_changed",
+        trigger_configuration={"from_status": "new", "to_status": "qualified"},
+        actions=[step("add_tag", tag="hot")],
+    )
     first, second = create_lead(api), create_lead(api)
     api.patch(f"/api/v1/leads/{first}", json={"status": "qualified"})
     api.patch(f"/api/v1/leads/{second}", json={"status": "contacted"})
@@ -45,13 +54,23 @@ def test_status_trigger_matches_from_and_to(api, run_jobs, org):
 
 def test_priority_assigned_and_value_triggers(api, run_jobs, org, admin):
     agent = make_user(org, role="agent")
-    by_priority = make_automation(api, name="p", trigger_type="lead_priority_changed",
-                                  trigger_configuration={"to_priority": "urgent"}, actions=[step("add_tag", tag="p")])
-    by_assignee = make_automation(api, name="a", trigger_type="lead_assigned",
-                                  trigger_configuration={"user_id": agent.id}, actions=[step("add_tag", tag="a")])
-    by_value = make_automation(api, name="v", trigger_type="lead_value_changed",
-                               trigger_configuration={"min_value": "5000", "min_change": "1000"},
-                               actions=[step("add_tag", tag="v")])
+    by_priority = make_automation(
+        api,
+        name="p",
+        trigger_type="lead_priority_changed",
+        trigger_configuration={"to_priority": "urgent"},
+        actions=[step("add_tag", tag="p")],
+    )
+    by_assignee = make_automation(
+        api, name="a", trigger_type="lead_assigned", trigger_configuration={"user_id": agent.id}, actions=[step("add_tag", tag="a")]
+    )
+    by_value = make_automation(
+        api,
+        name="v",
+        trigger_type="lead_value_changed",
+        trigger_configuration={"min_value": "5000", "min_change": "1000"},
+        actions=[step("add_tag", tag="v")],
+    )
     lead_id = create_lead(api, value_estimate="4500")
     api.patch(f"/api/v1/leads/{lead_id}", json={"priority": "urgent", "assigned_to_id": agent.id})
     api.patch(f"/api/v1/leads/{lead_id}", json={"value_estimate": "5200"})  # +700: below min_change
@@ -64,10 +83,17 @@ def test_priority_assigned_and_value_triggers(api, run_jobs, org, admin):
 
 
 def test_conditions_decide_whether_a_run_starts(api, run_jobs, org):
-    automation = make_automation(api, conditions={"match_all": True, "rules": [
-        {"field": "insurance_type", "operator": "equals", "value": "auto"},
-        {"field": "value_estimate", "operator": "greater_than", "value": "1000"}]},
-        actions=[step("add_tag", tag="high-value-auto")])
+    automation = make_automation(
+        api,
+        conditions={
+            "match_all": True,
+            "rules": [
+                {"field": "insurance_type", "operator": "equals", "value": "auto"},
+                {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+            ],
+        },
+        actions=[step("add_tag", tag="high-value-auto")],
+    )
     match = create_lead(api, insurance_type="auto", value_estimate="2500")
     create_lead(api, insurance_type="home", value_estimate="2500")
     run_jobs()
@@ -75,10 +101,15 @@ def test_conditions_decide_whether_a_run_starts(api, run_jobs, org):
 
 
 def test_a_step_whose_conditions_fail_is_skipped(api, run_jobs, org):
-    automation = make_automation(api, actions=[
-        step("add_tag", tag="everyone"),
-        step("add_tag", tag="texans", conditions={"match_all": True, "rules": [
-            {"field": "state", "operator": "equals", "value": "TX"}]})])
+    automation = make_automation(
+        api,
+        actions=[
+            step("add_tag", tag="everyone"),
+            step(
+                "add_tag", tag="texans", conditions={"match_all": True, "rules": [{"field": "state", "operator": "equals", "value": "TX"}]}
+            ),
+        ],
+    )
     create_lead(api, state="CA")
     run_jobs()
     [run] = runs_of(automation["id"])
@@ -96,8 +127,7 @@ def test_without_reentry_a_lead_goes_through_once(api, run_jobs, org):
 
 
 def test_with_reentry_a_lead_goes_through_again_after_finishing(api, run_jobs, org):
-    automation = make_automation(api, trigger_type="lead_status_changed", allow_reentry=True,
-                                 actions=[step("add_tag", tag="x")])
+    automation = make_automation(api, trigger_type="lead_status_changed", allow_reentry=True, actions=[step("add_tag", tag="x")])
     lead_id = create_lead(api)
     for status in ("contacted", "qualified"):
         api.patch(f"/api/v1/leads/{lead_id}", json={"status": status})
@@ -107,11 +137,17 @@ def test_with_reentry_a_lead_goes_through_again_after_finishing(api, run_jobs, o
 
 def test_a_chain_that_comes_back_does_not_loop(api, run_jobs, org):
     # A sets status contacted → B (on contacted) sets qualified → A (on any status change) again? no.
-    a = make_automation(api, name="A", trigger_type="lead_status_changed", allow_reentry=True,
-                        actions=[step("update_lead_status", status="contacted")])
-    b = make_automation(api, name="B", trigger_type="lead_status_changed", allow_reentry=True,
-                        trigger_configuration={"to_status": "contacted"},
-                        actions=[step("update_lead_status", status="qualified")])
+    a = make_automation(
+        api, name="A", trigger_type="lead_status_changed", allow_reentry=True, actions=[step("update_lead_status", status="contacted")]
+    )
+    b = make_automation(
+        api,
+        name="B",
+        trigger_type="lead_status_changed",
+        allow_reentry=True,
+        trigger_configuration={"to_status": "contacted"},
+        actions=[step("update_lead_status", status="qualified")],
+    )
     lead_id = create_lead(api)
     api.patch(f"/api/v1/leads/{lead_id}", json={"status": "quoted"})
     for _ in range(5):
@@ -167,8 +203,9 @@ def test_failing_step_is_retried_then_fails_the_run_with_its_error(api, run_jobs
 def test_retry_of_a_failed_run_completes_without_repeating_done_steps(api, run_jobs, app, org):
     app.config["AUTOMATION_RETRY_BACKOFF_SECONDS"] = 0
     try:
-        automation = make_automation(api, actions=[step("create_task", title="Call", due_in_days=1),
-                                                   step("assign_lead", strategy="least_loaded", role="agent")])
+        automation = make_automation(
+            api, actions=[step("create_task", title="Call", due_in_days=1), step("assign_lead", strategy="least_loaded", role="agent")]
+        )
         lead_id = create_lead(api)
         run_jobs()
         [run] = runs_of(automation["id"])

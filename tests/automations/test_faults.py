@@ -1,6 +1,7 @@
 """Automations under faults (SPEC §13: work is recorded in PostgreSQL before it is queued): a worker
 SIGKILLed in the middle of a burst, Redis restarted with its jobs lost, the SMTP server down. Real
 ``python worker.py`` processes, a private ``redis-server``, a local SMTP server (aiosmtpd)."""
+
 import os
 import pathlib
 import signal
@@ -18,8 +19,8 @@ from tests.email.conftest import free_port
 from webapp.automations.engine import execute_runs
 from webapp.extensions import db
 from webapp.jobs import rq_queue
+from webapp.jobs.loops import run_sweepers
 from webapp.models import AutomationRun, AutomationRunStep, Lead, OutboxMessage, Task
-from webapp.scheduling import run_sweepers
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SENDER = "Acme Insurance <hello@acme.example.com>"
@@ -50,7 +51,9 @@ class RedisServer:
     def start(self) -> None:
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         client = redis.Redis.from_url(self.url)
         wait_for(lambda: self._answers(client), 10, "redis-server to accept connections")
 
@@ -86,8 +89,14 @@ def workers(test_env, tmp_path):
     def start(name: str, **env) -> subprocess.Popen:
         log = open(tmp_path / f"{name}.log", "w")
         # a session of its own: killing the group takes the RQ scheduler process a worker forks, too
-        process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **test_env, **env},
-                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env={**os.environ, **test_env, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         started.append((process, log))
         return process
 
@@ -113,18 +122,29 @@ def kill_group(process: subprocess.Popen) -> None:
 
 
 def worker_env(redis_url: str, smtp_port: int, **extra) -> dict:
-    return {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
-            "MAIL_DEFAULT_SENDER": SENDER, **extra}
+    return {"REDIS_URL": redis_url, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port), "MAIL_DEFAULT_SENDER": SENDER, **extra}
 
 
 def welcome_automation(api) -> dict:
     """The seed's two-step welcome automation: an email, then a follow-up task."""
-    template = api.post("/api/v1/automations/email-templates", json={
-        "name": "Welcome Email", "subject": "Welcome, {{ first_name }}", "template_type": "marketing",
-        "body_html": "<p>Welcome {{ first_name }}!</p>", "body_text": "Welcome {{ first_name }}!"}).json
-    return make_automation(api, name="Welcome Email Automation", actions=[
-        step("send_email", template_id=template["id"]),
-        step("create_task", task_type="follow_up", title="Follow up with new lead", due_in_days=1)])
+    template = api.post(
+        "/api/v1/automations/email-templates",
+        json={
+            "name": "Welcome Email",
+            "subject": "Welcome, {{ first_name }}",
+            "template_type": "marketing",
+            "body_html": "<p>Welcome {{ first_name }}!</p>",
+            "body_text": "Welcome {{ first_name }}!",
+        },
+    ).json
+    return make_automation(
+        api,
+        name="Welcome Email Automation",
+        actions=[
+            step("send_email", template_id=template["id"]),
+            step("create_task", task_type="follow_up", title="Follow up with new lead", due_in_days=1),
+        ],
+    )
 
 
 def bulk_create(api, count: int, prefix: str) -> list[int]:
@@ -150,8 +170,11 @@ def assert_every_effect_happened_once(automation_id: int, lead_ids: list[int], s
     assert all([s.status for s in r.steps] == ["completed", "completed"] for r in runs)
     tasks_per_lead = dict(db.session.execute(select(Task.lead_id, func.count()).group_by(Task.lead_id)).all())
     assert tasks_per_lead == dict.fromkeys(lead_ids, 1)
-    email_steps = db.session.scalars(select(AutomationRunStep).join(AutomationRun).where(
-        AutomationRun.automation_id == automation_id, AutomationRunStep.action_type == "send_email")).all()
+    email_steps = db.session.scalars(
+        select(AutomationRunStep)
+        .join(AutomationRun)
+        .where(AutomationRun.automation_id == automation_id, AutomationRunStep.action_type == "send_email")
+    ).all()
     messages = db.session.scalars(select(OutboxMessage)).all()
     assert sorted(m.idempotency_key for m in messages) == sorted(s.idempotency_key for s in email_steps)
     assert {m.id for m in messages} == {s.output["message_id"] for s in email_steps}
@@ -160,8 +183,7 @@ def assert_every_effect_happened_once(automation_id: int, lead_ids: list[int], s
     assert recipients == sorted(f"{prefix}{n}@example.com" for n in range(len(lead_ids)))
 
 
-def test_a_worker_killed_in_the_middle_of_a_burst_loses_nothing_and_repeats_nothing(
-        api, org, private_redis, smtp_server, workers):
+def test_a_worker_killed_in_the_middle_of_a_burst_loses_nothing_and_repeats_nothing(api, org, private_redis, smtp_server, workers):
     automation = welcome_automation(api)
     lead_ids = bulk_create(api, 150, "burst")
     assert rq_queue("default").count == 2  # 150 runs in jobs of 100 and 50
@@ -175,14 +197,12 @@ def test_a_worker_killed_in_the_middle_of_a_burst_loses_nothing_and_repeats_noth
 
     workers("rescuer", **env, **RECOVERY_ENV)
     wait_for(lambda: count_runs("completed") == 150, 90, "every run to complete", interval=0.2)
-    wait_for(lambda: sent_messages() == 150 and len(smtp_server.handler.envelopes) >= 150, 90,
-             "every email to be sent", interval=0.2)
+    wait_for(lambda: sent_messages() == 150 and len(smtp_server.handler.envelopes) >= 150, 90, "every email to be sent", interval=0.2)
 
     assert_every_effect_happened_once(automation["id"], lead_ids, smtp_server.handler, "burst")
 
 
-def test_jobs_lost_with_a_restarted_redis_are_found_again_and_run_once(
-        app, api, org, private_redis, smtp_server, mail_config, workers):
+def test_jobs_lost_with_a_restarted_redis_are_found_again_and_run_once(app, api, org, private_redis, smtp_server, mail_config, workers):
     mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_DEFAULT_SENDER=SENDER)
     automation = welcome_automation(api)
     lead_ids = bulk_create(api, 40, "restart")
@@ -198,18 +218,29 @@ def test_jobs_lost_with_a_restarted_redis_are_found_again_and_run_once(
 
     workers("after-restart", **worker_env(private_redis.url, smtp_server.port), **RECOVERY_ENV)
     wait_for(lambda: count_runs("completed") == 40, 60, "the sweeper to requeue the lost runs", interval=0.2)
-    wait_for(lambda: sent_messages() == 40 and len(smtp_server.handler.envelopes) >= 40, 60,
-             "the sweeper to requeue the lost emails", interval=0.2)
+    wait_for(
+        lambda: sent_messages() == 40 and len(smtp_server.handler.envelopes) >= 40,
+        60,
+        "the sweeper to requeue the lost emails",
+        interval=0.2,
+    )
 
     assert_every_effect_happened_once(automation["id"], lead_ids, smtp_server.handler, "restart")
     assert {m.attempts for m in db.session.scalars(select(OutboxMessage))} == {1}
 
 
 def test_with_smtp_down_emails_are_retried_then_failed_the_run_completes_and_a_resend_sends_once(
-        app, api, client, org, admin, smtp_server, mail_config, run_jobs):
+    app, api, client, org, admin, smtp_server, mail_config, run_jobs
+):
     closed_port = free_port()  # nothing listens there
-    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=closed_port, MAIL_DEFAULT_SENDER=SENDER, MAIL_MAX_ATTEMPTS=3,
-                MAIL_RETRY_BACKOFF_SECONDS=0.2, MAIL_TIMEOUT_SECONDS=5)
+    mail_config(
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=closed_port,
+        MAIL_DEFAULT_SENDER=SENDER,
+        MAIL_MAX_ATTEMPTS=3,
+        MAIL_RETRY_BACKOFF_SECONDS=0.2,
+        MAIL_TIMEOUT_SECONDS=5,
+    )
     automation = welcome_automation(api)
     lead_ids = bulk_create(api, 3, "down")
     run_jobs()
@@ -253,8 +284,7 @@ def test_with_smtp_down_emails_are_retried_then_failed_the_run_completes_and_a_r
     assert len(lead_ids) == 3 and [r.status for r in runs_of(automation["id"])] == ["completed"] * 3
 
 
-def test_the_sweepers_leave_alone_work_that_only_waits_behind_a_backlog(
-        app, api, org, private_redis, mail_config, monkeypatch):
+def test_the_sweepers_leave_alone_work_that_only_waits_behind_a_backlog(app, api, org, private_redis, mail_config, monkeypatch):
     monkeypatch.setitem(app.config, "STALLED_AFTER_SECONDS", 0)  # every row looks stalled at once
     mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_DEFAULT_SENDER=SENDER)
     automation = welcome_automation(api)
@@ -271,28 +301,41 @@ def test_the_sweepers_leave_alone_work_that_only_waits_behind_a_backlog(
 
     queue.connection.delete(queue.key)  # now the jobs are lost
     assert run_sweepers() == 5  # the five emails (the runs are completed)
-    assert sorted(int(job_id.split("-")[1]) for job_id in queue.get_job_ids()) == sorted(
-        db.session.scalars(select(OutboxMessage.id)).all())
+    assert sorted(int(job_id.split("-")[1]) for job_id in queue.get_job_ids()) == sorted(db.session.scalars(select(OutboxMessage.id)).all())
 
 
 def test_a_runs_jobs_are_handed_to_workers_only_once_its_work_is_committed(app, api, org, mail_config, monkeypatch):
     """Otherwise a worker may take a job before its row exists, find nothing, and the work waits for the sweeper."""
     from webapp import jobs
+    from webapp.email_templates.delivery import send_outbox_message
 
     mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_DEFAULT_SENDER=SENDER)
-    welcome = api.post("/api/v1/automations/email-templates", json={
-        "name": "Hello", "subject": "Hello", "body_html": "<p>Hello</p>", "template_type": "transactional"}).json
-    chained = make_automation(api, name="Tag contacted leads", trigger_type="lead_status_changed",
-                              trigger_configuration={"to_status": "contacted"}, actions=[step("add_tag", tag="contacted")])
-    automation = make_automation(api, name="Two emails and a status", actions=[
-        step("send_email", template_id=welcome["id"]), step("update_lead_status", status="contacted"),
-        step("send_email", template_id=welcome["id"], subject="Hello again")])
+    welcome = api.post(
+        "/api/v1/automations/email-templates",
+        json={"name": "Hello", "subject": "Hello", "body_html": "<p>Hello</p>", "template_type": "transactional"},
+    ).json
+    chained = make_automation(
+        api,
+        name="Tag contacted leads",
+        trigger_type="lead_status_changed",
+        trigger_configuration={"to_status": "contacted"},
+        actions=[step("add_tag", tag="contacted")],
+    )
+    automation = make_automation(
+        api,
+        name="Two emails and a status",
+        actions=[
+            step("send_email", template_id=welcome["id"]),
+            step("update_lead_status", status="contacted"),
+            step("send_email", template_id=welcome["id"], subject="Hello again"),
+        ],
+    )
     handed_over = []
 
     def visible_when_dispatched(app_, batch):
         with db.engine.connect() as elsewhere:  # what a worker would see
-            for func_path, args, _, _ in batch:
-                if func_path.endswith("send_outbox_message"):
+            for function, args, _, _ in batch:
+                if function is send_outbox_message:
                     handed_over.append(("email", elsewhere.scalar(select(OutboxMessage.status).where(OutboxMessage.id == args[0]))))
                 else:
                     found = elsewhere.scalar(select(func.count()).select_from(AutomationRun).where(AutomationRun.id.in_(args[0])))
@@ -313,9 +356,10 @@ def test_a_step_that_fails_keeps_the_effects_of_the_steps_before_it_once(api, or
     from tests.email.helpers import make_template
 
     broken = make_template(org, name="Broken", body_text="{{ 'A' * 10**9 }}")  # cannot be rendered: permanent
-    automation = make_automation(api, actions=[step("create_task", title="Call", due_in_days=1),
-                                               step("send_email", template_id=broken.id),
-                                               step("add_tag", tag="never")])
+    automation = make_automation(
+        api,
+        actions=[step("create_task", title="Call", due_in_days=1), step("send_email", template_id=broken.id), step("add_tag", tag="never")],
+    )
     lead_id = api.post("/api/v1/leads", json={"first_name": "Lee", "email": "lee@example.com"}).json["id"]
     run_jobs()
 

@@ -1,4 +1,5 @@
 """Email fixtures: a real SMTP server (aiosmtpd on a free port) and the app's mail settings."""
+
 import socket
 from email import message_from_bytes, policy
 
@@ -48,8 +49,16 @@ def smtp_server():
 @pytest.fixture
 def mail_config(app):
     """Set mail settings for one test and put the old ones back afterwards."""
-    keys = ("MAIL_SERVER", "MAIL_PORT", "MAIL_DEFAULT_SENDER", "MAIL_RETRY_BACKOFF_SECONDS", "MAIL_MAX_ATTEMPTS",
-            "MAIL_TIMEOUT_SECONDS", "PUBLIC_BASE_URL", "STALLED_AFTER_SECONDS")
+    keys = (
+        "MAIL_SERVER",
+        "MAIL_PORT",
+        "MAIL_DEFAULT_SENDER",
+        "MAIL_RETRY_BACKOFF_SECONDS",
+        "MAIL_MAX_ATTEMPTS",
+        "MAIL_TIMEOUT_SECONDS",
+        "PUBLIC_BASE_URL",
+        "STALLED_AFTER_SECONDS",
+    )
     saved = {key: app.config.get(key) for key in keys}
     missing = {key for key in keys if key not in app.config}
 
@@ -67,7 +76,13 @@ def mail_config(app):
 @pytest.fixture
 def smtp(app, smtp_server, mail_config):
     """Mail goes to the local SMTP server; retries without backoff so that a job retries in place."""
-    mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_DEFAULT_SENDER="Acme Insurance <hello@acme.example.com>",
-                MAIL_RETRY_BACKOFF_SECONDS=0, MAIL_MAX_ATTEMPTS=3, MAIL_TIMEOUT_SECONDS=5,
-                PUBLIC_BASE_URL="https://leadflow.example.com")
+    mail_config(
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=smtp_server.port,
+        MAIL_DEFAULT_SENDER="Acme Insurance <hello@acme.example.com>",
+        MAIL_RETRY_BACKOFF_SECONDS=0,
+        MAIL_MAX_ATTEMPTS=3,
+        MAIL_TIMEOUT_SECONDS=5,
+        PUBLIC_BASE_URL="https://leadflow.example.com",
+    )
     return smtp_server.handler

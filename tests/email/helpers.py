@@ -1,4 +1,5 @@
 """Factories for email tests."""
+
 from webapp.email_templates.services import save_template, validate_template_fields
 from webapp.extensions import db
 from webapp.models import EmailTemplate

@@ -1,5 +1,6 @@
 """send_email steps of automations end to end: API → trigger → RQ worker → outbox → local SMTP server.
 A retried step never sends a second email; a suppressed email is a skipped step with its reason."""
+
 from sqlalchemy import select
 
 from tests.automations.helpers import make_automation, runs_of, step
@@ -15,8 +16,12 @@ def test_a_welcome_automation_emails_each_new_lead_once(smtp, run_jobs, api, cli
 
     campaign = make_campaign(org, name="Spring Auto Push")
     template = api.post("/api/v1/automations/email-templates", json=WELCOME).json
-    automation = make_automation(api, name="Welcome Email Automation", campaign_id=campaign.id, actions=[
-        step("send_email", template_id=template["id"], subject="Welcome to Our Insurance Services", personalize=True)])
+    automation = make_automation(
+        api,
+        name="Welcome Email Automation",
+        campaign_id=campaign.id,
+        actions=[step("send_email", template_id=template["id"], subject="Welcome to Our Insurance Services", personalize=True)],
+    )
     lead = api.post("/api/v1/leads", json={"first_name": "Lee", "email": "lee@example.com"}).json
     opted_out = api.post("/api/v1/leads", json={"first_name": "Ola", "email": "ola@example.com", "email_opt_out": True}).json
 

@@ -1,5 +1,6 @@
 """Delivery to a real local SMTP server (aiosmtpd) through real RQ jobs: headers, multipart structure,
 rendered variables, a working unsubscribe link, suppression, idempotency, retries and failures."""
+
 import logging
 import re
 from datetime import timedelta
@@ -19,8 +20,8 @@ from webapp.email_templates.delivery import (
     send_outbox_message,
 )
 from webapp.extensions import db
+from webapp.jobs.loops import run_sweepers
 from webapp.models import Lead, LeadEvent, OutboxMessage, utcnow
-from webapp.scheduling import run_sweepers
 
 QUOTE_HTML = """<html><head><style>.cta { color: #ffffff; background: #4f46e5; }</style></head><body>
 <h1>Hi {{ first_name | default("there") }},</h1>
@@ -33,8 +34,7 @@ QUOTE_HTML = """<html><head><style>.cta { color: #ffffff; background: #4f46e5; }
 
 def queue(lead, template, key="run-step:1", **options) -> dict:
     """As an automation step does: inside a transaction, which the caller then commits."""
-    result = queue_email(organization_id=lead.organization_id, template_id=template.id, lead_id=lead.id,
-                         idempotency_key=key, **options)
+    result = queue_email(organization_id=lead.organization_id, template_id=template.id, lead_id=lead.id, idempotency_key=key, **options)
     db.session.commit()
     return result
 
@@ -46,14 +46,16 @@ def outbox() -> list[OutboxMessage]:
 
 @pytest.fixture
 def quote(org):
-    return make_template(org, name="Quote ready", subject="{{ first_name }}, your {{ insurance_type }} quote",
-                         body_html=QUOTE_HTML, body_text="")
+    return make_template(
+        org, name="Quote ready", subject="{{ first_name }}, your {{ insurance_type }} quote", body_html=QUOTE_HTML, body_text=""
+    )
 
 
 @pytest.fixture
 def maria(org, admin):
-    return make_lead(org, first_name="Maria", last_name="Lopez", email="maria@example.com", city="Austin",
-                     insurance_type="home", assigned_to_id=admin.id)
+    return make_lead(
+        org, first_name="Maria", last_name="Lopez", email="maria@example.com", city="Austin", insurance_type="home", assigned_to_id=admin.id
+    )
 
 
 def test_a_marketing_email_arrives_with_headers_parts_and_the_leads_variables(smtp, run_jobs, org, quote, maria):
@@ -89,8 +91,7 @@ def test_a_marketing_email_arrives_with_headers_parts_and_the_leads_variables(sm
     assert message.template_version == quote.version and message.lead_id == maria.id
     event = db.session.scalar(select(LeadEvent).where(LeadEvent.event_type == "email_sent"))
     assert event.lead_id == maria.id
-    assert event.data == {"subject": "Maria, your home quote", "template_id": quote.id, "message_id": message.id,
-                          "to": "maria@example.com"}
+    assert event.data == {"subject": "Maria, your home quote", "template_id": quote.id, "message_id": message.id, "to": "maria@example.com"}
 
 
 def test_the_unsubscribe_link_in_the_received_email_opts_the_lead_out(smtp, run_jobs, client, org, quote, maria):
@@ -144,8 +145,9 @@ def test_a_lead_who_opts_out_after_queueing_is_suppressed_at_send_time(smtp, run
 
 
 def test_transactional_email_still_reaches_an_opted_out_lead_without_list_unsubscribe(smtp, run_jobs, org):
-    template = make_template(org, name="Documents received", template_type="transactional",
-                             body_text="We received your documents, {{ first_name }}.")
+    template = make_template(
+        org, name="Documents received", template_type="transactional", body_text="We received your documents, {{ first_name }}."
+    )
     lead = make_lead(org, first_name="Ivy", email="ivy@example.com", email_opt_out=True)
 
     queue(lead, template)
@@ -261,8 +263,7 @@ def test_the_sweeper_requeues_messages_whose_job_was_lost(smtp, mail_config, run
     db.session.commit()
 
     assert requeue_stalled_messages() == 1  # the lease ran out; "lost" is not stalled yet
-    db.session.execute(OutboxMessage.__table__.update().where(OutboxMessage.id == lost)
-                       .values(updated_at=utcnow() - timedelta(minutes=5)))
+    db.session.execute(OutboxMessage.__table__.update().where(OutboxMessage.id == lost).values(updated_at=utcnow() - timedelta(minutes=5)))
     db.session.commit()
     assert requeue_stalled_messages() == 1
     run_jobs()
@@ -271,12 +272,18 @@ def test_the_sweeper_requeues_messages_whose_job_was_lost(smtp, mail_config, run
     assert statuses == {"lost": "sent", "crashed": "sent"}
     # "crashed" went out twice (the worker died after the server took it): same Message-ID both times
     assert sorted(m["Message-ID"] for m in smtp.messages) == sorted(
-        [message_id_header("lost"), message_id_header("crashed"), message_id_header("crashed")])
+        [message_id_header("lost"), message_id_header("crashed"), message_id_header("crashed")]
+    )
 
 
 def test_to_the_assignee_and_with_sample_data(smtp, run_jobs, org, admin, quote, maria):
-    notification = make_template(org, name="New lead", template_type="notification",
-                                 subject="New lead: {{ full_name }}", body_text="Call {{ full_name }} at {{ phone }}.")
+    notification = make_template(
+        org,
+        name="New lead",
+        template_type="notification",
+        subject="New lead: {{ full_name }}",
+        body_text="Call {{ full_name }} at {{ phone }}.",
+    )
     queue(maria, notification, key="to-agent", to="assignee")
     queue(maria, quote, key="sample", personalize=False)
     run_jobs()
@@ -320,8 +327,14 @@ def test_a_test_send_goes_to_the_user_not_the_lead(smtp, run_jobs, client, org, 
 
     user = make_user(org, email="mia@acme.example.com", role="marketer", name="Mia Marketer")
     login_browser(client, user.email)
-    form = {"subject": quote.subject, "body_html": quote.body_html, "body_text": "", "template_type": "marketing",
-            "name": quote.name, "lead_id": str(maria.id)}
+    form = {
+        "subject": quote.subject,
+        "body_html": quote.body_html,
+        "body_text": "",
+        "template_type": "marketing",
+        "name": quote.name,
+        "lead_id": str(maria.id),
+    }
 
     response = client.post(f"/email-templates/{quote.id}/test", data=form, headers={"HX-Request": "true"})
     run_jobs()
@@ -335,8 +348,7 @@ def test_a_test_send_goes_to_the_user_not_the_lead(smtp, run_jobs, client, org, 
     assert not db.session.scalar(select(LeadEvent.id).where(LeadEvent.event_type == "email_sent"))
 
 
-def test_a_held_message_is_sent_from_the_outbox_once_a_server_is_configured(smtp, mail_config, run_jobs, client, org, admin,
-                                                                           quote, maria):
+def test_a_held_message_is_sent_from_the_outbox_once_a_server_is_configured(smtp, mail_config, run_jobs, client, org, admin, quote, maria):
     from tests.conftest import login_browser
 
     mail_config(MAIL_SERVER=None)

@@ -1,5 +1,6 @@
 """The template pages through the test client: list, create, editor, live preview fragments, the
 sandboxed preview document and its CSP, versions with diff and restore, the outbox and the lead panel."""
+
 import re
 
 import pytest
@@ -40,14 +41,18 @@ def test_the_list_shows_the_organizations_templates_only(browser, org):
 
 
 def test_create_shows_errors_inline_then_opens_the_editor(browser, org):
-    bad = browser.post("/email-templates/new", data={"name": "Welcome", "template_type": "marketing",
-                                                     "subject": "Hi {{ first_name }", "body_html": "<p>x</p>"})
+    bad = browser.post(
+        "/email-templates/new",
+        data={"name": "Welcome", "template_type": "marketing", "subject": "Hi {{ first_name }", "body_html": "<p>x</p>"},
+    )
     assert bad.status_code == 422
     assert "line 1: unexpected &#39;}&#39;" in bad.get_data(as_text=True)
     assert db.session.scalar(select(EmailTemplate.id)) is None
 
-    good = browser.post("/email-templates/new", data={"name": "Welcome", "template_type": "marketing",
-                                                      "subject": "Hi {{ first_name }}", "body_html": "<p>x</p>"})
+    good = browser.post(
+        "/email-templates/new",
+        data={"name": "Welcome", "template_type": "marketing", "subject": "Hi {{ first_name }}", "body_html": "<p>x</p>"},
+    )
     template = db.session.scalar(select(EmailTemplate))
     assert good.status_code == 302 and good.headers["Location"].endswith(f"/email-templates/{template.id}")
     assert template.slug == "welcome" and template.version == 1
@@ -70,14 +75,18 @@ def test_the_preview_fragment_follows_unsaved_edits(browser, org):
     template = make_template(org)
     lead = make_lead(org, first_name="Noor")
 
-    ok = browser.post(f"/email-templates/{template.id}/preview", headers=HX,
-                      data=form_of(template, subject="Hello {{ first_name }}!", body_text="{{ agnt_name }}", lead_id=lead.id))
+    ok = browser.post(
+        f"/email-templates/{template.id}/preview",
+        headers=HX,
+        data=form_of(template, subject="Hello {{ first_name }}!", body_text="{{ agnt_name }}", lead_id=lead.id),
+    )
     body = ok.get_data(as_text=True)
     assert ok.status_code == 200 and "<html" not in body
     assert 'id="preview-subject">Hello Noor!<' in body and "<code>agnt_name</code>" in body and "data-render-ok" in body
 
-    broken = browser.post(f"/email-templates/{template.id}/preview", headers=HX,
-                          data=form_of(template, body_html="<p>\n{% if first_name %}</p>"))
+    broken = browser.post(
+        f"/email-templates/{template.id}/preview", headers=HX, data=form_of(template, body_html="<p>\n{% if first_name %}</p>")
+    )
     text = broken.get_data(as_text=True)
     assert "HTML body: line 2:" in text and "data-render-ok" not in text
     assert db.session.get(EmailTemplate, template.id).subject == template.subject  # nothing saved
@@ -90,8 +99,7 @@ def test_the_preview_document_has_a_restrictive_csp_and_escapes_lead_data(browse
     response = browser.get(f"/email-templates/{template.id}/frame?lead_id={lead.id}")
 
     assert response.status_code == 200
-    assert response.headers["Content-Security-Policy"].startswith(
-        "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:")
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'none'; style-src 'unsafe-inline'; img-src data: https:")
     assert response.headers["X-Frame-Options"] == "SAMEORIGIN"
     assert response.headers["Cache-Control"] == "no-store"
     html = response.get_data(as_text=True)
@@ -127,8 +135,9 @@ def test_saving_bumps_the_version_and_restore_and_diff_work(browser, org):
 
 def test_a_failed_save_keeps_the_edits_and_says_why(browser, org):
     template = make_template(org)
-    response = browser.post(f"/email-templates/{template.id}", headers=HX,
-                            data=form_of(template, subject="Oops {{ first_name }", name="Kept name"))
+    response = browser.post(
+        f"/email-templates/{template.id}", headers=HX, data=form_of(template, subject="Oops {{ first_name }", name="Kept name")
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422 and "line 1: unexpected" in body and 'value="Kept name"' in body
 
@@ -178,10 +187,10 @@ def test_the_outbox_the_message_page_and_the_lead_panel(browser, org, app):
 
 
 def test_demo_seed_creates_the_seeds_welcome_email_once(app, org, admin):
-    from webapp.cli import demo_seeders
     from webapp.email_templates.demo import seed_demo_templates
+    from webapp.features import wiring
 
-    assert seed_demo_templates in demo_seeders  # `flask demo seed` calls it after creating the leads
+    assert seed_demo_templates in wiring(app).demo_seeders  # `flask demo seed` calls it after creating the leads
     seed_demo_templates(org, {"Mia Marketer": admin}, None)
     seed_demo_templates(org, {"Mia Marketer": admin}, None)
     db.session.commit()

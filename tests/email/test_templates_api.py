@@ -1,5 +1,6 @@
 """The email template endpoints of SPEC §9 with the rules of §6 and §12: the seed's example, versions,
 syntax errors with their line, duplicate slugs, preview for a lead, given variables or sample data."""
+
 from sqlalchemy import select
 
 from tests.api.helpers import assert_problem, row_counts
@@ -111,8 +112,9 @@ def test_put_replaces_only_the_given_fields(api, org):
     template = api.post(BASE, json=WELCOME).json
     changed = api.put(f"{BASE}/{template['id']}", json={"name": "Renamed"}).json
     assert changed["name"] == "Renamed"
-    assert {k: changed[k] for k in ("slug", "subject", "body_html", "body_text")} == \
-        {k: WELCOME[k] for k in ("slug", "subject", "body_html", "body_text")}
+    assert {k: changed[k] for k in ("slug", "subject", "body_html", "body_text")} == {
+        k: WELCOME[k] for k in ("slug", "subject", "body_html", "body_text")
+    }
 
 
 def test_bad_bodies_are_422s_naming_the_field(api, org):
@@ -225,8 +227,14 @@ def test_roles_and_tenancy(api, api_as, org):
     assert_problem(viewer.put(f"{BASE}/{template['id']}", json={"name": "x"}), 403)
 
     stranger = api_as(make_user(make_org("Other Brokers"), role="admin"))
-    for method, url in (("GET", ""), ("PUT", ""), ("DELETE", ""), ("GET", "/versions"), ("POST", "/preview"),
-                        ("POST", "/versions/1/restore")):
+    for method, url in (
+        ("GET", ""),
+        ("PUT", ""),
+        ("DELETE", ""),
+        ("GET", "/versions"),
+        ("POST", "/preview"),
+        ("POST", "/versions/1/restore"),
+    ):
         response = stranger.request(method, f"{BASE}/{template['id']}{url}", json={} if method != "GET" else None)
         assert_problem(response, 404)
     assert stranger.get(BASE).json["total"] == 0

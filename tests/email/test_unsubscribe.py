@@ -1,5 +1,6 @@
 """The unsubscribe link (SPEC §6, RFC 8058): signed, public, GET confirms, POST opts out — also as a
 mail client's one-click POST, which carries no CSRF token."""
+
 import pytest
 from sqlalchemy import select
 
@@ -55,8 +56,9 @@ def test_one_click_post_works_without_a_csrf_token_while_the_app_enforces_csrf(c
     client = csrf_app.test_client()
     assert client.post("/login", data={"email": "x@example.com", "password": "y"}).status_code == 400  # CSRF is on
 
-    response = client.post(f"/u/{unsubscribe_token(lead)}", data={"List-Unsubscribe": "One-Click"},
-                           content_type="application/x-www-form-urlencoded")
+    response = client.post(
+        f"/u/{unsubscribe_token(lead)}", data={"List-Unsubscribe": "One-Click"}, content_type="application/x-www-form-urlencoded"
+    )
 
     assert response.status_code == 200
     db.session.expire_all()

@@ -4,6 +4,7 @@ Run as ``python -m tests.jobs.task_worker_helpers WORKER_ID BATCH burst|forever`
 with DATABASE_URL and REDIS_URL in the environment. Executions are counted in Redis, outside the
 task's transaction, so that a task run twice would be seen even if its second commit were refused.
 """
+
 import functools
 import os
 import signal
@@ -13,7 +14,7 @@ import time
 
 import redis
 
-from webapp.scheduled_tasks.registry import register_task_type
+from webapp.features import TaskType, add_task_types
 
 EXECUTIONS = "leadflow:test:executions"  # hash: task id → times its handler finished
 STARTED = "leadflow:test:started"  # list of task ids whose handler began
@@ -51,16 +52,16 @@ def any_payload(payload: dict, organization_id: int) -> list[dict]:
     return []
 
 
-register_task_type("test_record", record_execution, any_payload)
-register_task_type("test_sleep_once", sleep_on_first_attempt, any_payload)
+TEST_TASK_TYPES = (TaskType("test_record", record_execution, any_payload), TaskType("test_sleep_once", sleep_on_first_attempt, any_payload))
 
 
 def main(worker_id: str, batch: int, mode: str) -> None:
     """Build the app, wait for the test's go signal, then work (burst: until nothing is due)."""
     from webapp import create_app
-    from webapp.scheduled_tasks.engine import run_worker_loop
+    from webapp.scheduled_tasks.execution import run_worker_loop
 
     app = create_app()
+    add_task_types(app, *TEST_TASK_TYPES)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     client = redis_client()

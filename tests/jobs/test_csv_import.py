@@ -1,16 +1,18 @@
 """CSV import through the pages and a real RQ worker: all rows or nothing, with a per-row report (SPEC §10, §11)."""
+
 import io
 import time
+from datetime import timedelta
 
 import pytest
 from rq.job import Job
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from tests.conftest import login_browser
 from webapp.extensions import db
 from webapp.jobs import enqueue, redis_connection, rq_queue
 from webapp.leads import importer
-from webapp.models import ImportJob, Lead, LeadEvent, LeadTag
+from webapp.models import ImportJob, Lead, LeadEvent, LeadTag, utcnow
 
 GOOD_CSV = """first_name,last_name,email,phone,status,priority,source,insurance_type,state,city,value_estimate,tags,email_opt_out
 Maria,Garcia,maria@example.com,512-555-0100,new,high,website,auto,tx,Austin,2500.50,"vip, Spanish",no
@@ -26,8 +28,7 @@ def browser(client, admin):
 
 
 def upload(browser, content: bytes, filename: str = "leads.csv"):
-    return browser.post("/leads/import", data={"file": (io.BytesIO(content), filename)},
-                        content_type="multipart/form-data")
+    return browser.post("/leads/import", data={"file": (io.BytesIO(content), filename)}, content_type="multipart/form-data")
 
 
 def import_and_run(browser, run_jobs, content: str) -> ImportJob:
@@ -55,6 +56,7 @@ def count(model) -> int:
 
 
 # --- a good file --------------------------------------------------------------------------------
+
 
 def test_good_file_creates_every_lead_with_its_event(browser, run_jobs, org, admin):
     job = import_and_run(browser, run_jobs, GOOD_CSV)
@@ -203,6 +205,7 @@ def test_a_crash_while_creating_leaves_a_failed_import_and_no_lead(app, org, adm
 
 # --- files refused at upload --------------------------------------------------------------------
 
+
 def test_non_utf8_file_is_an_inline_error_and_queues_nothing(app, browser):
     response = upload(browser, "first_name\nJosé\n".encode("latin-1"))
 
@@ -243,8 +246,9 @@ def test_viewer_may_not_import(client, org):
 
 # --- jobs are queued only when their transaction commits -----------------------------------------------
 
+
 def test_a_job_enqueued_in_a_rolled_back_transaction_is_never_queued(app, app_ctx):
-    enqueue("webapp.leads.importer.run_import", 12345, queue="high", job_id="rolled-back-import")
+    enqueue(importer.run_import, 12345, queue="high", job_id="rolled-back-import")
     db.session.rollback()
     db.session.commit()  # a later commit of the same session does not resurrect it
 
@@ -255,7 +259,7 @@ def test_a_job_enqueued_in_a_rolled_back_transaction_is_never_queued(app, app_ct
 def test_a_job_enqueued_after_database_work_that_is_rolled_back_is_never_queued(app, app_ctx, org):
     db.session.add(ImportJob(organization_id=org.id, content="first_name\nAnn\n"))
     db.session.flush()
-    enqueue("webapp.leads.importer.run_import", 1, queue="high", job_id="rolled-back-import")
+    enqueue(importer.run_import, 1, queue="high", job_id="rolled-back-import")
     db.session.rollback()
 
     assert not Job.exists("rolled-back-import", connection=redis_connection(app))
@@ -263,7 +267,7 @@ def test_a_job_enqueued_after_database_work_that_is_rolled_back_is_never_queued(
 
 
 def test_a_job_is_queued_once_its_transaction_commits(app, app_ctx):
-    enqueue("webapp.leads.importer.run_import", 12345, queue="high", job_id="committed-import")
+    enqueue(importer.run_import, 12345, queue="high", job_id="committed-import")
     assert not Job.exists("committed-import", connection=redis_connection(app))
 
     db.session.commit()
@@ -292,9 +296,9 @@ def test_a_failed_upload_request_queues_nothing(app, browser, monkeypatch):
 
 
 def test_jobs_wait_for_the_outermost_commit_and_survive_a_rolled_back_savepoint(app, app_ctx):
-    enqueue("webapp.leads.importer.run_import", 12345, queue="high", job_id="outer-import")
+    enqueue(importer.run_import, 12345, queue="high", job_id="outer-import")
     savepoint = db.session.begin_nested()
-    enqueue("webapp.leads.importer.run_import", 777, queue="high", job_id="savepoint-import")
+    enqueue(importer.run_import, 777, queue="high", job_id="savepoint-import")
     savepoint.rollback()
     assert not Job.exists("outer-import", connection=redis_connection(app))
 
@@ -306,4 +310,30 @@ def test_jobs_wait_for_the_outermost_commit_and_survive_a_rolled_back_savepoint(
 
 def test_enqueue_refuses_an_unknown_queue(app_ctx):
     with pytest.raises(ValueError):
-        enqueue("webapp.leads.importer.run_import", 1, queue="urgent")
+        enqueue(importer.run_import, 1, queue="urgent")
+
+
+# --- files that cannot be imported, and imports that keep stopping ------------------------------
+
+
+def test_a_cell_over_the_csv_field_limit_fails_the_import_with_a_readable_message(browser, run_jobs):
+    job = import_and_run(browser, run_jobs, "first_name,email\n" + "x" * 140_000 + ",a@example.com\n")
+    assert job.status == "failed" and count(Lead) == 0
+    [error] = job.errors
+    assert error["field"] == "file" and "a cell holds more than 131,072 characters" in error["message"]
+
+
+def test_an_import_that_keeps_stopping_is_failed_not_swept_for_ever(app, org, admin, monkeypatch):
+    import_id = unqueued_import(org, admin, GOOD_CSV)
+    monkeypatch.setitem(app.config, "STALLED_AFTER_SECONDS", 0)
+    for attempt in range(importer.MAX_ATTEMPTS):  # each time a worker starts it and dies
+        db.session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == import_id)
+            .values(status="running", attempts=attempt + 1, updated_at=utcnow() - timedelta(minutes=10))
+        )
+        db.session.commit()
+        assert importer.requeue_stalled_imports() == (1 if attempt + 1 < importer.MAX_ATTEMPTS else 0)
+    job = finished_import(import_id, timeout=0)
+    assert job.status == "failed" and "stopped 3 times" in job.errors[0]["message"]
+    assert importer.requeue_stalled_imports() == 0

@@ -1,4 +1,5 @@
 """Scheduled tasks on PostgreSQL: claiming, retries, recurrence, cancel/retry, batch operations."""
+
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -7,22 +8,23 @@ from sqlalchemy import select, text
 
 from tests.factories import make_lead, make_org
 from webapp.extensions import db
+from webapp.features import TaskType, wiring
 from webapp.models import Lead, LeadEvent, Organization, ScheduledTask, utcnow
-from webapp.scheduled_tasks import engine, handlers, registry
-from webapp.scheduled_tasks.engine import (
+from webapp.scheduled_tasks import execution
+from webapp.scheduled_tasks.definitions import (
+    PermanentTaskError,
     cancel_task,
-    claim_due_tasks,
     create_task,
-    process_due,
     retry_task,
-    run_task,
-    run_worker_loop,
+    task_type_names,
     update_task,
+    validate_payload,
 )
-from webapp.scheduled_tasks.registry import PermanentTaskError, register_task_type, validate_payload
+from webapp.scheduled_tasks.execution import claim_due_tasks, process_due, run_task, run_worker_loop
 from webapp.validation import Conflict, ValidationFailed
 
 # --- test-only task types ----------------------------------------------------------------------
+
 
 def _echo(task):
     return {"echo": task.payload}
@@ -43,8 +45,9 @@ def _reclaimed_while_running(task):
     """Writes a row, then another 'worker' takes the task over (as after a timeout)."""
     db.session.add(Organization(name="written by a stale attempt", slug="stale"))
     with db.engine.begin() as other_worker:
-        other_worker.execute(text("UPDATE scheduled_tasks SET locked_by = 'other', attempts = attempts + 1 "
-                                  "WHERE id = :id"), {"id": task.id})
+        other_worker.execute(
+            text("UPDATE scheduled_tasks SET locked_by = 'other', attempts = attempts + 1 WHERE id = :id"), {"id": task.id}
+        )
     return {"wrote": True}
 
 
@@ -55,9 +58,22 @@ def _stop_the_worker(task):
 
 STOP = threading.Event()
 ANY_PAYLOAD = lambda payload, organization_id: []  # noqa: E731
-for _name, _handler in [("test_echo", _echo), ("test_flaky", _fail_until), ("test_permanent", _permanent),
-                        ("test_reclaimed", _reclaimed_while_running), ("test_stop", _stop_the_worker)]:
-    register_task_type(_name, _handler, ANY_PAYLOAD)
+
+
+@pytest.fixture(autouse=True)
+def _test_task_types(extra_task_types):
+    extra_task_types(
+        *(
+            TaskType(name, handler, ANY_PAYLOAD)
+            for name, handler in [
+                ("test_echo", _echo),
+                ("test_flaky", _fail_until),
+                ("test_permanent", _permanent),
+                ("test_reclaimed", _reclaimed_while_running),
+                ("test_stop", _stop_the_worker),
+            ]
+        )
+    )
 
 
 def at(*parts) -> datetime:
@@ -85,6 +101,7 @@ def no_backoff(app, monkeypatch):
 
 
 # --- claiming ----------------------------------------------------------------------------------
+
 
 def test_claim_takes_the_highest_priority_first_then_the_oldest(org):
     t0 = utcnow() - timedelta(minutes=10)
@@ -122,6 +139,7 @@ def test_retry_scheduled_tasks_are_due_at_their_retry_time(org):
 
 # --- running, retries, failures ------------------------------------------------------------------
 
+
 def test_a_successful_task_is_completed_with_its_result_and_attempt_history(org):
     task = add_task(org, payload={"x": 1})
     assert process_due() == {"processed": 1, "completed": 1, "failed": 0, "retry_scheduled": 0}
@@ -148,8 +166,7 @@ def test_a_failing_task_is_retried_with_exponential_backoff_then_failed_with_its
     assert process_due(now=t0 + timedelta(seconds=30))["retry_scheduled"] == 1
     assert task_row(task.id).scheduled_for == t0 + timedelta(seconds=30 + 60)
 
-    assert process_due(now=t0 + timedelta(seconds=90)) == {"processed": 1, "completed": 0, "failed": 1,
-                                                           "retry_scheduled": 0}
+    assert process_due(now=t0 + timedelta(seconds=90)) == {"processed": 1, "completed": 0, "failed": 1, "retry_scheduled": 0}
     failed = task_row(task.id)
     assert (failed.status, failed.attempts) == ("failed", 3)
     assert failed.last_error == "RuntimeError: boom on attempt 3"
@@ -178,8 +195,7 @@ def test_an_unknown_task_type_fails_at_once_with_a_clear_error(org):
 
 
 def test_a_bad_payload_fails_at_once_with_a_clear_error(org):
-    task = ScheduledTask(organization_id=org.id, task_type="batch_operation",
-                         payload={"operation": "explode", "lead_ids": [1]})
+    task = ScheduledTask(organization_id=org.id, task_type="batch_operation", payload={"operation": "explode", "lead_ids": [1]})
     db.session.add(task)
     db.session.commit()
     assert process_due()["failed"] == 1
@@ -195,6 +211,7 @@ def test_a_permanent_error_from_a_handler_is_not_retried(org):
 
 
 # --- recurrence ----------------------------------------------------------------------------------
+
 
 def test_a_recurring_task_is_pending_again_for_its_next_occurrence(org):
     task = add_task(org, scheduled_for=at(2024, 1, 1, 9, 0), recurrence="every 1 hour")
@@ -215,8 +232,7 @@ def test_a_cron_task_is_rescheduled_to_the_next_matching_time(org):
 
 
 def test_a_recurring_task_out_of_attempts_keeps_its_schedule_and_its_error(org):
-    task = add_task(org, "test_flaky", scheduled_for=at(2024, 1, 1, 9, 0), recurrence="every 1 day",
-                    max_attempts=1)
+    task = add_task(org, "test_flaky", scheduled_for=at(2024, 1, 1, 9, 0), recurrence="every 1 day", max_attempts=1)
     assert process_due(now=at(2024, 1, 1, 9, 0))["failed"] == 1
     again = task_row(task.id)
     assert (again.status, again.attempts) == ("pending", 0)
@@ -231,6 +247,7 @@ def test_a_permanent_error_stops_a_recurring_task(org):
 
 
 # --- workers that die, lose their claim, or stop -------------------------------------------------
+
 
 def test_a_running_task_past_its_timeout_is_taken_again(org):
     t0 = utcnow()
@@ -294,6 +311,7 @@ def test_a_stopping_worker_gives_back_the_tasks_it_has_not_started(org):
 
 # --- cancel and retry ----------------------------------------------------------------------------
 
+
 def test_a_cancelled_task_is_not_run_and_can_be_retried(org):
     task = add_task(org)
     cancel_task(task)
@@ -353,22 +371,17 @@ def test_a_task_can_be_changed_until_it_runs(org):
 
 # --- process_due and tenancy ---------------------------------------------------------------------
 
+
 def test_process_due_for_one_organization_leaves_the_others_alone(org):
     other_org = make_org()
     mine = add_task(org)
     theirs = add_task(other_org)
-    assert process_due(organization_id=org.id) == {"processed": 1, "completed": 1, "failed": 0,
-                                                   "retry_scheduled": 0}
+    assert process_due(organization_id=org.id) == {"processed": 1, "completed": 1, "failed": 0, "retry_scheduled": 0}
     assert task_row(mine.id).status == "completed"
     assert task_row(theirs.id).status == "pending"
 
 
 # --- validation ----------------------------------------------------------------------------------
-
-@pytest.fixture
-def without_segments(monkeypatch):
-    """The task types as they behave when the segments feature is not plugged in."""
-    monkeypatch.setattr(handlers, "segment_hooks", None)
 
 
 def errors_of(org, task_type, payload, **fields) -> list[dict]:
@@ -383,35 +396,38 @@ def test_creating_a_task_of_an_unknown_type_names_task_type(org):
     assert "unknown task type 'teleport'" in error["message"]
 
 
-def test_a_task_type_of_the_spec_whose_feature_is_not_installed_is_not_available(org, monkeypatch):
-    monkeypatch.delitem(registry._task_types, "recurring_campaign", raising=False)
-    assert validate_payload("recurring_campaign", {"automation_id": 1}, org.id) == [
-        {"field": "task_type", "message": "task type 'recurring_campaign' is not available yet"}]
+def test_every_task_type_of_the_spec_is_wired(app):
+    declared = set(wiring(app).task_types)
+    assert {"delayed_automation", "recurring_campaign", "batch_operation", "system_maintenance"} <= declared
+    with app.app_context():
+        assert set(task_type_names()) == declared
 
 
 def test_task_fields_are_validated(org):
-    errors = errors_of(org, "test_echo", {}, priority=101, max_attempts=0, recurrence="every week",
-                       timeout_seconds=0)
+    errors = errors_of(org, "test_echo", {}, priority=101, max_attempts=0, recurrence="every week", timeout_seconds=0)
     assert {e["field"] for e in errors} == {"priority", "max_attempts", "recurrence", "timeout_seconds"}
 
 
-@pytest.mark.parametrize("payload, field, fragment", [
-    ({"operation": "explode", "lead_ids": [1]}, "payload.operation", "must be one of"),
-    ({"operation": "add_tag", "tag": "vip", "lead_ids": [1], "colour": "red"}, "payload.colour", "unknown key"),
-    ({"operation": "add_tag", "status": "new", "tag": "vip", "lead_ids": [1]}, "payload.status", "unknown key"),
-    ({"operation": "set_status", "status": "purple", "lead_ids": [1]}, "payload.status", "must be one of"),
-    ({"operation": "set_priority", "lead_ids": [1]}, "payload.priority", "required"),
-    ({"operation": "add_tag", "tag": ""}, "payload.tag", "1 to 50 characters"),
-    ({"operation": "add_tag", "tag": "vip"}, "payload.lead_ids", "required"),
-    ({"operation": "add_tag", "tag": "vip", "lead_ids": "1,2"}, "payload.lead_ids", "non-empty list"),
-    ({"operation": "add_tag", "tag": "vip", "segment_id": 1}, "payload.segment_id", "segments are not available"),
-    ({"operation": "refresh_segment", "segment_id": 1}, "payload.segment_id", "segments are not available"),
-    ({"operation": "refresh_segment", "tag": "x", "segment_id": 1}, "payload.tag", "unknown key"),
-    ({"operation": "refresh_segment", "lead_ids": [1]}, "payload.segment_id", "required"),
-    ({"operation": "refresh_segment", "lead_ids": [1]}, "payload.lead_ids", "unknown key"),
-    ({"operation": "add_tag", "tag": "vip", "lead_ids": [1], "segment_id": 2}, "payload.segment_id", "not both"),
-])
-def test_batch_operation_payloads_are_validated(org, without_segments, payload, field, fragment):
+@pytest.mark.parametrize(
+    "payload, field, fragment",
+    [
+        ({"operation": "explode", "lead_ids": [1]}, "payload.operation", "must be one of"),
+        ({"operation": "add_tag", "tag": "vip", "lead_ids": [1], "colour": "red"}, "payload.colour", "unknown key"),
+        ({"operation": "add_tag", "status": "new", "tag": "vip", "lead_ids": [1]}, "payload.status", "unknown key"),
+        ({"operation": "set_status", "status": "purple", "lead_ids": [1]}, "payload.status", "must be one of"),
+        ({"operation": "set_priority", "lead_ids": [1]}, "payload.priority", "required"),
+        ({"operation": "add_tag", "tag": ""}, "payload.tag", "1 to 50 characters"),
+        ({"operation": "add_tag", "tag": "vip"}, "payload.lead_ids", "required"),
+        ({"operation": "add_tag", "tag": "vip", "lead_ids": "1,2"}, "payload.lead_ids", "non-empty list"),
+        ({"operation": "add_tag", "tag": "vip", "segment_id": 1}, "payload.segment_id", "no such segment"),
+        ({"operation": "refresh_segment", "segment_id": 1}, "payload.segment_id", "no such segment"),
+        ({"operation": "refresh_segment", "tag": "x", "segment_id": 1}, "payload.tag", "unknown key"),
+        ({"operation": "refresh_segment", "lead_ids": [1]}, "payload.segment_id", "required"),
+        ({"operation": "refresh_segment", "lead_ids": [1]}, "payload.lead_ids", "unknown key"),
+        ({"operation": "add_tag", "tag": "vip", "lead_ids": [1], "segment_id": 2}, "payload.segment_id", "not both"),
+    ],
+)
+def test_batch_operation_payloads_are_validated(org, payload, field, fragment):
     make_lead(org)  # lead id 1
     errors = errors_of(org, "batch_operation", payload)
     assert any(e["field"] == field and fragment in e["message"] for e in errors), errors
@@ -420,36 +436,37 @@ def test_batch_operation_payloads_are_validated(org, without_segments, payload, 
 def test_lead_ids_of_another_organization_are_unknown(org):
     foreign = make_lead(make_org())
     mine = make_lead(org)
-    [error] = errors_of(org, "batch_operation", {"operation": "add_tag", "tag": "vip",
-                                                 "lead_ids": [mine.id, foreign.id, 99999]})
+    [error] = errors_of(org, "batch_operation", {"operation": "add_tag", "tag": "vip", "lead_ids": [mine.id, foreign.id, 99999]})
     assert error == {"field": "payload.lead_ids", "message": f"unknown lead ids: {foreign.id}, 99999"}
 
 
-@pytest.mark.parametrize("payload, field, fragment", [
-    ({"operation": "purge", "older_than_days": 0}, "payload.older_than_days", "whole number of days"),
-    ({"operation": "purge"}, "payload.older_than_days", "whole number of days"),
-    ({"operation": "purge", "older_than_days": 30, "dry_run": True}, "payload.dry_run", "unknown key"),
-    ({"operation": "refresh_dynamic_segments"}, "payload.operation", "segments are not available"),
-    ({"operation": "vacuum"}, "payload.operation", "must be one of"),
-])
-def test_system_maintenance_payloads_are_validated(org, without_segments, payload, field, fragment):
+@pytest.mark.parametrize(
+    "payload, field, fragment",
+    [
+        ({"operation": "purge", "older_than_days": 0}, "payload.older_than_days", "whole number of days"),
+        ({"operation": "purge"}, "payload.older_than_days", "whole number of days"),
+        ({"operation": "purge", "older_than_days": 30, "dry_run": True}, "payload.dry_run", "unknown key"),
+        ({"operation": "refresh_dynamic_segments", "older_than_days": 3}, "payload.older_than_days", "unknown key"),
+        ({"operation": "vacuum"}, "payload.operation", "must be one of"),
+    ],
+)
+def test_system_maintenance_payloads_are_validated(org, payload, field, fragment):
     errors = validate_payload("system_maintenance", payload, org.id)
     assert any(e["field"] == field and fragment in e["message"] for e in errors), errors
 
 
 def test_a_payload_that_is_not_an_object_is_rejected(org):
-    assert validate_payload("batch_operation", ["add_tag"], org.id) == [
-        {"field": "payload", "message": "must be an object"}]
+    assert validate_payload("batch_operation", ["add_tag"], org.id) == [{"field": "payload", "message": "must be an object"}]
 
 
 # --- batch operations through the lead service ---------------------------------------------------
+
 
 def test_batch_add_tag_changes_the_leads_and_records_events(org):
     tagged = make_lead(org, tags=("vip",))
     plain = make_lead(org)
     untouched = make_lead(org)
-    task = add_task(org, "batch_operation", {"operation": "add_tag", "tag": "vip",
-                                             "lead_ids": [tagged.id, plain.id]})
+    task = add_task(org, "batch_operation", {"operation": "add_tag", "tag": "vip", "lead_ids": [tagged.id, plain.id]})
     assert process_due()["completed"] == 1
     assert task_row(task.id).result == {"operation": "add_tag", "targeted": 2, "changed": 1}
     assert db.session.get(Lead, plain.id, populate_existing=True).tags == ["vip"]
@@ -460,8 +477,7 @@ def test_batch_add_tag_changes_the_leads_and_records_events(org):
 
 def test_batch_set_status_changes_the_leads_and_records_events(org):
     leads = [make_lead(org, status="new") for _ in range(3)]
-    add_task(org, "batch_operation", {"operation": "set_status", "status": "qualified",
-                                      "lead_ids": [lead.id for lead in leads]})
+    add_task(org, "batch_operation", {"operation": "set_status", "status": "qualified", "lead_ids": [lead.id for lead in leads]})
     process_due()
     assert {db.session.get(Lead, lead.id, populate_existing=True).status for lead in leads} == {"qualified"}
     events = db.session.scalars(select(LeadEvent).where(LeadEvent.event_type == "lead_status_changed")).all()
@@ -470,8 +486,9 @@ def test_batch_set_status_changes_the_leads_and_records_events(org):
 
 def test_batch_operations_never_touch_another_organizations_leads(org):
     foreign = make_lead(make_org(), status="new")
-    task = ScheduledTask(organization_id=org.id, task_type="batch_operation",
-                         payload={"operation": "set_status", "status": "lost", "lead_ids": [foreign.id]})
+    task = ScheduledTask(
+        organization_id=org.id, task_type="batch_operation", payload={"operation": "set_status", "status": "lost", "lead_ids": [foreign.id]}
+    )
     db.session.add(task)
     db.session.commit()
     process_due()
@@ -479,38 +496,42 @@ def test_batch_operations_never_touch_another_organizations_leads(org):
     assert db.session.get(Lead, foreign.id, populate_existing=True).status == "new"
 
 
-def test_segment_operations_fail_clearly_until_segments_plug_in(org, without_segments):
-    task = ScheduledTask(organization_id=org.id, task_type="batch_operation",
-                         payload={"operation": "refresh_segment", "segment_id": 1})
+def test_a_segment_task_whose_segment_is_gone_fails_at_once(org):
+    task = ScheduledTask(organization_id=org.id, task_type="batch_operation", payload={"operation": "refresh_segment", "segment_id": 1})
     db.session.add(task)
     db.session.commit()
     process_due()
     failed = task_row(task.id)
-    assert (failed.status, failed.last_error) == ("failed", "segments are not available")
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 1, "payload.segment_id: no such segment")
 
 
-def test_segment_operations_use_the_segments_hooks(org, monkeypatch):
-    members = [make_lead(org) for _ in range(2)]
-    hooks = handlers.SegmentHooks(
-        check_segment=lambda organization_id, segment_id, operation: None if segment_id == 7 else "no such segment",
-        member_ids=lambda organization_id, segment_id: [lead.id for lead in members],
-        refresh_segment=lambda organization_id, segment_id: {"entered": 2, "exited": 0, "member_count": 2},
-        refresh_dynamic_segments=lambda organization_id: {"segments": 3},
+def test_segment_operations_work_on_the_segments_members(org):
+    from webapp.segments.services import create_segment
+
+    members = [make_lead(org, tags=("vip",)) for _ in range(2)]
+    make_lead(org)
+    segment, _ = create_segment(
+        org.id,
+        {"name": "VIP", "slug": "vip", "is_dynamic": True, "rules": [{"field": "tags", "operator": "contains", "value": "vip"}]},
+        None,
     )
-    monkeypatch.setattr(handlers, "segment_hooks", hooks)
-    assert errors_of(org, "batch_operation", {"operation": "refresh_segment", "segment_id": 8}) == [
-        {"field": "payload.segment_id", "message": "no such segment"}]
-    tag = add_task(org, "batch_operation", {"operation": "add_tag", "tag": "hot", "segment_id": 7})
-    refresh = add_task(org, "batch_operation", {"operation": "refresh_segment", "segment_id": 7})
+    db.session.commit()
+    assert errors_of(org, "batch_operation", {"operation": "refresh_segment", "segment_id": segment.id + 1}) == [
+        {"field": "payload.segment_id", "message": "no such segment"}
+    ]
+    tag = add_task(org, "batch_operation", {"operation": "add_tag", "tag": "hot", "segment_id": segment.id})
+    refresh = add_task(org, "batch_operation", {"operation": "refresh_segment", "segment_id": segment.id})
     refresh_all = add_task(org, "system_maintenance", {"operation": "refresh_dynamic_segments"})
     assert process_due()["completed"] == 3
     assert task_row(tag.id).result == {"operation": "add_tag", "targeted": 2, "changed": 2}
-    assert task_row(refresh.id).result == {"operation": "refresh_segment", "entered": 2, "exited": 0,
-                                           "member_count": 2}
-    assert task_row(refresh_all.id).result == {"operation": "refresh_dynamic_segments", "segments": 3}
+    assert task_row(refresh.id).result == {"operation": "refresh_segment", "entered": 0, "exited": 0, "member_count": 2}
+    assert task_row(refresh_all.id).result["segments"] == 1
+    hot = db.session.scalars(text("SELECT lead_id FROM lead_tags WHERE tag = 'hot' ORDER BY lead_id")).all()
+    assert hot == [lead.id for lead in members]
 
 
 # --- maintenance ---------------------------------------------------------------------------------
+
 
 def test_purge_deletes_old_finished_tasks_and_lead_events_of_the_organization_only(org):
     old = utcnow() - timedelta(days=40)
@@ -524,10 +545,12 @@ def test_purge_deletes_old_finished_tasks_and_lead_events_of_the_organization_on
     recent_done.status, recent_done.finished_at = "failed", utcnow()
     old_waiting.scheduled_for = utcnow() + timedelta(days=1)
     lead = make_lead(org)
-    db.session.add_all([
-        LeadEvent(organization_id=org.id, lead_id=lead.id, event_type="lead_updated", created_at=old),
-        LeadEvent(organization_id=org.id, lead_id=lead.id, event_type="lead_updated", created_at=utcnow()),
-    ])
+    db.session.add_all(
+        [
+            LeadEvent(organization_id=org.id, lead_id=lead.id, event_type="lead_updated", created_at=old),
+            LeadEvent(organization_id=org.id, lead_id=lead.id, event_type="lead_updated", created_at=utcnow()),
+        ]
+    )
     db.session.commit()
     purge = add_task(org, "system_maintenance", {"operation": "purge", "older_than_days": 30})
 
@@ -538,8 +561,8 @@ def test_purge_deletes_old_finished_tasks_and_lead_events_of_the_organization_on
     assert db.session.scalar(select(LeadEvent.created_at)) > old
 
 
-def test_purgers_can_be_extended_by_other_features(org, monkeypatch):
-    monkeypatch.setitem(handlers.purgers, "automation_runs", lambda organization_id, cutoff: 5)
+def test_purgers_can_be_extended_by_other_features(org, app, rewire):
+    rewire(purgers={**wiring(app).purgers, "automation_runs": lambda organization_id, cutoff: 5})
     task = add_task(org, "system_maintenance", {"operation": "purge", "older_than_days": 30})
     process_due()
     assert task_row(task.id).result["deleted"]["automation_runs"] == 5
@@ -552,4 +575,4 @@ def test_process_due_is_the_only_clock_the_engine_needs(org):
     assert process_due()["completed"] == 1
     assert task_row(now_task.id).status == "completed"
     assert task_row(later.id).status == "pending"
-    assert engine.process_due(now=utcnow() + timedelta(minutes=5))["completed"] == 1
+    assert execution.process_due(now=utcnow() + timedelta(minutes=5))["completed"] == 1

@@ -1,5 +1,6 @@
 """Scheduled-task pages: the list with HTMX filters, a task's page with retry/cancel, run due tasks now,
 and the bulk lead action that schedules a batch_operation (SPEC §8, §10)."""
+
 import re
 from datetime import timedelta
 
@@ -10,7 +11,8 @@ from tests.conftest import login_browser
 from tests.factories import make_lead, make_org, make_user
 from webapp.extensions import db
 from webapp.models import Lead, LeadEvent, ScheduledTask, utcnow
-from webapp.scheduled_tasks.engine import create_task, process_due
+from webapp.scheduled_tasks.definitions import create_task
+from webapp.scheduled_tasks.execution import process_due
 
 HX = {"HX-Request": "true"}
 
@@ -20,8 +22,12 @@ def hx(target: str) -> dict:
 
 
 def add_task(org, *, status="pending", name="Nightly purge", **fields) -> ScheduledTask:
-    values = {"task_type": "system_maintenance", "payload": {"operation": "purge", "older_than_days": 90},
-              "scheduled_for": utcnow(), "attempt_history": []}
+    values = {
+        "task_type": "system_maintenance",
+        "payload": {"operation": "purge", "older_than_days": 90},
+        "scheduled_for": utcnow(),
+        "attempt_history": [],
+    }
     task = ScheduledTask(organization_id=org.id, name=name, status=status, **(values | fields))
     db.session.add(task)
     db.session.commit()
@@ -53,6 +59,7 @@ def text(response) -> str:
 
 
 # --- the list ----------------------------------------------------------------------------------------
+
 
 def test_the_list_shows_status_due_time_attempts_and_last_error(browser, org):
     broken = failed_task(org)
@@ -131,10 +138,16 @@ def test_run_due_tasks_now_runs_the_organizations_due_tasks_and_shows_the_counts
 
 # --- one task ------------------------------------------------------------------------------------------
 
+
 def test_the_task_page_shows_payload_recurrence_result_and_attempts(browser, org):
     lead = make_lead(org)
-    task = create_task(org.id, "batch_operation", {"operation": "add_tag", "tag": "hot", "lead_ids": [lead.id]},
-                       name="Tag the hot ones", recurrence="every 2 hours")
+    task = create_task(
+        org.id,
+        "batch_operation",
+        {"operation": "add_tag", "tag": "hot", "lead_ids": [lead.id]},
+        name="Tag the hot ones",
+        recurrence="every 2 hours",
+    )
     db.session.commit()
     process_due(org.id)
     db.session.refresh(task)
@@ -151,8 +164,7 @@ def test_the_task_page_shows_payload_recurrence_result_and_attempts(browser, org
 
 
 def test_a_long_list_of_lead_ids_is_shown_cut(browser, org):
-    task = add_task(org, task_type="batch_operation",
-                    payload={"operation": "add_tag", "tag": "x", "lead_ids": list(range(1, 1001))})
+    task = add_task(org, task_type="batch_operation", payload={"operation": "add_tag", "tag": "x", "lead_ids": list(range(1, 1001))})
     page = text(browser.get(f"/scheduled-tasks/{task.id}"))
     assert "… 980 more (1,000 in all)" in page and "\n    999" not in page
 
@@ -222,6 +234,7 @@ def test_another_organizations_task_is_not_found(browser, org):
 
 # --- the bulk lead action ------------------------------------------------------------------------------------
 
+
 def test_the_lead_list_links_to_the_bulk_action_with_its_filters(browser, org, client):
     make_lead(org, status="new", tags=("vip",))
 
@@ -278,8 +291,10 @@ def test_a_bulk_status_change_can_be_scheduled_for_later(browser, org):
     lead = make_lead(org, status="new")
     later = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
 
-    browser.post("/scheduled-tasks/bulk?status=new", data={"operation": "set_status", "new_status": "contacted",
-                                                          "run_at": later.strftime("%Y-%m-%dT%H:%M"), "name": "Monday calls"})
+    browser.post(
+        "/scheduled-tasks/bulk?status=new",
+        data={"operation": "set_status", "new_status": "contacted", "run_at": later.strftime("%Y-%m-%dT%H:%M"), "name": "Monday calls"},
+    )
 
     task = db.session.scalars(select(ScheduledTask)).one()
     assert (task.name, task.scheduled_for, task.payload["status"]) == ("Monday calls", later, "contacted")
@@ -290,14 +305,17 @@ def test_a_bulk_status_change_can_be_scheduled_for_later(browser, org):
     assert db.session.scalar(select(LeadEvent.event_type).where(LeadEvent.lead_id == lead.id)) == "lead_status_changed"
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    ({"operation": "add_tag", "tag": ""}, "must be a tag of 1 to 50 characters"),
-    ({"operation": "add_tag", "tag": "x" * 51}, "Field cannot be longer than 50 characters."),
-    ({"operation": "set_status", "new_status": "purple"}, "must be one of: new, contacted"),
-    ({"operation": "set_priority", "new_priority": ""}, "must be one of: low, medium, high, urgent"),
-    ({"operation": "teleport"}, "Not a valid choice."),
-    ({"operation": "add_tag", "tag": "hot", "run_at": "soon"}, "Not a valid datetime value."),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"operation": "add_tag", "tag": ""}, "must be a tag of 1 to 50 characters"),
+        ({"operation": "add_tag", "tag": "x" * 51}, "Field cannot be longer than 50 characters."),
+        ({"operation": "set_status", "new_status": "purple"}, "must be one of: new, contacted"),
+        ({"operation": "set_priority", "new_priority": ""}, "must be one of: low, medium, high, urgent"),
+        ({"operation": "teleport"}, "Not a valid choice."),
+        ({"operation": "add_tag", "tag": "hot", "run_at": "soon"}, "Not a valid datetime value."),
+    ],
+)
 def test_bad_bulk_input_is_shown_inline_and_schedules_nothing(browser, org, data, message):
     make_lead(org)
 

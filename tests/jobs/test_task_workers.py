@@ -1,4 +1,5 @@
 """Real worker processes racing over scheduled tasks on PostgreSQL, and one killed mid-task."""
+
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from tests.factories import make_org
 from tests.jobs import task_worker_helpers as helpers
 from webapp.extensions import db
 from webapp.models import ScheduledTask, utcnow
-from webapp.scheduled_tasks.engine import create_task
+from webapp.scheduled_tasks.definitions import create_task
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HIGH, LOW = 90, 10
@@ -48,6 +49,11 @@ def executions() -> dict[int, int]:
 def tasks() -> list[ScheduledTask]:
     db.session.expire_all()
     return db.session.scalars(select(ScheduledTask).order_by(ScheduledTask.id)).all()
+
+
+@pytest.fixture(autouse=True)
+def _worker_task_types(extra_task_types):
+    extra_task_types(*helpers.TEST_TASK_TYPES)
 
 
 @pytest.fixture
@@ -112,8 +118,7 @@ def test_a_task_whose_worker_is_killed_is_taken_again_after_its_timeout(test_env
 
     rescued = db.session.get(ScheduledTask, long_task.id)
     assert rescued.attempts == 2
-    assert [(a["worker"], a["outcome"]) for a in rescued.attempt_history] == [
-        ("doomed", "timed_out"), ("rescuer", "completed")]
+    assert [(a["worker"], a["outcome"]) for a in rescued.attempt_history] == [("doomed", "timed_out"), ("rescuer", "completed")]
     retaken_at = datetime.fromisoformat(rescued.attempt_history[1]["started_at"])
     assert retaken_at > stranded_at + timedelta(seconds=3)
     assert executions() == {task.id: 1 for task in [long_task, *others]}

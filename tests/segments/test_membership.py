@@ -1,4 +1,5 @@
 """Segment membership on PostgreSQL: set-based refresh, incremental re-check, periodic and job refreshes."""
+
 from datetime import timedelta
 from decimal import Decimal
 
@@ -8,19 +9,29 @@ from sqlalchemy import event, insert, select, text
 from tests.factories import make_lead, make_org, make_user
 from tests.segments.helpers import SEED_SEGMENT, active_member_ids, segment_events
 from webapp.extensions import db
-from webapp.leads import changes
+from webapp.features import wiring
 from webapp.leads.services import create_leads, update_lead
 from webapp.models import Lead, LeadEvent, LeadSegment, ScheduledTask, Segment, SegmentRefresh, SegmentSnapshot, utcnow
-from webapp.scheduled_tasks.engine import create_task, process_due
+from webapp.scheduled_tasks.definitions import create_task
+from webapp.scheduled_tasks.execution import process_due
 from webapp.segments import membership, services
 
 
 def many_leads(org, count: int, **fields) -> list[int]:
     """Leads inserted directly (no lead-change hooks): what a refresh has to catch up with."""
-    values = {"status": "new", "priority": "medium", "insurance_type": "auto", "value_estimate": Decimal(2000),
-              "email_opt_out": False, "created_at": utcnow(), "updated_at": utcnow(), **fields}
-    rows = db.session.execute(insert(Lead).returning(Lead.id, sort_by_parameter_order=True),
-                              [{"organization_id": org.id, **values} for _ in range(count)])
+    values = {
+        "status": "new",
+        "priority": "medium",
+        "insurance_type": "auto",
+        "value_estimate": Decimal(2000),
+        "email_opt_out": False,
+        "created_at": utcnow(),
+        "updated_at": utcnow(),
+        **fields,
+    }
+    rows = db.session.execute(
+        insert(Lead).returning(Lead.id, sort_by_parameter_order=True), [{"organization_id": org.id, **values} for _ in range(count)]
+    )
     ids = [row.id for row in rows]
     db.session.commit()
     return ids
@@ -51,6 +62,7 @@ class StatementCounter:
 
 # --- full refresh ---------------------------------------------------------------------------------------
 
+
 def test_a_refresh_enters_matching_leads_with_events_counts_and_a_chart_point(org):
     hits = [make_lead(org, value_estimate=Decimal(1001 + n)) for n in range(3)]
     make_lead(org, value_estimate=Decimal("1000"))
@@ -59,8 +71,7 @@ def test_a_refresh_enters_matching_leads_with_events_counts_and_a_chart_point(or
     assert active_member_ids(segment.id) == {lead.id for lead in hits}
     assert segment.member_count == 3 and segment.last_evaluated_at is not None
     assert sorted(segment_events(segment.id)) == sorted(("segment_entered", lead.id) for lead in hits)
-    assert db.session.scalars(select(SegmentSnapshot.member_count).where(
-        SegmentSnapshot.segment_id == segment.id)).all() == [3]
+    assert db.session.scalars(select(SegmentSnapshot.member_count).where(SegmentSnapshot.segment_id == segment.id)).all() == [3]
 
 
 def test_a_refresh_is_a_handful_of_statements_whatever_the_number_of_leads(org):
@@ -98,10 +109,15 @@ def test_a_refresh_only_sees_the_segments_organization(org):
     assert theirs.id not in {lead_id for _, lead_id in segment_events()}
 
 
-def test_event_hooks_see_the_events_of_a_refresh(org, monkeypatch):
+def test_event_hooks_see_the_events_of_a_refresh(org, rewire):
     seen = []
-    monkeypatch.setattr(changes, "event_hooks", [lambda organization_id, events: seen.extend(
-        (organization_id, e.event_type, e.lead_id, e.data["segment_id"], e.id) for e in events)])
+    rewire(
+        event_hooks=(
+            lambda organization_id, events: seen.extend(
+                (organization_id, e.event_type, e.lead_id, e.data["segment_id"], e.id) for e in events
+            ),
+        )
+    )
     lead = make_lead(org)
     segment = new_segment(org)
     event_id = db.session.scalar(select(LeadEvent.id).where(LeadEvent.event_type == "segment_entered"))
@@ -110,18 +126,15 @@ def test_event_hooks_see_the_events_of_a_refresh(org, monkeypatch):
 
 # --- incremental re-check -----------------------------------------------------------------------------
 
-def test_a_lead_change_moves_the_lead_through_every_dynamic_segment_and_returns_the_events(org):
+
+def test_a_lead_change_moves_the_lead_through_every_dynamic_segment_and_returns_the_events(org, app, rewire):
     lead = make_lead(org, insurance_type="home")
     seed = new_segment(org)
-    home = new_segment(org, name="Home", slug="home",
-                       rules=[{"field": "insurance_type", "operator": "equals", "value": "home"}])
+    home = new_segment(org, name="Home", slug="home", rules=[{"field": "insurance_type", "operator": "equals", "value": "home"}])
     static = new_segment(org, name="Picked", slug="picked", is_dynamic=False)
     seen = []
-    changes.event_hooks.append(hook := lambda organization_id, events: seen.extend(events))
-    try:
-        events = update_lead(lead, {"insurance_type": "auto"})
-    finally:
-        changes.event_hooks.remove(hook)
+    rewire(event_hooks=(*wiring(app).event_hooks, lambda organization_id, events: seen.extend(events)))
+    events = update_lead(lead, {"insurance_type": "auto"})
     db.session.commit()
 
     assert lead.id in active_member_ids(seed.id) and lead.id not in active_member_ids(home.id)
@@ -129,15 +142,20 @@ def test_a_lead_change_moves_the_lead_through_every_dynamic_segment_and_returns_
     segment_kinds = sorted((e.event_type, e.data["segment_id"]) for e in seen if e.event_type.startswith("segment"))
     assert segment_kinds == [("segment_entered", seed.id), ("segment_exited", home.id)]
     assert [e.event_type for e in events] == ["lead_updated"]  # the caller's own events
-    assert {(s.id, s.member_count) for s in db.session.scalars(select(Segment)).all()} == {
-        (seed.id, 1), (home.id, 0), (static.id, 0)}
+    assert {(s.id, s.member_count) for s in db.session.scalars(select(Segment)).all()} == {(seed.id, 1), (home.id, 0), (static.id, 0)}
 
 
 def test_the_recheck_of_many_leads_is_set_based(org):
     for n in range(20):
-        new_segment(org, name=f"Segment {n}", slug=f"segment-{n}",
-                    rules=[{"field": "value_estimate", "operator": "greater_than", "value": str(100 * n)},
-                           {"field": "tags", "operator": "not_contains", "value": f"t{n}"}])
+        new_segment(
+            org,
+            name=f"Segment {n}",
+            slug=f"segment-{n}",
+            rules=[
+                {"field": "value_estimate", "operator": "greater_than", "value": str(100 * n)},
+                {"field": "tags", "operator": "not_contains", "value": f"t{n}"},
+            ],
+        )
     rows = [{"value_estimate": Decimal(50 * n), "tags": [f"t{n % 20}"]} for n in range(400)]
 
     with StatementCounter() as counter:
@@ -148,8 +166,9 @@ def test_the_recheck_of_many_leads_is_set_based(org):
     assert len(rechecks) <= 12, rechecks  # not one per lead, not one per segment
     for n in (0, 7, 19):
         segment_id = db.session.scalar(select(Segment.id).where(Segment.slug == f"segment-{n}"))
-        expected = {lead_id for lead_id, row in zip(ids, rows, strict=True)
-                    if row["value_estimate"] > 100 * n and f"t{n}" not in row["tags"]}
+        expected = {
+            lead_id for lead_id, row in zip(ids, rows, strict=True) if row["value_estimate"] > 100 * n and f"t{n}" not in row["tags"]
+        }
         assert active_member_ids(segment_id) == expected
 
 
@@ -172,6 +191,7 @@ def test_rechecks_ignore_other_organizations_segments(org):
 
 # --- static segments ------------------------------------------------------------------------------------
 
+
 def test_static_add_and_remove_record_events_by_the_user(org):
     user = make_user(org)
     leads = [make_lead(org) for _ in range(3)]
@@ -188,8 +208,10 @@ def test_static_add_and_remove_record_events_by_the_user(org):
 
 # --- periodic refresh (relative dates) and scheduled tasks -------------------------------------------------
 
-RELATIVE = [{"field": "status", "operator": "equals", "value": "new"},
-            {"field": "created_at", "operator": "less_than", "value": "24 hours ago"}]
+RELATIVE = [
+    {"field": "status", "operator": "equals", "value": "new"},
+    {"field": "created_at", "operator": "less_than", "value": "24 hours ago"},
+]
 
 
 def test_saving_a_relative_date_segment_schedules_the_periodic_refresh_once(org):
@@ -197,7 +219,8 @@ def test_saving_a_relative_date_segment_schedules_the_periodic_refresh_once(org)
     new_segment(org, name="Stale 2", slug="stale-2", rules=RELATIVE)
     tasks = db.session.scalars(select(ScheduledTask)).all()
     assert [(t.task_type, t.payload, t.recurrence) for t in tasks] == [
-        ("system_maintenance", {"operation": "refresh_dynamic_segments"}, "every 15 minutes")]
+        ("system_maintenance", {"operation": "refresh_dynamic_segments"}, "every 15 minutes")
+    ]
 
 
 def test_relative_date_segments_change_as_time_passes(org):
@@ -236,18 +259,21 @@ def test_batch_operations_reach_segment_members_and_refresh_segments(org):
 
 
 def test_task_payloads_name_missing_and_static_segments(org):
-    from webapp.scheduled_tasks.registry import validate_payload
+    from webapp.scheduled_tasks.definitions import validate_payload
 
     static = new_segment(org, is_dynamic=False, slug="picked")
     foreign = new_segment(make_org("Beta Brokers"))
     assert validate_payload("batch_operation", {"operation": "refresh_segment", "segment_id": static.id}, org.id) == [
-        {"field": "payload.segment_id", "message": "is a static segment: only dynamic segments are refreshed"}]
+        {"field": "payload.segment_id", "message": "is a static segment: only dynamic segments are refreshed"}
+    ]
     assert validate_payload("batch_operation", {"operation": "refresh_segment", "segment_id": foreign.id}, org.id) == [
-        {"field": "payload.segment_id", "message": "no such segment"}]
+        {"field": "payload.segment_id", "message": "no such segment"}
+    ]
     assert validate_payload("system_maintenance", {"operation": "refresh_dynamic_segments"}, org.id) == []
 
 
 # --- refresh jobs (big segments) ---------------------------------------------------------------------------
+
 
 @pytest.fixture
 def small_chunks(app, monkeypatch):
@@ -310,8 +336,9 @@ def test_the_size_chart_keeps_one_point_per_hour_for_small_changes(org):
     db.session.commit()
 
     def points():
-        return db.session.scalars(select(SegmentSnapshot.member_count).where(SegmentSnapshot.segment_id == segment.id)
-                                  .order_by(SegmentSnapshot.id)).all()
+        return db.session.scalars(
+            select(SegmentSnapshot.member_count).where(SegmentSnapshot.segment_id == segment.id).order_by(SegmentSnapshot.id)
+        ).all()
 
     assert points() == [0]  # changes within the hour add no point ...
     assert [count for _, count in services.size_history(db.session.get(Segment, segment.id))] == [0, 1]  # ... the chart ends now

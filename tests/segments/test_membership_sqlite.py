@@ -1,4 +1,5 @@
 """The embedded default (SQLite): the same set-based refresh, re-check and static edits work there too."""
+
 from decimal import Decimal
 
 import pytest
@@ -18,8 +19,7 @@ def sqlite_org(tmp_path):
     from webapp import extensions
 
     webapp.htmx = extensions.htmx  # see tests/ui/conftest.py: a second create_app() in one process
-    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/leadflow.db",
-                      "REDIS_URL": None})
+    app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/leadflow.db", "REDIS_URL": None})
     with app.app_context():
         db.create_all()
         org = Organization(name="Acme Insurance", slug="acme")
@@ -33,16 +33,26 @@ def sqlite_org(tmp_path):
 def test_refresh_recheck_and_static_edits_on_sqlite(sqlite_org):
     org = sqlite_org
     assert db.engine.dialect.name == "sqlite"
-    ids = create_leads(org.id, [
-        {"insurance_type": "auto", "value_estimate": Decimal("1500"), "status": "new", "city": "San Antonio",
-         "tags": ["vip"]},
-        {"insurance_type": "auto", "value_estimate": Decimal("900"), "status": "new", "city": "Austin"},
-        {"insurance_type": "home", "value_estimate": Decimal("3000"), "status": "new", "tags": ["vip"]},
-    ])
+    ids = create_leads(
+        org.id,
+        [
+            {"insurance_type": "auto", "value_estimate": Decimal("1500"), "status": "new", "city": "San Antonio", "tags": ["vip"]},
+            {"insurance_type": "auto", "value_estimate": Decimal("900"), "status": "new", "city": "Austin"},
+            {"insurance_type": "home", "value_estimate": Decimal("3000"), "status": "new", "tags": ["vip"]},
+        ],
+    )
     seed, _ = services.create_segment(org.id, SEED_SEGMENT)
-    vip, _ = services.create_segment(org.id, {"name": "VIP or Austin", "match_all_rules": False, "rules": [
-        {"field": "tags", "operator": "contains", "value": "vip"},
-        {"field": "city", "operator": "contains", "value": "AUST"}]})
+    vip, _ = services.create_segment(
+        org.id,
+        {
+            "name": "VIP or Austin",
+            "match_all_rules": False,
+            "rules": [
+                {"field": "tags", "operator": "contains", "value": "vip"},
+                {"field": "city", "operator": "contains", "value": "AUST"},
+            ],
+        },
+    )
     db.session.commit()
     assert active_member_ids(seed.id) == {ids[0]}
     assert active_member_ids(vip.id) == set(ids)

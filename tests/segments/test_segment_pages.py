@@ -1,4 +1,5 @@
 """The segment pages (server side): builder form and its HTMX endpoints, segment page, lead panel."""
+
 import re
 from decimal import Decimal
 
@@ -13,11 +14,21 @@ from webapp.models import Segment
 from webapp.segments import services
 
 SEED_FORM = {
-    "name": "High-Value Auto Leads", "slug": "", "description": "Auto, high value, new", "kind": "dynamic",
-    "is_active": "y", "match_all": "true",
-    "rules-0-field": "insurance_type", "rules-0-operator": "equals", "rules-0-value": "auto",
-    "rules-1-field": "value_estimate", "rules-1-operator": "greater_than", "rules-1-value": "1000",
-    "rules-2-field": "status", "rules-2-operator": "equals", "rules-2-value": "new",
+    "name": "High-Value Auto Leads",
+    "slug": "",
+    "description": "Auto, high value, new",
+    "kind": "dynamic",
+    "is_active": "y",
+    "match_all": "true",
+    "rules-0-field": "insurance_type",
+    "rules-0-operator": "equals",
+    "rules-0-value": "auto",
+    "rules-1-field": "value_estimate",
+    "rules-1-operator": "greater_than",
+    "rules-1-value": "1000",
+    "rules-2-field": "status",
+    "rules-2-operator": "equals",
+    "rules-2-value": "new",
 }
 
 
@@ -34,8 +45,10 @@ def browser(client, marketer):
 
 @pytest.fixture
 def leads(org):
-    return [make_lead(org, first_name="Hit", value_estimate=Decimal("1500")),
-            make_lead(org, first_name="Miss", insurance_type="home", tags=("vip",))]
+    return [
+        make_lead(org, first_name="Hit", value_estimate=Decimal("1500")),
+        make_lead(org, first_name="Miss", insurance_type="home", tags=("vip",)),
+    ]
 
 
 def segment_of(org, **fields) -> Segment:
@@ -49,6 +62,7 @@ def hx(**headers):
 
 
 # --- the builder ---------------------------------------------------------------------------------------------
+
 
 def test_the_new_segment_page_offers_the_builder(browser):
     page = browser.get("/segments/new").get_data(as_text=True)
@@ -90,9 +104,17 @@ def test_a_missing_name_and_a_taken_slug_are_shown_on_their_fields(browser, org)
 
 
 def test_the_row_endpoint_redraws_a_row_for_its_new_field(browser):
-    response = browser.get("/segments/rule-row", query_string={
-        "rules-2-field": "value_estimate", "rules-2-operator": "equals", "rules-2-value": "new",
-        "rules-2-shown": "status", "preview": "1"}, headers=hx())
+    response = browser.get(
+        "/segments/rule-row",
+        query_string={
+            "rules-2-field": "value_estimate",
+            "rules-2-operator": "equals",
+            "rules-2-value": "new",
+            "rules-2-shown": "status",
+            "preview": "1",
+        },
+        headers=hx(),
+    )
     html = response.get_data(as_text=True)
     assert response.headers["HX-Trigger-After-Settle"] == "rules-changed"
     operators = re.findall(r'<option value="(\w+)"', html.split('class="rule-operator"')[1].split("</select>")[0])
@@ -107,15 +129,15 @@ def test_the_row_endpoint_redraws_a_row_for_its_new_field(browser):
 
 
 def test_the_row_endpoint_adds_a_row_after_the_last(browser):
-    html = browser.get("/segments/rule-row", query_string={"add": "1", "rules-0-field": "status",
-                                                            "rules-4-field": "city"}).get_data(as_text=True)
+    html = browser.get("/segments/rule-row", query_string={"add": "1", "rules-0-field": "status", "rules-4-field": "city"}).get_data(
+        as_text=True
+    )
     assert 'name="rules-5-field"' in html
 
 
 def test_the_tag_picker_suggests_only_this_organizations_tags(browser, org, leads):
     make_lead(make_org("Beta Brokers"), tags=("beta-secret",))
-    html = browser.get("/segments/rule-row", query_string={"rules-0-field": "tags", "rules-0-operator": "contains"}
-                       ).get_data(as_text=True)
+    html = browser.get("/segments/rule-row", query_string={"rules-0-field": "tags", "rules-0-operator": "contains"}).get_data(as_text=True)
     assert '<option value="vip">' in html and "beta-secret" not in html
 
 
@@ -145,14 +167,20 @@ def test_the_preview_count_equals_the_api_evaluate_count(browser, api, org):
 
 
 def test_editing_shows_the_saved_rules_in_the_builder(browser, org):
-    segment = segment_of(org, rules=[{"field": "created_at", "operator": "less_than", "value": "7 days ago"},
-                                     {"field": "state", "operator": "in", "value": "TX, ca"}])
+    segment = segment_of(
+        org,
+        rules=[
+            {"field": "created_at", "operator": "less_than", "value": "7 days ago"},
+            {"field": "state", "operator": "in", "value": "TX, ca"},
+        ],
+    )
     html = browser.get(f"/segments/{segment.id}/edit").get_data(as_text=True)
     assert 'name="rules-0-amount" value="7"' in html
     assert 'name="rules-1-value" value="TX, CA"' in html
 
 
 # --- the segment page ------------------------------------------------------------------------------------------------
+
 
 def test_the_segment_page_shows_members_size_chart_and_history(browser, org, leads):
     segment = segment_of(org)
@@ -178,8 +206,9 @@ def test_refresh_shows_entered_and_exited_and_asks_the_sections_to_reload(browse
 
 def test_why_explains_each_rule_for_a_lead(browser, org, leads):
     segment = segment_of(org)
-    html = browser.get(f"/segments/{segment.id}/why?lead_id={leads[1].id}",
-                       headers=hx(**{"HX-Target": "why-result"})).get_data(as_text=True)
+    html = browser.get(f"/segments/{segment.id}/why?lead_id={leads[1].id}", headers=hx(**{"HX-Target": "why-result"})).get_data(
+        as_text=True
+    )
     assert "Matches 2 of 3 rules" in html and "the rules leave this lead out" in html
     verdicts = re.findall(r'<li class="(pass|fail)"', html)
     assert verdicts == ["fail", "pass", "pass"]
@@ -199,18 +228,21 @@ def test_lead_search_for_why_and_add_is_scoped(browser, org, leads):
 
 def test_static_members_are_added_and_removed_on_the_page(browser, org, leads):
     segment = segment_of(org, is_dynamic=False, slug="picked")
-    html = browser.post(f"/segments/{segment.id}/members", data={"lead_id": leads[1].id},
-                        headers=hx(**{"HX-Target": "segment-members"})).get_data(as_text=True)
+    html = browser.post(
+        f"/segments/{segment.id}/members", data={"lead_id": leads[1].id}, headers=hx(**{"HX-Target": "segment-members"})
+    ).get_data(as_text=True)
     assert "Miss Doe added." in html and active_member_ids(segment.id) == {leads[1].id}
-    html = browser.post(f"/segments/{segment.id}/members/{leads[1].id}/remove",
-                        headers=hx(**{"HX-Target": "segment-members"})).get_data(as_text=True)
+    html = browser.post(f"/segments/{segment.id}/members/{leads[1].id}/remove", headers=hx(**{"HX-Target": "segment-members"})).get_data(
+        as_text=True
+    )
     assert "removed" in html and active_member_ids(segment.id) == set()
 
 
 def test_hand_edits_of_a_dynamic_segment_are_refused(browser, org, leads):
     segment = segment_of(org)
-    response = browser.post(f"/segments/{segment.id}/members", data={"lead_id": leads[1].id},
-                            headers=hx(**{"HX-Target": "segment-members"}))
+    response = browser.post(
+        f"/segments/{segment.id}/members", data={"lead_id": leads[1].id}, headers=hx(**{"HX-Target": "segment-members"})
+    )
     assert response.status_code == 409 and "only to static segments" in response.get_data(as_text=True)
 
 
@@ -241,6 +273,7 @@ def test_delete_from_the_page(browser, org):
 
 # --- other pages --------------------------------------------------------------------------------------------------
 
+
 def test_the_lead_page_lists_its_segments_and_adds_it_to_static_ones(browser, org, leads):
     dynamic = segment_of(org)
     static = segment_of(org, name="Picked", slug="picked", is_dynamic=False)
@@ -248,8 +281,11 @@ def test_the_lead_page_lists_its_segments_and_adds_it_to_static_ones(browser, or
     panel = html.split('id="lead-segments"')[1]
     assert dynamic.name in panel and "Add to a static segment" in panel and "Picked" in panel
 
-    response = browser.post("/segments/members", data={"segment_id": static.id, "lead_id": leads[0].id, "from": "lead"},
-                            headers=hx(**{"HX-Target": "lead-segments"}))
+    response = browser.post(
+        "/segments/members",
+        data={"segment_id": static.id, "lead_id": leads[0].id, "from": "lead"},
+        headers=hx(**{"HX-Target": "lead-segments"}),
+    )
     assert 'id="lead-segments"' in response.get_data(as_text=True)
     assert active_member_ids(static.id) == {leads[0].id}
 
@@ -271,7 +307,16 @@ def test_a_running_refresh_shows_its_progress_and_is_not_started_twice(browser, 
     running = SegmentRefresh(organization_id=org.id, segment_id=segment.id, status="running", processed=3, total=4)
     db.session.add(running)
     db.session.commit()
-    html = browser.post(f"/segments/{segment.id}/refresh", headers=hx(**{"HX-Target": "segment-refresh"})
-                        ).get_data(as_text=True)
+    html = browser.post(f"/segments/{segment.id}/refresh", headers=hx(**{"HX-Target": "segment-refresh"})).get_data(as_text=True)
     assert "Refreshing… 75%" in html and 'hx-trigger="every 1s"' in html
     assert db.session.scalar(select(func.count()).select_from(SegmentRefresh)) == 2  # the save's, and this one
+
+
+@pytest.mark.parametrize("headers", [{}, hx(), hx(**{"HX-Target": "nowhere"})], ids=["plain", "htmx", "other-target"])
+def test_the_members_and_why_pages_open_directly_as_whole_pages(browser, org, leads, headers):
+    segment = segment_of(org)
+    members = browser.get(f"/segments/{segment.id}/members", headers=headers)
+    why = browser.get(f"/segments/{segment.id}/why?lead_id={leads[1].id}", headers=headers)
+    assert (members.status_code, why.status_code) == (200, 200)
+    assert "Hit" in members.get_data(as_text=True)
+    assert "Miss" in why.get_data(as_text=True)

@@ -1,4 +1,5 @@
 """The segment endpoints of /api/v1 (SPEC §9, §12): CRUD, preview, evaluate, memberships, tenancy."""
+
 from decimal import Decimal
 
 import pytest
@@ -31,6 +32,7 @@ def other_org_lead(app_ctx):
 
 # --- create ------------------------------------------------------------------------------------------
 
+
 def test_creating_the_seeds_segment_returns_it_with_rule_ids_and_fills_it(api, org, leads, other_org_lead):
     response = api.post("/api/v1/segments", json=SEED_SEGMENT)
 
@@ -39,22 +41,27 @@ def test_creating_the_seeds_segment_returns_it_with_rule_ids_and_fills_it(api, o
     assert response.headers["Location"].endswith(f"/api/v1/segments/{body['id']}")
     assert body["organization_id"] == org.id
     assert (body["name"], body["slug"], body["is_dynamic"], body["match_all_rules"]) == (
-        "High-Value Auto Leads", "high-value-auto-leads", True, True)
+        "High-Value Auto Leads",
+        "high-value-auto-leads",
+        True,
+        True,
+    )
     assert [(r["field"], r["operator"], r["position"]) for r in body["rules"]] == [
-        ("insurance_type", "equals", 0), ("value_estimate", "greater_than", 1), ("status", "equals", 2)]
+        ("insurance_type", "equals", 0),
+        ("value_estimate", "greater_than", 1),
+        ("status", "equals", 2),
+    ]
     assert all(isinstance(r["id"], int) for r in body["rules"])
     assert body["member_count"] == 2
     assert body["last_evaluated_at"] and body["created_at"] and body["updated_at"]
     assert body["created_at"].endswith(("Z", "+00:00"))
     assert active_member_ids(body["id"]) == {leads["hit"].id, leads["hit2"].id}
-    assert sorted(segment_events(body["id"])) == sorted(
-        [("segment_entered", leads["hit"].id), ("segment_entered", leads["hit2"].id)])
+    assert sorted(segment_events(body["id"])) == sorted([("segment_entered", leads["hit"].id), ("segment_entered", leads["hit2"].id)])
 
 
 def test_entry_events_carry_the_segment_id_and_name(api, leads):
     segment = create_segment(api)
-    event = db.session.scalar(select(LeadEvent).where(LeadEvent.lead_id == leads["hit"].id,
-                                                      LeadEvent.event_type == "segment_entered"))
+    event = db.session.scalar(select(LeadEvent).where(LeadEvent.lead_id == leads["hit"].id, LeadEvent.event_type == "segment_entered"))
     assert event.data == {"segment_id": segment["id"], "segment_name": "High-Value Auto Leads"}
 
 
@@ -63,8 +70,7 @@ def test_the_slug_is_derived_from_the_name_when_omitted(api):
     assert body["slug"] == "texas-florida-homeowners"
 
 
-@pytest.mark.parametrize("second", [{"slug": "high-value-auto-leads", "name": "Other"},
-                                    {"slug": None, "name": "High value auto leads"}])
+@pytest.mark.parametrize("second", [{"slug": "high-value-auto-leads", "name": "Other"}, {"slug": None, "name": "High value auto leads"}])
 def test_a_duplicate_slug_is_a_409(api, second):
     create_segment(api)
     before = row_counts()
@@ -80,18 +86,19 @@ def test_the_same_slug_in_another_organization_is_fine(app, api, api_as):
     assert other.post("/api/v1/segments", json=SEED_SEGMENT).status_code == 201
 
 
-@pytest.mark.parametrize("rules, field, fragment", [
-    ([SEED_RULES[0], {"field": "value_estimate", "operator": "greater_than", "value": "abc"}], "rules[1].value",
-     "not a number"),
-    ([{"field": "status", "operator": "equals", "value": "purple"}], "rules[0].value", "not a valid status"),
-    ([SEED_RULES[0], {"field": "created_at", "operator": "less_than", "value": "last tuesday"}], "rules[1].value",
-     "relative date"),
-    ([{"field": "status", "operator": "contains", "value": "new"}], "rules[0].operator", "does not apply"),
-    ([{"field": "favourite_colour", "operator": "equals", "value": "red"}], "rules[0].field", "unknown field"),
-    ([{"field": "tags", "operator": "in", "value": []}], "rules[0].value", "at least one"),
-    ([{"field": "status", "operator": "equals"}], "rules[0].value", "required"),
-    ([{"field": "status", "operator": "equals", "value": "new", "colour": "red"}], "rules[0].colour", "unknown field"),
-])
+@pytest.mark.parametrize(
+    "rules, field, fragment",
+    [
+        ([SEED_RULES[0], {"field": "value_estimate", "operator": "greater_than", "value": "abc"}], "rules[1].value", "not a number"),
+        ([{"field": "status", "operator": "equals", "value": "purple"}], "rules[0].value", "not a valid status"),
+        ([SEED_RULES[0], {"field": "created_at", "operator": "less_than", "value": "last tuesday"}], "rules[1].value", "relative date"),
+        ([{"field": "status", "operator": "contains", "value": "new"}], "rules[0].operator", "does not apply"),
+        ([{"field": "favourite_colour", "operator": "equals", "value": "red"}], "rules[0].field", "unknown field"),
+        ([{"field": "tags", "operator": "in", "value": []}], "rules[0].value", "at least one"),
+        ([{"field": "status", "operator": "equals"}], "rules[0].value", "required"),
+        ([{"field": "status", "operator": "equals", "value": "new", "colour": "red"}], "rules[0].colour", "unknown field"),
+    ],
+)
 def test_rules_that_cannot_be_coerced_are_422_naming_the_rule(api, rules, field, fragment):
     before = row_counts()
     response = api.post("/api/v1/segments", json={**SEED_SEGMENT, "rules": rules})
@@ -100,20 +107,24 @@ def test_rules_that_cannot_be_coerced_are_422_naming_the_rule(api, rules, field,
     assert row_counts() == before
 
 
-@pytest.mark.parametrize("body, field", [
-    ({"description": "no name"}, "name"),
-    ({"name": "x", "colour": "red"}, "colour"),
-    ({"name": "x", "slug": "Not A Slug"}, "slug"),
-    ({"name": "x", "is_dynamic": "sometimes"}, "is_dynamic"),
-    ({"name": "x", "rules": "status = new"}, "rules"),
-])
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"description": "no name"}, "name"),
+        ({"name": "x", "colour": "red"}, "colour"),
+        ({"name": "x", "slug": "Not A Slug"}, "slug"),
+        ({"name": "x", "is_dynamic": "sometimes"}, "is_dynamic"),
+        ({"name": "x", "rules": "status = new"}, "rules"),
+    ],
+)
 def test_bad_segment_fields_are_422(api, body, field):
     assert_problem(api.post("/api/v1/segments", json=body), 422, field)
 
 
 def test_malformed_json_is_a_400(api):
-    response = api.client.post("/api/v1/segments", data="{nope", content_type="application/json",
-                               headers={"Authorization": f"Bearer {api.token}"})
+    response = api.client.post(
+        "/api/v1/segments", data="{nope", content_type="application/json", headers={"Authorization": f"Bearer {api.token}"}
+    )
     assert_problem(response, 400)
 
 
@@ -134,6 +145,7 @@ def test_requests_without_a_token_are_401(client):
 
 
 # --- read, update, delete ----------------------------------------------------------------------------------
+
 
 def test_list_is_paginated_and_scoped_to_the_organization(api, api_as):
     for n in range(3):
@@ -169,9 +181,10 @@ def test_put_without_rules_keeps_them_and_with_rules_replaces_them_and_refreshes
 def test_put_with_a_bad_rule_changes_nothing(api, leads):
     segment = create_segment(api)
     before = row_counts()
-    response = api.put(f"/api/v1/segments/{segment['id']}",
-                       json={"name": "Changed", "rules": [SEED_RULES[0], {"field": "value_estimate",
-                                                                          "operator": "less_than", "value": "lots"}]})
+    response = api.put(
+        f"/api/v1/segments/{segment['id']}",
+        json={"name": "Changed", "rules": [SEED_RULES[0], {"field": "value_estimate", "operator": "less_than", "value": "lots"}]},
+    )
     assert_problem(response, 422, "rules[1].value")
     assert row_counts() == before
     assert api.get(f"/api/v1/segments/{segment['id']}").get_json()["name"] == "High-Value Auto Leads"
@@ -193,6 +206,7 @@ def test_delete_removes_the_segment_and_its_memberships(api, leads):
 
 # --- preview and evaluate ------------------------------------------------------------------------------------
 
+
 def test_preview_counts_unsaved_rules_and_saves_nothing(api, leads, other_org_lead):
     before = row_counts()
     response = api.post("/api/v1/segments/preview", json={"match_all_rules": True, "rules": SEED_RULES})
@@ -202,17 +216,21 @@ def test_preview_counts_unsaved_rules_and_saves_nothing(api, leads, other_org_le
 
 
 def test_preview_with_or_and_limit(api, leads):
-    rules = [{"field": "insurance_type", "operator": "equals", "value": "home"},
-             {"field": "status", "operator": "equals", "value": "contacted"}]
+    rules = [
+        {"field": "insurance_type", "operator": "equals", "value": "home"},
+        {"field": "status", "operator": "equals", "value": "contacted"},
+    ]
     body = api.post("/api/v1/segments/preview?limit=1", json={"match_all_rules": False, "rules": rules}).get_json()
     assert body == {"count": 2, "lead_ids": [leads["home"].id]}
 
 
 def test_preview_without_rules_matches_nothing_and_bad_rules_are_422(api, leads):
     assert api.post("/api/v1/segments/preview", json={"rules": []}).get_json() == {"count": 0, "lead_ids": []}
-    assert_problem(api.post("/api/v1/segments/preview",
-                            json={"rules": [SEED_RULES[0], {"field": "status", "operator": "equals", "value": 7}]}),
-                   422, "rules[1].value")
+    assert_problem(
+        api.post("/api/v1/segments/preview", json={"rules": [SEED_RULES[0], {"field": "status", "operator": "equals", "value": 7}]}),
+        422,
+        "rules[1].value",
+    )
     assert_problem(api.post("/api/v1/segments/preview?limit=0", json={"rules": []}), 422, "limit")
 
 
@@ -254,6 +272,7 @@ def test_evaluate_default_limit_is_100_and_max_is_1000(api, org):
 
 # --- memberships -----------------------------------------------------------------------------------------------
 
+
 def test_update_memberships_enters_and_exits_and_counts(api, org, leads):
     segment = create_segment(api)
     db.session.execute(text("UPDATE leads SET status = 'lost' WHERE id = :id"), {"id": leads["hit"].id})
@@ -264,8 +283,7 @@ def test_update_memberships_enters_and_exits_and_counts(api, org, leads):
 
     assert response.get_json() == {"segment_id": segment["id"], "entered": 1, "exited": 1, "member_count": 2}
     assert active_member_ids(segment["id"]) == {leads["hit2"].id, leads["cheap"].id}
-    assert segment_events(segment["id"])[-2:] == [("segment_exited", leads["hit"].id),
-                                                  ("segment_entered", leads["cheap"].id)]
+    assert segment_events(segment["id"])[-2:] == [("segment_exited", leads["hit"].id), ("segment_entered", leads["cheap"].id)]
     again = api.post(f"/api/v1/segments/{segment['id']}/update-memberships").get_json()
     assert (again["entered"], again["exited"], again["member_count"]) == (0, 0, 2)
 
@@ -279,12 +297,10 @@ def test_a_lead_that_leaves_and_comes_back_keeps_its_history(api, leads):
     stays = api.get(f"/api/v1/segments/{segment['id']}/leads").get_json()
     assert leads["hit"].id in [item["id"] for item in stays["items"]]
     events = [e for e in segment_events(segment["id"]) if e[1] == leads["hit"].id]
-    assert events == [("segment_entered", leads["hit"].id), ("segment_exited", leads["hit"].id),
-                      ("segment_entered", leads["hit"].id)]
+    assert events == [("segment_entered", leads["hit"].id), ("segment_exited", leads["hit"].id), ("segment_entered", leads["hit"].id)]
     from webapp.models import LeadSegment
 
-    rows = db.session.scalars(select(LeadSegment).where(LeadSegment.lead_id == leads["hit"].id)
-                              .order_by(LeadSegment.id)).all()
+    rows = db.session.scalars(select(LeadSegment).where(LeadSegment.lead_id == leads["hit"].id).order_by(LeadSegment.id)).all()
     assert [(r.is_active, r.exited_at is not None) for r in rows] == [(False, True), (True, False)]
 
 
@@ -306,12 +322,10 @@ def test_static_segments_take_leads_by_hand(api, leads):
 
     members = api.get(url).get_json()
     assert members["total"] == 3
-    assert [item["id"] for item in members["items"]] == sorted(
-        [leads["home"].id, leads["cheap"].id, leads["called"].id])
+    assert [item["id"] for item in members["items"]] == sorted([leads["home"].id, leads["cheap"].id, leads["called"].id])
     assert all(item["entered_at"] for item in members["items"])
     assert api.get(f"/api/v1/segments/{segment['id']}").get_json()["member_count"] == 3
-    assert sorted(segment_events(segment["id"])) == sorted(
-        ("segment_entered", leads[k].id) for k in ("home", "cheap", "called"))
+    assert sorted(segment_events(segment["id"])) == sorted(("segment_entered", leads[k].id) for k in ("home", "cheap", "called"))
 
 
 def test_static_members_are_removed_by_body_or_query(api, leads):
@@ -345,22 +359,19 @@ def test_lead_ids_must_be_a_list_of_ids(api, lead_ids):
 def test_unknown_and_foreign_lead_ids_are_422_and_add_nothing(api, leads, other_org_lead):
     segment = create_segment(api, is_dynamic=False, slug="picked")
     before = row_counts()
-    response = api.post(f"/api/v1/segments/{segment['id']}/leads",
-                        json={"lead_ids": [leads["home"].id, other_org_lead.id, 987654]})
+    response = api.post(f"/api/v1/segments/{segment['id']}/leads", json={"lead_ids": [leads["home"].id, other_org_lead.id, 987654]})
     body = assert_problem(response, 422, "lead_ids")
     assert str(other_org_lead.id) in body["errors"][0]["message"] and "987654" in body["errors"][0]["message"]
     assert "Beta" not in response.get_data(as_text=True)
     assert row_counts() == before
-    assert_problem(api.delete(f"/api/v1/segments/{segment['id']}/leads?lead_ids={other_org_lead.id}"), 422,
-                   "lead_ids")
+    assert_problem(api.delete(f"/api/v1/segments/{segment['id']}/leads?lead_ids={other_org_lead.id}"), 422, "lead_ids")
 
 
 def test_a_leads_segments_are_listed_with_entered_at(api, leads):
     dynamic = create_segment(api)
     static = create_segment(api, name="Picked", slug="picked", is_dynamic=False)
     api.post(f"/api/v1/segments/{static['id']}/leads", json={"lead_ids": [leads["hit"].id]})
-    create_segment(api, name="Home", slug="home", rules=[{"field": "insurance_type", "operator": "equals",
-                                                         "value": "home"}])
+    create_segment(api, name="Home", slug="home", rules=[{"field": "insurance_type", "operator": "equals", "value": "home"}])
 
     body = api.get(f"/api/v1/segments/leads/{leads['hit'].id}").get_json()
 
@@ -374,10 +385,10 @@ def test_a_leads_segments_are_listed_with_entered_at(api, leads):
 
 # --- lead changes move leads in and out ----------------------------------------------------------------------------
 
+
 def test_changing_a_lead_moves_it_in_and_out_of_dynamic_segments_with_events(api, leads):
     seed = create_segment(api)
-    home = create_segment(api, name="Home", slug="home",
-                          rules=[{"field": "insurance_type", "operator": "equals", "value": "home"}])
+    home = create_segment(api, name="Home", slug="home", rules=[{"field": "insurance_type", "operator": "equals", "value": "home"}])
     lead = leads["home"]
 
     api.patch(f"/api/v1/leads/{lead.id}", json={"insurance_type": "auto"})
@@ -405,8 +416,9 @@ def test_tag_changes_move_leads_through_tag_rules(api, org):
 
 def test_bulk_created_leads_enter_dynamic_segments(api):
     seed = create_segment(api)
-    rows = [{"first_name": f"L{n}", "insurance_type": "auto", "value_estimate": 1500 + n, "status": "new"}
-            for n in range(30)] + [{"first_name": "Home", "insurance_type": "home"}]
+    rows = [{"first_name": f"L{n}", "insurance_type": "auto", "value_estimate": 1500 + n, "status": "new"} for n in range(30)] + [
+        {"first_name": "Home", "insurance_type": "home"}
+    ]
     ids = api.post("/api/v1/leads/bulk", json={"leads": rows}).get_json()["ids"]
     assert active_member_ids(seed["id"]) == set(ids[:30])
     assert len(segment_events(seed["id"])) == 30
@@ -423,17 +435,23 @@ def test_static_and_inactive_segments_do_not_follow_lead_changes(api, leads):
 
 # --- tenancy ---------------------------------------------------------------------------------------------------
 
+
 def test_another_organizations_segment_is_not_found_anywhere(api, api_as, leads):
     beta_admin = api_as(make_user(make_org("Beta Brokers"), role="admin"))
     theirs = create_segment(beta_admin, is_dynamic=False, slug="theirs")
     url = f"/api/v1/segments/{theirs['id']}"
     before = row_counts()
 
-    for method, path, body in [("GET", url, None), ("PUT", url, {"name": "mine now"}), ("DELETE", url, None),
-                               ("POST", url + "/evaluate", None), ("POST", url + "/update-memberships", None),
-                               ("POST", url + "/leads", {"lead_ids": [leads["hit"].id]}),
-                               ("DELETE", url + "/leads", {"lead_ids": [leads["hit"].id]}),
-                               ("GET", url + "/leads", None)]:
+    for method, path, body in [
+        ("GET", url, None),
+        ("PUT", url, {"name": "mine now"}),
+        ("DELETE", url, None),
+        ("POST", url + "/evaluate", None),
+        ("POST", url + "/update-memberships", None),
+        ("POST", url + "/leads", {"lead_ids": [leads["hit"].id]}),
+        ("DELETE", url + "/leads", {"lead_ids": [leads["hit"].id]}),
+        ("GET", url + "/leads", None),
+    ]:
         response = api.request(method, path, json=body)
         assert_problem(response, 404)
         assert response.get_json()["detail"] == "Not found"

@@ -1,4 +1,5 @@
 """Browser tests: the app served on a free port, a real RQ worker process, the system Chromium."""
+
 import os
 import pathlib
 import subprocess
@@ -14,8 +15,15 @@ from webapp import create_app
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +41,9 @@ def live_server(app):
 def worker_process(test_env):
     """``python worker.py`` as a real process, running this test's jobs (and no other test's)."""
     log = open(ROOT / "test-artifacts" / "worker.log", "w") if (ROOT / "test-artifacts").is_dir() else subprocess.DEVNULL
-    process = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **test_env},
-                               stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env={**os.environ, **test_env}, stdout=log, stderr=subprocess.STDOUT
+    )
     yield process
     process.terminate()
     try:

@@ -1,6 +1,7 @@
 """The automation editor in a real Chromium (SPEC §10), with the real ``python worker.py``: build the
 seed's "Welcome Email Automation" step by step without a reload, activate it, create a lead through
 the lead form, watch its run complete in the run history, and dry-run it on that lead."""
+
 import re
 
 import pytest
@@ -116,8 +117,12 @@ def test_build_activate_run_and_dry_run_the_welcome_automation(app, acme, page, 
         automation = db.session.get(Automation, automation_id)
         assert automation.is_active and automation.trigger_type == "lead_created"
         assert [(a.action_type, a.action_order) for a in automation.actions] == [("send_email", 0), ("create_task", 1)]
-        assert automation.actions[0].configuration == {"template_id": acme["template_id"], "personalize": True,
-                                                       "subject": "Welcome to Our Insurance Services", "to": "lead"}
+        assert automation.actions[0].configuration == {
+            "template_id": acme["template_id"],
+            "personalize": True,
+            "subject": "Welcome to Our Insurance Services",
+            "to": "lead",
+        }
 
     # a lead comes in through the lead form
     page.goto("/leads/new")

@@ -1,4 +1,5 @@
 """HTMX requests get the swapped block of the page alone, rendered from the page's own template."""
+
 import pytest
 
 from tests.conftest import login_browser
@@ -17,12 +18,15 @@ def signed_in(client, org, admin):
     return client
 
 
-@pytest.mark.parametrize(("url", "target", "expected"), [
-    ("/leads/?q=maria", "lead-results", "Maria"),
-    ("/admin/audit?action=login", "audit-entries", "login"),
-    ("/notifications", "notification-list", "Hello"),
-    ("/leads/import/1", "import-progress", "Waiting for a worker"),
-])
+@pytest.mark.parametrize(
+    ("url", "target", "expected"),
+    [
+        ("/leads/?q=maria", "lead-results", "Maria"),
+        ("/admin/audit?action=login", "audit-entries", "login"),
+        ("/notifications", "notification-list", "Hello"),
+        ("/leads/import/1", "import-progress", "Waiting for a worker"),
+    ],
+)
 def test_an_htmx_request_gets_only_the_block(signed_in, url, target, expected):
     full = signed_in.get(url)
     fragment = signed_in.get(url, headers={"HX-Request": "true", "HX-Target": target})

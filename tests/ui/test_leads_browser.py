@@ -1,4 +1,5 @@
 """The leads pages in a real Chromium: filter without reloading, edit with a timeline, CSV import with progress."""
+
 import re
 from decimal import Decimal
 
@@ -26,9 +27,17 @@ def leads_of_acme(app):
             status = STATUSES[n % len(STATUSES)]
             counts[status] = counts.get(status, 0) + 1
             state, city = CITIES[n % len(CITIES)]
-            make_lead(org, first_name=FIRST_NAMES[n % 10], last_name=LAST_NAMES[n % 6], status=status,
-                      priority=["low", "medium", "high", "urgent"][n % 4], state=state, city=city,
-                      value_estimate=Decimal(500 + 250 * n), tags=("vip",) if n % 5 == 0 else ())
+            make_lead(
+                org,
+                first_name=FIRST_NAMES[n % 10],
+                last_name=LAST_NAMES[n % 6],
+                status=status,
+                priority=["low", "medium", "high", "urgent"][n % 4],
+                state=state,
+                city=city,
+                value_estimate=Decimal(500 + 250 * n),
+                tags=("vip",) if n % 5 == 0 else (),
+            )
         make_lead(org, first_name="Zelda", last_name="Quincy", email="zelda@example.com", status="new")
         counts["new"] += 1
     return counts
@@ -123,8 +132,7 @@ def csv_of(rows: int) -> bytes:
     lines = ["first_name,last_name,email,status,priority,source,insurance_type,state,city,value_estimate,tags"]
     for n in range(rows):
         state, city = CITIES[n % len(CITIES)]
-        lines.append(f"Imported{n},Person,imported{n}@example.com,new,medium,website,auto,{state},{city},{100 + n},"
-                     f"\"csv, batch{n % 3}\"")
+        lines.append(f'Imported{n},Person,imported{n}@example.com,new,medium,website,auto,{state},{city},{100 + n},"csv, batch{n % 3}"')
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -134,8 +142,7 @@ def test_csv_import_shows_progress_until_the_leads_are_there(page, leads_of_acme
     page.goto("/leads/")
     page.get_by_role("link", name="Import CSV").click()
 
-    page.get_by_label("CSV file").set_input_files(files=[{"name": "spring-leads.csv", "mimeType": "text/csv",
-                                                           "buffer": csv_of(rows)}])
+    page.get_by_label("CSV file").set_input_files(files=[{"name": "spring-leads.csv", "mimeType": "text/csv", "buffer": csv_of(rows)}])
     page.get_by_role("button", name="Upload and import").click()
 
     page.wait_for_url(re.compile(r"/leads/import/\d+$"))

@@ -1,5 +1,6 @@
 """Scheduled tasks in a real Chromium: the list and its HTMX filter, a failed task's page, Retry through
 HTMX with CSRF on, and the bulk lead action reached from the lead list (SPEC §10)."""
+
 import re
 from datetime import timedelta
 
@@ -15,34 +16,69 @@ from webapp.models import ScheduledTask, utcnow
 @pytest.fixture
 def tasks(app):
     """An organization with tasks in every state a marketer meets: failed, retrying, done, waiting."""
-    from webapp.scheduled_tasks.engine import create_task, process_due
+    from webapp.scheduled_tasks.definitions import create_task
+    from webapp.scheduled_tasks.execution import process_due
 
     with app.app_context():
         org = make_org("Acme Insurance")
         admin = make_user(org, email="maria@acme.example.com", role="marketer", name="Maria Marketer")
         leads = [make_lead(org, first_name=name, tags=("vip",)) for name in ("Ana", "Ben", "Cleo")]
-        create_task(org.id, "batch_operation", {"operation": "add_tag", "tag": "renewal-2025",
-                                                "lead_ids": [lead.id for lead in leads]},
-                    name="Tag VIP renewals", created_by_id=admin.id)
-        broken = ScheduledTask(organization_id=org.id, task_type="batch_operation", name="Raise priority of stale quotes",
-                               payload={"operation": "escalate", "lead_ids": [leads[0].id]},
-                               scheduled_for=utcnow(), priority=70, attempt_history=[], created_by_id=admin.id)
+        create_task(
+            org.id,
+            "batch_operation",
+            {"operation": "add_tag", "tag": "renewal-2025", "lead_ids": [lead.id for lead in leads]},
+            name="Tag VIP renewals",
+            created_by_id=admin.id,
+        )
+        broken = ScheduledTask(
+            organization_id=org.id,
+            task_type="batch_operation",
+            name="Raise priority of stale quotes",
+            payload={"operation": "escalate", "lead_ids": [leads[0].id]},
+            scheduled_for=utcnow(),
+            priority=70,
+            attempt_history=[],
+            created_by_id=admin.id,
+        )
         db.session.add(broken)
         db.session.commit()
         process_due(org.id)
         now = utcnow()
-        db.session.add(ScheduledTask(
-            organization_id=org.id, task_type="system_maintenance", name="Purge finished work",
-            payload={"operation": "purge", "older_than_days": 180}, scheduled_for=now + timedelta(hours=6),
-            recurrence="0 3 * * *", priority=10, attempt_history=[]))
-        db.session.add(ScheduledTask(
-            organization_id=org.id, task_type="system_maintenance", name="Weekly purge of old events",
-            payload={"operation": "purge", "older_than_days": 365}, status="retry_scheduled", attempts=1,
-            scheduled_for=now + timedelta(minutes=2), recurrence="every 7 days",
-            last_error="OperationalError: could not obtain lock on relation \"lead_events\"",
-            attempt_history=[{"attempt": 1, "started_at": (now - timedelta(minutes=1)).isoformat(),
-                              "finished_at": (now - timedelta(seconds=30)).isoformat(), "worker": "worker-7:web-2:4121:9c1e",
-                              "outcome": "retry_scheduled", "error": "OperationalError: could not obtain lock"}]))
+        db.session.add(
+            ScheduledTask(
+                organization_id=org.id,
+                task_type="system_maintenance",
+                name="Purge finished work",
+                payload={"operation": "purge", "older_than_days": 180},
+                scheduled_for=now + timedelta(hours=6),
+                recurrence="0 3 * * *",
+                priority=10,
+                attempt_history=[],
+            )
+        )
+        db.session.add(
+            ScheduledTask(
+                organization_id=org.id,
+                task_type="system_maintenance",
+                name="Weekly purge of old events",
+                payload={"operation": "purge", "older_than_days": 365},
+                status="retry_scheduled",
+                attempts=1,
+                scheduled_for=now + timedelta(minutes=2),
+                recurrence="every 7 days",
+                last_error='OperationalError: could not obtain lock on relation "lead_events"',
+                attempt_history=[
+                    {
+                        "attempt": 1,
+                        "started_at": (now - timedelta(minutes=1)).isoformat(),
+                        "finished_at": (now - timedelta(seconds=30)).isoformat(),
+                        "worker": "worker-7:web-2:4121:9c1e",
+                        "outcome": "retry_scheduled",
+                        "error": "OperationalError: could not obtain lock",
+                    }
+                ],
+            )
+        )
         db.session.commit()
         yield {"email": admin.email, "broken_id": broken.id}
         db.session.remove()

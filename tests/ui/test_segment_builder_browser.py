@@ -1,6 +1,7 @@
 """The segment builder in a real Chromium: build the seed's "High-Value Auto Leads" with the visual rule
 builder (operators follow the field, the live preview follows every edit and agrees with the API), save,
 refresh and ask "why" — all through HTMX swaps, without a page reload (SPEC §10)."""
+
 import re
 from decimal import Decimal
 
@@ -34,22 +35,26 @@ def acme(app):
     with app.app_context():
         org = make_org("Acme Insurance")
         make_user(org, email=EMAIL, role="marketer", name="Mia Marketer")
-        people = ["Maria Garcia", "John Smith", "Wei Chen", "Aisha Khan", "Carlos Lopez", "Priya Patel", "James Brown",
-                  "Linda Davis"]
+        people = ["Maria Garcia", "John Smith", "Wei Chen", "Aisha Khan", "Carlos Lopez", "Priya Patel", "James Brown", "Linda Davis"]
         ids = []
         for n in range(40):
             first, last = people[n % len(people)].split()
-            lead = make_lead(org, first_name=first, last_name=f"{last}{n}", insurance_type=["auto", "home"][n % 2],
-                             value_estimate=Decimal(400 + 100 * n), status=["new", "contacted", "new"][n % 3],
-                             tags=("vip",) if n % 4 == 0 else ())
+            lead = make_lead(
+                org,
+                first_name=first,
+                last_name=f"{last}{n}",
+                insurance_type=["auto", "home"][n % 2],
+                value_estimate=Decimal(400 + 100 * n),
+                status=["new", "contacted", "new"][n % 3],
+                tags=("vip",) if n % 4 == 0 else (),
+            )
             ids.append(lead.id)
         make_lead(make_org("Beta Brokers"), insurance_type="auto", value_estimate=Decimal(99999), status="new")
         leads = db.session.scalars(db.select(Lead).where(Lead.organization_id == org.id)).all()
         counts = {
             "auto": sum(lead.insurance_type == "auto" for lead in leads),
             "auto_value": sum(lead.insurance_type == "auto" and lead.value_estimate > 1000 for lead in leads),
-            "seed": sum(lead.insurance_type == "auto" and lead.value_estimate > 1000 and lead.status == "new"
-                        for lead in leads),
+            "seed": sum(lead.insurance_type == "auto" and lead.value_estimate > 1000 and lead.status == "new" for lead in leads),
         }
         db.session.remove()
     return {"ids": ids, "counts": counts}
@@ -65,7 +70,7 @@ def operator_labels(row) -> list[str]:
 
 def settled(page) -> None:
     """Wait until HTMX has swapped, settled and wired up what it swapped in (as a person would)."""
-    page.wait_for_function("!document.querySelector('.htmx-added, .htmx-settling, .htmx-swapping, .htmx-request')")
+    expect(page.locator(".htmx-added, .htmx-settling, .htmx-swapping, .htmx-request")).to_have_count(0)
 
 
 def add_rule(page, field: str, operator: str | None = None):
@@ -160,18 +165,19 @@ def test_build_save_refresh_and_explain_the_seeds_segment(page, acme, app):
 
     # The preview agreed with the API's evaluate.
     token = api_token(page)
-    evaluated = page.request.post(f"/api/v1/segments/{segment_id}/evaluate",
-                                  headers={"Authorization": f"Bearer {token}"}).json()
+    evaluated = page.request.post(f"/api/v1/segments/{segment_id}/evaluate", headers={"Authorization": f"Bearer {token}"}).json()
     assert evaluated["count"] == built_count
     saved = page.request.get(f"/api/v1/segments/{segment_id}", headers={"Authorization": f"Bearer {token}"}).json()
     assert [(r["field"], r["operator"]) for r in saved["rules"]] == [
-        ("insurance_type", "equals"), ("value_estimate", "greater_than"), ("status", "equals")]
+        ("insurance_type", "equals"),
+        ("value_estimate", "greater_than"),
+        ("status", "equals"),
+    ]
 
     # Behind the app's back a lead starts matching: a refresh finds it and says so.
     late = acme["ids"][1]  # home, 500, contacted
     with app.app_context():
-        db.session.execute(update(Lead).where(Lead.id == late).values(
-            insurance_type="auto", value_estimate=Decimal(2500), status="new"))
+        db.session.execute(update(Lead).where(Lead.id == late).values(insurance_type="auto", value_estimate=Decimal(2500), status="new"))
         db.session.commit()
     page.evaluate("window.detailMarker = 'no reload'")
     page.get_by_role("button", name="Refresh now").click()

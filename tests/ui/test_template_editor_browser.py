@@ -1,6 +1,7 @@
 """The email template editor in a real Chromium (SPEC §10): the live preview follows edits for the chosen
 lead, desktop/mobile widths, HTML/text tabs, missing-variable warnings, the sandboxed frame, saving,
 versions with diff and restore, "send me a test" and the outbox."""
+
 import re
 
 import pytest
@@ -30,13 +31,20 @@ def editor_data(app):
         org = make_org("Acme Insurance")
         agent = make_user(org, email="alex@acme.example.com", role="agent", name="Alex Morgan")
         marketer = make_user(org, email="mia@acme.example.com", role="marketer", name="Mia Marketer")
-        maria = make_lead(org, first_name="Maria", last_name="Lopez", email="maria@example.com", city="Austin",
-                          insurance_type="home", assigned_to_id=agent.id)
+        maria = make_lead(
+            org,
+            first_name="Maria",
+            last_name="Lopez",
+            email="maria@example.com",
+            city="Austin",
+            insurance_type="home",
+            assigned_to_id=agent.id,
+        )
         make_lead(org, first_name="Noor", last_name="Haddad", email="noor@example.com", city="Tampa")
-        template = make_template(org, name="Quote ready", slug="quote-ready",
-                                 subject="Your quote is ready", body_html=FIRST_HTML, body_text="")
-        save_template(template, {"subject": "{{ first_name | default('Hi') }}, your {{ insurance_type }} quote is ready"},
-                      marketer.id)
+        template = make_template(
+            org, name="Quote ready", slug="quote-ready", subject="Your quote is ready", body_html=FIRST_HTML, body_text=""
+        )
+        save_template(template, {"subject": "{{ first_name | default('Hi') }}, your {{ insurance_type }} quote is ready"}, marketer.id)
         db.session.commit()
         yield {"email": marketer.email, "template_id": template.id, "maria_id": maria.id}
         db.session.remove()
@@ -110,9 +118,11 @@ def test_edit_and_watch_the_preview_follow_for_the_chosen_lead(editor_data, page
 def test_scripts_in_a_template_do_not_run_in_the_preview(editor_data, page):
     sign_in(page, editor_data["email"])
     page.goto(f"/email-templates/{editor_data['template_id']}")
-    page.get_by_label("HTML body").fill('<p id="x">Hello</p><script>parent.document.body.dataset.pwned = "1"; '
-                                        'document.getElementById("x").textContent = "ran";</script>'
-                                        '<img src="x" onerror="parent.document.body.dataset.pwned = 2">')
+    page.get_by_label("HTML body").fill(
+        '<p id="x">Hello</p><script>parent.document.body.dataset.pwned = "1"; '
+        'document.getElementById("x").textContent = "ran";</script>'
+        '<img src="x" onerror="parent.document.body.dataset.pwned = 2">'
+    )
     expect(shown_frame(page).locator("#x")).to_have_text("Hello")
     page.wait_for_timeout(300)
     assert page.evaluate("document.body.dataset.pwned") is None

@@ -14,14 +14,17 @@ def at(*parts) -> datetime:
     return datetime(*parts, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("text, interval", [
-    ("every 5 minutes", timedelta(minutes=5)),
-    ("every 1 minute", timedelta(minutes=1)),
-    ("every minute", timedelta(minutes=1)),
-    ("Every  2 HOURS", timedelta(hours=2)),
-    ("every 3 days", timedelta(days=3)),
-    ("every day", timedelta(days=1)),
-])
+@pytest.mark.parametrize(
+    "text, interval",
+    [
+        ("every 5 minutes", timedelta(minutes=5)),
+        ("every 1 minute", timedelta(minutes=1)),
+        ("every minute", timedelta(minutes=1)),
+        ("Every  2 HOURS", timedelta(hours=2)),
+        ("every 3 days", timedelta(days=3)),
+        ("every day", timedelta(days=1)),
+    ],
+)
 def test_every_n_units_is_a_fixed_interval(text, interval):
     assert parse_recurrence(text).interval == interval
 
@@ -58,19 +61,22 @@ def test_a_naive_datetime_is_read_as_utc():
     assert next_occurrence("every 1 day", datetime(2024, 1, 1, 9, 0)) == at(2024, 1, 2, 9, 0)
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("", "empty recurrence"),
-    ("   ", "empty recurrence"),
-    ("every week", "cannot read 'every week'"),
-    ("every 0 minutes", "at least 1 minute"),
-    ("every 400 days", "at most 365 days"),
-    ("every five minutes", "cannot read"),
-    ("61 * * * *", "not a valid cron expression"),
-    ("* * * * * *", "5-field cron"),
-    ("0 9 * *", "5-field cron"),
-    ("0 9 31 2 *", "never occurs"),
-    ("tomorrow", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("", "empty recurrence"),
+        ("   ", "empty recurrence"),
+        ("every week", "cannot read 'every week'"),
+        ("every 0 minutes", "at least 1 minute"),
+        ("every 400 days", "at most 365 days"),
+        ("every five minutes", "cannot read"),
+        ("61 * * * *", "not a valid cron expression"),
+        ("* * * * * *", "5-field cron"),
+        ("0 9 * *", "5-field cron"),
+        ("0 9 31 2 *", "never occurs"),
+        ("tomorrow", "cannot read"),
+    ],
+)
 def test_bad_recurrence_is_a_clear_error(text, fragment):
     with pytest.raises(RecurrenceError) as raised:
         parse_recurrence(text)

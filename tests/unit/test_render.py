@@ -1,10 +1,9 @@
 """The email template renderer (SPEC §6): variables, defaults, missing variables, syntax errors with
 lines, the text part derived from the HTML, CSS inlining without fetching anything, the one-line
 subject, and the compiled-template cache."""
+
 import socket
 from dataclasses import FrozenInstanceError
-from datetime import date, datetime, timezone
-from decimal import Decimal
 from html.parser import HTMLParser
 from unittest import mock
 
@@ -12,32 +11,21 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from webapp.email_templates import render
-from webapp.email_templates.render import (
+from tests.unit.render_helpers import LEAD, TODAY, context
+from webapp.email_templates.rendering import (
     LEAD_FIELDS,
     RenderedEmail,
     TemplateRenderError,
     build_context,
     check_syntax,
+    css,
     html_to_text,
+    pipeline,
     render_email,
     render_text,
     sample_context,
     validate_template,
 )
-
-TODAY = date(2024, 5, 1)
-LEAD = {
-    "first_name": "Ann", "last_name": "Lee", "email": "ann@example.com", "phone": "+1 555 0100",
-    "status": "qualified", "priority": "high", "source": "referral", "insurance_type": "home",
-    "state": "TX", "city": "Austin", "value_estimate": Decimal("1200.50"), "tags": ["vip", "homeowner"],
-    "created_at": datetime(2024, 4, 2, 9, 30, tzinfo=timezone.utc),
-}
-AGENT = {"name": "Bob Agent", "email": "bob@acme.example"}
-
-
-def context(**lead_changes) -> dict:
-    return build_context({**LEAD, **lead_changes}, "Acme Insurance", AGENT, "https://acme.example/u/abc", TODAY)
 
 
 def html_of(body_html: str, **lead_changes) -> str:
@@ -166,7 +154,7 @@ def test_check_syntax_accepts_a_valid_template():
 def test_check_syntax_reports_the_line_and_the_message():
     message = check_syntax("line one\nline two\n{{ first_name }}}\n{% if %}")
     assert message.startswith("line 4: ")
-    assert check_syntax("a\n\n{{ first_name ") .startswith("line 3: ")
+    assert check_syntax("a\n\n{{ first_name ").startswith("line 3: ")
     assert check_syntax("{% for x in tags %}") == (
         "line 1: Unexpected end of template. Jinja was looking for the following tags: 'endfor' or 'else'."
         " The innermost block that needs to be closed is 'for'."
@@ -186,9 +174,11 @@ def test_validate_template_lists_errors_by_field():
 
 
 def test_validate_template_refuses_values_printed_inside_a_tag_outside_quotes():
-    assert validate_template("s", '<p>ok</p>\n<a href={{ unsubscribe_url }}>Unsubscribe</a>', "") == [
-        {"field": "body_html", "message": 'line 2: inside a tag, {{ ... }} may only be used in a quoted attribute value, '
-         'as in href="{{ unsubscribe_url }}"'}
+    assert validate_template("s", "<p>ok</p>\n<a href={{ unsubscribe_url }}>Unsubscribe</a>", "") == [
+        {
+            "field": "body_html",
+            "message": 'line 2: inside a tag, {{ ... }} may only be used in a quoted attribute value, as in href="{{ unsubscribe_url }}"',
+        }
     ]
 
 
@@ -209,7 +199,7 @@ def test_a_runtime_error_names_its_line():
 
 def test_a_runtime_error_names_its_line_in_the_template_as_written_when_css_was_inlined():
     body = "<html><head>\n<style>\np { color: red }\n</style>\n</head><body>\n<p>{{ first_name }}</p>\n<p>{{ 1 / 0 }}</p>\n</body></html>"
-    assert render._compiled_part("body_html", body, None).as_written is not None  # the CSS was inlined once
+    assert pipeline.compiled_part("body_html", body, None).as_written is not None  # the CSS was inlined once
     with pytest.raises(TemplateRenderError) as caught:
         render_email("", body, "", context())
     assert caught.value.line == 7
@@ -276,9 +266,9 @@ def test_css_inlined_once_per_version_gives_the_same_email_as_inlining_every_ren
       {% if tags %}<ul class="tags">{% for tag in tags %}<li>{{ tag }}</li>{% endfor %}</ul>{% endif %}
       <a id="cta" href="{{ unsubscribe_url }}">Unsubscribe</a>
     </td></tr><tr><td class="footer"><a href="mailto:{{ agent_email }}">{{ agent_name }}</a></td></tr></table></body></html>"""
-    assert render._inline_css_into_source(body) is not None
+    assert css.inline_css_into_source(body) is not None
     once = [render_email("", body, "", context(**lead)).html for lead in ({}, {"tags": [], "city": None})]
-    monkeypatch.setattr(render, "_inline_css_into_source", lambda source: None)
+    monkeypatch.setattr(css, "inline_css_into_source", lambda source: None)
     every_render = [render_email("", body, "", context(**lead), cache_key="every-render").html for lead in ({}, {"tags": [], "city": None})]
     assert [styled_elements(html) for html in once] == [styled_elements(html) for html in every_render]
     assert ("li", "margin: 0;") in styled_elements(once[0])
@@ -289,11 +279,50 @@ CSS = (
     " td { border: 0 } li b { color: green } * { line-height: 1 } a { color: pink }</style>"
 )
 FRAGMENTS = [
-    "<html>", "<head>", "</head>", "<body>", "<title>", "</title>", "<meta charset=utf-8>", "<p>", "</p>", "<div class=a>",
-    "<div class=b>", "</div>", "<span id=x>", "</span>", "<ul>", "</ul>", "<li>", "</li>", "<table>", "</table>", "<tbody>",
-    "<tr>", "</tr>", "<td>", "</td>", "<b>", "</b>", "<h1>", "</h1>", "<br>", '<a href="{{ unsubscribe_url }}">', "</a>",
-    "{% if city %}", "{% else %}", "{% endif %}", "{% for t in tags %}", "{% endfor %}", "{{ t }}", "{{ first_name }}",
-    "text", " ", "&amp;", "<!-- note -->", "{# note #}",
+    "<html>",
+    "<head>",
+    "</head>",
+    "<body>",
+    "<title>",
+    "</title>",
+    "<meta charset=utf-8>",
+    "<p>",
+    "</p>",
+    "<div class=a>",
+    "<div class=b>",
+    "</div>",
+    "<span id=x>",
+    "</span>",
+    "<ul>",
+    "</ul>",
+    "<li>",
+    "</li>",
+    "<table>",
+    "</table>",
+    "<tbody>",
+    "<tr>",
+    "</tr>",
+    "<td>",
+    "</td>",
+    "<b>",
+    "</b>",
+    "<h1>",
+    "</h1>",
+    "<br>",
+    '<a href="{{ unsubscribe_url }}">',
+    "</a>",
+    "{% if city %}",
+    "{% else %}",
+    "{% endif %}",
+    "{% for t in tags %}",
+    "{% endfor %}",
+    "{{ t }}",
+    "{{ first_name }}",
+    "text",
+    " ",
+    "&amp;",
+    "<!-- note -->",
+    "{# note #}",
 ]
 
 
@@ -303,7 +332,7 @@ def test_css_inlined_once_gives_the_same_email_as_inlining_every_render_for_any_
     body = CSS + "".join(fragments)
     assume(check_syntax(body) is None)
     once = render_email("", body, "", context(**lead)).html
-    with mock.patch.object(render, "_inline_css_into_source", return_value=None):
+    with mock.patch.object(css, "inline_css_into_source", return_value=None):
         every_render = render_email("", body, "", context(**lead), cache_key=("every render", body)).html
     assert styled_elements(once) == styled_elements(every_render)
 
@@ -327,7 +356,7 @@ def test_css_inlined_once_gives_the_same_email_as_inlining_every_render_for_any_
     ],
 )
 def test_css_is_inlined_at_every_render_when_inlining_the_source_would_not_be_exact(body):
-    assert render._inline_css_into_source(body) is None
+    assert css.inline_css_into_source(body) is None
 
 
 def test_structural_selectors_apply_to_the_rendered_elements():
@@ -336,7 +365,7 @@ def test_structural_selectors_apply_to_the_rendered_elements():
 
 
 def test_a_class_chosen_by_the_template_is_styled_per_lead():
-    body = '<style>.vip { color: red }</style><p class="{% if priority == \'high\' %}vip{% endif %}">{{ first_name }}</p>'
+    body = "<style>.vip { color: red }</style><p class=\"{% if priority == 'high' %}vip{% endif %}\">{{ first_name }}</p>"
     assert 'style="color: red;"' in html_of(body)
     assert 'style="color: red;"' not in html_of(body, priority="low")
 
@@ -368,8 +397,8 @@ def test_the_text_part_is_derived_from_the_html_when_body_text_is_empty():
         "Thanks & welcome to Acme Insurance.\n"
         "We're glad you're here.\n"
         "\n"
-        "- vip\n"
-        "- homeowner\n"
+        "* vip\n"
+        "* homeowner\n"
         "\n"
         "See your quote (https://acme.example/quote) or bob@acme.example or top\n"
         "\n"
@@ -416,10 +445,10 @@ def test_cached_renders_return_the_same_result():
 
 
 def test_the_cache_is_keyed_by_template_version():
-    version_one = render._compiled_part("body_text", "v1 {{ first_name }}", (42, 1))
+    version_one = pipeline.compiled_part("body_text", "v1 {{ first_name }}", (42, 1))
     assert render_email("", "", "v2 {{ first_name }}", context(), cache_key=(42, 2)).text == "v2 Ann"
     assert render_email("", "", "v1 {{ first_name }}", context(), cache_key=(42, 1)).text == "v1 Ann"
-    assert render._compiled_part("body_text", "v1 {{ first_name }}", (42, 1)) is version_one
+    assert pipeline.compiled_part("body_text", "v1 {{ first_name }}", (42, 1)) is version_one
 
 
 def test_a_reused_key_with_a_changed_source_is_recompiled():
@@ -428,4 +457,4 @@ def test_a_reused_key_with_a_changed_source_is_recompiled():
 
 
 def test_without_a_key_templates_are_cached_by_source():
-    assert render._compiled_part("subject", "{{ city }}!", None) is render._compiled_part("subject", "{{ city }}!", None)
+    assert pipeline.compiled_part("subject", "{{ city }}!", None) is pipeline.compiled_part("subject", "{{ city }}!", None)

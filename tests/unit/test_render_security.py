@@ -3,6 +3,7 @@ render harmlessly, resource bombs are refused before they allocate, and lead dat
 
 No timing assertions (SPEC §11): every payload here is stopped by a limit, not by a clock, so the
 whole file runs in well under a few seconds."""
+
 import html as html_module
 import re
 from datetime import date
@@ -10,11 +11,17 @@ from decimal import Decimal
 
 import pytest
 
-from webapp.email_templates.render import TemplateRenderError, build_context, render_email, validate_template
+from webapp.email_templates.rendering import TemplateRenderError, build_context, render_email, validate_template
 
 LEAD = {
-    "first_name": "Ann", "last_name": "Lee", "email": "ann@example.com", "status": "new", "priority": "high",
-    "city": "Austin", "value_estimate": Decimal("1200"), "tags": ["vip", "homeowner"],
+    "first_name": "Ann",
+    "last_name": "Lee",
+    "email": "ann@example.com",
+    "status": "new",
+    "priority": "high",
+    "city": "Austin",
+    "value_estimate": Decimal("1200"),
+    "tags": ["vip", "homeowner"],
 }
 
 # Text that would show Python internals leaking into an email.

@@ -1,5 +1,6 @@
 """The segment rule engine (SPEC §5): every field × operator on PostgreSQL and in the Python evaluator,
 value coercion and its errors, NULL semantics, relative dates, and the catalog a rule builder reads."""
+
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -47,10 +48,7 @@ def sql_ids(org, rules, match_all=True, now=NOW) -> set[int]:
 
 
 def python_ids(leads, rules, match_all=True, now=NOW) -> set[int]:
-    return {
-        lead.id for lead in leads
-        if evaluate_rules(rules, match_all, lead_field_values(lead), set(lead.tags), now)
-    }
+    return {lead.id for lead in leads if evaluate_rules(rules, match_all, lead_field_values(lead), set(lead.tags), now)}
 
 
 def at(text: str) -> datetime:
@@ -112,13 +110,10 @@ CASES = [
     ("city", "not_in", "austin, el paso", {"city": "Dallas"}, {"city": "Austin"}),
     ("value_estimate", "equals", "1500", {"value_estimate": Decimal("1500")}, {"value_estimate": Decimal("1500.01")}),
     ("value_estimate", "not_equals", 1500, {"value_estimate": Decimal("1499.99")}, {"value_estimate": Decimal("1500")}),
-    ("value_estimate", "greater_than", "1000", {"value_estimate": Decimal("1000.01")},
-     {"value_estimate": Decimal("1000")}),
+    ("value_estimate", "greater_than", "1000", {"value_estimate": Decimal("1000.01")}, {"value_estimate": Decimal("1000")}),
     ("value_estimate", "less_than", 1000, {"value_estimate": Decimal("999.99")}, {"value_estimate": Decimal("1000")}),
-    ("value_estimate", "in", "1000, 2000.5", {"value_estimate": Decimal("2000.50")},
-     {"value_estimate": Decimal("2000")}),
-    ("value_estimate", "not_in", [1000, "2000"], {"value_estimate": Decimal("999")},
-     {"value_estimate": Decimal("1000")}),
+    ("value_estimate", "in", "1000, 2000.5", {"value_estimate": Decimal("2000.50")}, {"value_estimate": Decimal("2000")}),
+    ("value_estimate", "not_in", [1000, "2000"], {"value_estimate": Decimal("999")}, {"value_estimate": Decimal("1000")}),
     *datetime_cases(),
     ("tags", "contains", "VIP", {"tags": ("vip",)}, {"tags": ("hot",)}),
     ("tags", "not_contains", "vip", {"tags": ("hot",)}, {"tags": ("hot", "vip")}),
@@ -169,9 +164,15 @@ def test_a_lead_without_a_value_matches_only_the_negative_operators(session, fie
     assert python_ids([lead], rules) == expected
 
 
-@pytest.mark.parametrize(("operator", "value", "matches"), [
-    ("contains", "vip", False), ("in", "vip, hot", False), ("not_contains", "vip", True), ("not_in", "vip", True),
-])
+@pytest.mark.parametrize(
+    ("operator", "value", "matches"),
+    [
+        ("contains", "vip", False),
+        ("in", "vip, hot", False),
+        ("not_contains", "vip", True),
+        ("not_in", "vip", True),
+    ],
+)
 def test_a_lead_without_tags_matches_only_the_negative_tag_operators(session, operator, value, matches):
     org = make_org()
     lead = make_lead(org)
@@ -239,23 +240,31 @@ def test_rules_match_only_leads_of_the_given_organization(session):
 def test_text_operators_are_case_insensitive(session):
     org = make_org()
     lead = make_lead(org, city="SAN antonio")
-    for operator, value in [("equals", "san ANTONIO"), ("contains", "N aNt"), ("starts_with", "San A"),
-                            ("ends_with", "ONIO"), ("in", "Austin, San Antonio")]:
+    for operator, value in [
+        ("equals", "san ANTONIO"),
+        ("contains", "N aNt"),
+        ("starts_with", "San A"),
+        ("ends_with", "ONIO"),
+        ("in", "Austin, San Antonio"),
+    ]:
         rules = [rule("city", operator, value)]
         assert sql_ids(org, rules) == {lead.id}, operator
         assert python_ids([lead], rules) == {lead.id}, operator
 
 
-@pytest.mark.parametrize(("operator", "value", "expected_cities"), [
-    ("contains", "%", {"50% off"}),
-    ("contains", "50%", {"50% off"}),
-    ("contains", "_", {"a_b"}),
-    ("contains", "\\", {"back\\slash"}),
-    ("starts_with", "a_", {"a_b"}),
-    ("ends_with", "%", set()),
-    ("equals", "a_b", {"a_b"}),
-    ("not_contains", "%", {"500 off", "a_b", "axb", "back\\slash"}),
-])
+@pytest.mark.parametrize(
+    ("operator", "value", "expected_cities"),
+    [
+        ("contains", "%", {"50% off"}),
+        ("contains", "50%", {"50% off"}),
+        ("contains", "_", {"a_b"}),
+        ("contains", "\\", {"back\\slash"}),
+        ("starts_with", "a_", {"a_b"}),
+        ("ends_with", "%", set()),
+        ("equals", "a_b", {"a_b"}),
+        ("not_contains", "%", {"500 off", "a_b", "axb", "back\\slash"}),
+    ],
+)
 def test_percent_underscore_and_backslash_are_literal_characters(session, operator, value, expected_cities):
     org = make_org()
     leads = [make_lead(org, city=city) for city in ("50% off", "500 off", "a_b", "axb", "back\\slash")]
@@ -274,8 +283,13 @@ def test_text_values_are_trimmed_and_state_is_upper_cased():
 
 
 def test_compiled_sql_compares_columns_plainly_for_the_indexes():
-    rules = [rule("status", "equals", "new"), rule("city", "equals", "Austin"), rule("city", "contains", "50%"),
-             rule("tags", "in", "vip, hot"), rule("created_at", "equals", "2024-06-01")]
+    rules = [
+        rule("status", "equals", "new"),
+        rule("city", "equals", "Austin"),
+        rule("city", "contains", "50%"),
+        rule("tags", "in", "vip, hot"),
+        rule("created_at", "equals", "2024-06-01"),
+    ]
     query = matching_lead_ids_query(rules, True, 1, NOW)
     sql = " ".join(str(query.compile(dialect=postgresql.dialect())).split())
 
@@ -290,10 +304,18 @@ def test_compiled_sql_compares_columns_plainly_for_the_indexes():
 # --- Numbers ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("1000", Decimal("1000.00")), (1000, Decimal("1000")), (1500.5, Decimal("1500.50")), (" 1e3 ", Decimal("1000")),
-    ("-0.01", Decimal("-0.01")), ("999999999999.99", Decimal("999999999999.99")), ("1.500", Decimal("1.5")),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1000", Decimal("1000.00")),
+        (1000, Decimal("1000")),
+        (1500.5, Decimal("1500.50")),
+        (" 1e3 ", Decimal("1000")),
+        ("-0.01", Decimal("-0.01")),
+        ("999999999999.99", Decimal("999999999999.99")),
+        ("1.500", Decimal("1.5")),
+    ],
+)
 def test_number_values_are_coerced_to_decimal(raw, expected):
     value = rule("value_estimate", "equals", raw).value
     assert isinstance(value, Decimal) and value == expected
@@ -327,11 +349,18 @@ def test_datetime_values_are_dates_aware_utc_datetimes_or_relative():
     assert rule("created_at", "greater_than", "7 days ago").value == RelativeDate(7, "days")
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("30 minutes ago", timedelta(minutes=30)), ("24 hours ago", timedelta(hours=24)),
-    ("1 hour ago", timedelta(hours=1)), ("7 days ago", timedelta(days=7)), ("1 Day Ago", timedelta(days=1)),
-    ("2 weeks ago", timedelta(weeks=2)), ("0 minutes ago", timedelta(0)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("30 minutes ago", timedelta(minutes=30)),
+        ("24 hours ago", timedelta(hours=24)),
+        ("1 hour ago", timedelta(hours=1)),
+        ("7 days ago", timedelta(days=7)),
+        ("1 Day Ago", timedelta(days=1)),
+        ("2 weeks ago", timedelta(weeks=2)),
+        ("0 minutes ago", timedelta(0)),
+    ],
+)
 def test_relative_dates_resolve_against_now(raw, expected):
     value = rule("updated_at", "less_than", raw).value
     assert isinstance(value, RelativeDate)
@@ -408,47 +437,50 @@ def test_tags_are_compared_exactly_as_stored(session):
 # --- Coercion errors: 422-style, naming the rule and its key ------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "key", "message"), [
-    ({"field": "value_estimate", "operator": "greater_than", "value": "abc"}, "value", "'abc' is not a number"),
-    ({"field": "value_estimate", "operator": "equals", "value": "1.005"}, "value", "more than 2 decimal places"),
-    ({"field": "value_estimate", "operator": "equals", "value": "NaN"}, "value", "must be a number between"),
-    ({"field": "value_estimate", "operator": "less_than", "value": "1e20"}, "value", "must be a number between"),
-    ({"field": "value_estimate", "operator": "in", "value": "1000, lots"}, "value", "item 2: 'lots' is not a number"),
-    ({"field": "status", "operator": "equals", "value": "purple"}, "value", "'purple' is not a valid status"),
-    ({"field": "priority", "operator": "in", "value": ["high", "asap"]}, "value", "item 2: 'asap' is not a valid"),
-    ({"field": "source", "operator": "equals", "value": 3}, "value", "must be one of website"),
-    ({"field": "state", "operator": "equals", "value": "Texas"}, "value", "'Texas' is not a US state code"),
-    ({"field": "state", "operator": "not_in", "value": "TX, XX"}, "value", "item 2: 'XX' is not a US state code"),
-    ({"field": "city", "operator": "equals", "value": 12}, "value", "must be text"),
-    ({"field": "city", "operator": "contains", "value": "x" * 256}, "value", "at most 255 characters"),
-    ({"field": "city", "operator": "equals"}, "value", "is required"),
-    ({"field": "city", "operator": "equals", "value": None}, "value", "is required"),
-    ({"field": "city", "operator": "equals", "value": "   "}, "value", "is required"),
-    ({"field": "city", "operator": "equals", "value": ["Austin"]}, "value", "takes a single value, not a list"),
-    ({"field": "city", "operator": "in", "value": []}, "value", "must list at least one value"),
-    ({"field": "city", "operator": "in", "value": " , ,"}, "value", "must list at least one value"),
-    ({"field": "city", "operator": "in", "value": ["Austin", ""]}, "value", "item 2: must not be empty"),
-    ({"field": "city", "operator": "in", "value": ["x"] * 501}, "value", "at most 500 values"),
-    ({"field": "status", "operator": "equals", "value": True}, "value", "must be a string, a number or a list"),
-    ({"field": "status", "operator": "equals", "value": {"a": 1}}, "value", "must be a string, a number or a list"),
-    ({"field": "created_at", "operator": "greater_than", "value": "2024-13-01"}, "value", "is not an ISO date"),
-    ({"field": "created_at", "operator": "greater_than", "value": "yesterday"}, "value", "is not an ISO date"),
-    ({"field": "created_at", "operator": "greater_than", "value": "7 days from now"}, "value", "is not an ISO date"),
-    ({"field": "created_at", "operator": "greater_than", "value": 1717200000}, "value", "must be a date"),
-    ({"field": "created_at", "operator": "less_than", "value": "1800-01-01"}, "value", "year must be between"),
-    ({"field": "updated_at", "operator": "less_than", "value": "10000 weeks ago"}, "value", "at most 100 years"),
-    ({"field": "tags", "operator": "contains", "value": "t" * 51}, "value", "at most 50 characters"),
-    ({"field": "tags", "operator": "contains", "value": ["vip"]}, "value", "takes a single value"),
-    ({"field": "email", "operator": "equals", "value": "x"}, "field", "unknown field 'email'"),
-    ({"operator": "equals", "value": "x"}, "field", "is required"),
-    ({"field": ["status"], "operator": "equals", "value": "x"}, "field", "unknown field"),
-    ({"field": "status", "operator": "like", "value": "x"}, "operator", "unknown operator 'like'"),
-    ({"field": "status", "value": "new"}, "operator", "is required"),
-    ({"field": "status", "operator": "contains", "value": "ne"}, "operator", "'contains' does not apply to status"),
-    ({"field": "created_at", "operator": "not_equals", "value": "2024-06-01"}, "operator", "does not apply"),
-    ({"field": "tags", "operator": "equals", "value": "vip"}, "operator", "does not apply to tags"),
-    ({"field": "value_estimate", "operator": "starts_with", "value": "1"}, "operator", "does not apply"),
-])
+@pytest.mark.parametrize(
+    ("raw", "key", "message"),
+    [
+        ({"field": "value_estimate", "operator": "greater_than", "value": "abc"}, "value", "'abc' is not a number"),
+        ({"field": "value_estimate", "operator": "equals", "value": "1.005"}, "value", "more than 2 decimal places"),
+        ({"field": "value_estimate", "operator": "equals", "value": "NaN"}, "value", "must be a number between"),
+        ({"field": "value_estimate", "operator": "less_than", "value": "1e20"}, "value", "must be a number between"),
+        ({"field": "value_estimate", "operator": "in", "value": "1000, lots"}, "value", "item 2: 'lots' is not a number"),
+        ({"field": "status", "operator": "equals", "value": "purple"}, "value", "'purple' is not a valid status"),
+        ({"field": "priority", "operator": "in", "value": ["high", "asap"]}, "value", "item 2: 'asap' is not a valid"),
+        ({"field": "source", "operator": "equals", "value": 3}, "value", "must be one of website"),
+        ({"field": "state", "operator": "equals", "value": "Texas"}, "value", "'Texas' is not a US state code"),
+        ({"field": "state", "operator": "not_in", "value": "TX, XX"}, "value", "item 2: 'XX' is not a US state code"),
+        ({"field": "city", "operator": "equals", "value": 12}, "value", "must be text"),
+        ({"field": "city", "operator": "contains", "value": "x" * 256}, "value", "at most 255 characters"),
+        ({"field": "city", "operator": "equals"}, "value", "is required"),
+        ({"field": "city", "operator": "equals", "value": None}, "value", "is required"),
+        ({"field": "city", "operator": "equals", "value": "   "}, "value", "is required"),
+        ({"field": "city", "operator": "equals", "value": ["Austin"]}, "value", "takes a single value, not a list"),
+        ({"field": "city", "operator": "in", "value": []}, "value", "must list at least one value"),
+        ({"field": "city", "operator": "in", "value": " , ,"}, "value", "must list at least one value"),
+        ({"field": "city", "operator": "in", "value": ["Austin", ""]}, "value", "item 2: must not be empty"),
+        ({"field": "city", "operator": "in", "value": ["x"] * 501}, "value", "at most 500 values"),
+        ({"field": "status", "operator": "equals", "value": True}, "value", "must be a string, a number or a list"),
+        ({"field": "status", "operator": "equals", "value": {"a": 1}}, "value", "must be a string, a number or a list"),
+        ({"field": "created_at", "operator": "greater_than", "value": "2024-13-01"}, "value", "is not an ISO date"),
+        ({"field": "created_at", "operator": "greater_than", "value": "yesterday"}, "value", "is not an ISO date"),
+        ({"field": "created_at", "operator": "greater_than", "value": "7 days from now"}, "value", "is not an ISO date"),
+        ({"field": "created_at", "operator": "greater_than", "value": 1717200000}, "value", "must be a date"),
+        ({"field": "created_at", "operator": "less_than", "value": "1800-01-01"}, "value", "year must be between"),
+        ({"field": "updated_at", "operator": "less_than", "value": "10000 weeks ago"}, "value", "at most 100 years"),
+        ({"field": "tags", "operator": "contains", "value": "t" * 51}, "value", "at most 50 characters"),
+        ({"field": "tags", "operator": "contains", "value": ["vip"]}, "value", "takes a single value"),
+        ({"field": "email", "operator": "equals", "value": "x"}, "field", "unknown field 'email'"),
+        ({"operator": "equals", "value": "x"}, "field", "is required"),
+        ({"field": ["status"], "operator": "equals", "value": "x"}, "field", "unknown field"),
+        ({"field": "status", "operator": "like", "value": "x"}, "operator", "unknown operator 'like'"),
+        ({"field": "status", "value": "new"}, "operator", "is required"),
+        ({"field": "status", "operator": "contains", "value": "ne"}, "operator", "'contains' does not apply to status"),
+        ({"field": "created_at", "operator": "not_equals", "value": "2024-06-01"}, "operator", "does not apply"),
+        ({"field": "tags", "operator": "equals", "value": "vip"}, "operator", "does not apply to tags"),
+        ({"field": "value_estimate", "operator": "starts_with", "value": "1"}, "operator", "does not apply"),
+    ],
+)
 def test_a_value_that_cannot_be_coerced_is_an_error_naming_the_rule(raw, key, message):
     errors = errors_of({"field": "status", "operator": "equals", "value": "new"}, raw)
 
@@ -467,25 +499,31 @@ def test_errors_of_every_rule_are_reported_together():
 
 
 def test_a_rule_that_is_not_an_object_or_rules_that_are_not_a_list_are_errors():
-    assert errors_of("status = new") == [{"field": "rules[0]", "message": "must be an object with field, "
-                                                                          "operator and value"}]
+    assert errors_of("status = new") == [{"field": "rules[0]", "message": "must be an object with field, operator and value"}]
     assert validate_rules({"field": "status"}) == ([], [{"field": "rules", "message": "must be a list of rules"}])
 
 
 def test_extra_keys_of_a_rule_are_ignored_and_the_seed_example_validates():
-    rules, errors = validate_rules([
-        {"field": "insurance_type", "operator": "equals", "value": "auto", "position": 0},
-        {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
-        {"field": "status", "operator": "equals", "value": "new"},
-    ])
+    rules, errors = validate_rules(
+        [
+            {"field": "insurance_type", "operator": "equals", "value": "auto", "position": 0},
+            {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
+            {"field": "status", "operator": "equals", "value": "new"},
+        ]
+    )
     assert errors == []
     assert [r.value for r in rules] == ["auto", Decimal("1000"), "new"]
 
 
 def test_a_rule_round_trips_through_as_dict():
-    for raw in [("value_estimate", "in", "1000, 2000.5"), ("created_at", "equals", "2024-06-01"),
-                ("created_at", "greater_than", "2024-06-01T10:00:00+02:00"), ("updated_at", "less_than", "1 week ago"),
-                ("tags", "not_in", "VIP"), ("state", "starts_with", "t")]:
+    for raw in [
+        ("value_estimate", "in", "1000, 2000.5"),
+        ("created_at", "equals", "2024-06-01"),
+        ("created_at", "greater_than", "2024-06-01T10:00:00+02:00"),
+        ("updated_at", "less_than", "1 week ago"),
+        ("tags", "not_in", "VIP"),
+        ("state", "starts_with", "t"),
+    ]:
         original = rule(*raw)
         assert rule(**original.as_dict()) == original
     assert rule("value_estimate", "in", "1000, 2000.5").as_dict()["value"] == ["1000.00", "2000.50"]
@@ -497,21 +535,60 @@ def test_a_rule_round_trips_through_as_dict():
 
 def test_explain_shows_each_rule_with_the_leads_value_and_whether_it_matched():
     values = {"status": "new", "city": None, "value_estimate": Decimal("1500.00"), "created_at": at("2024-06-10T08:00")}
-    rules = [rule("status", "equals", "new"), rule("city", "equals", "Austin"),
-             rule("value_estimate", "greater_than", "1000"), rule("created_at", "greater_than", "3 days ago"),
-             rule("tags", "contains", "VIP")]
+    rules = [
+        rule("status", "equals", "new"),
+        rule("city", "equals", "Austin"),
+        rule("value_estimate", "greater_than", "1000"),
+        rule("created_at", "greater_than", "3 days ago"),
+        rule("tags", "contains", "VIP"),
+    ]
 
     assert explain(rules, True, values, {"vip", "hot"}, NOW) == [
-        {"field": "status", "field_label": "Status", "operator": "equals", "operator_label": "is",
-         "value": "new", "actual": "new", "matched": True},
-        {"field": "city", "field_label": "City", "operator": "equals", "operator_label": "is",
-         "value": "Austin", "actual": None, "matched": False},
-        {"field": "value_estimate", "field_label": "Value estimate", "operator": "greater_than",
-         "operator_label": "is greater than", "value": "1000.00", "actual": "1500.00", "matched": True},
-        {"field": "created_at", "field_label": "Created", "operator": "greater_than", "operator_label": "is after",
-         "value": "3 days ago", "actual": "2024-06-10T08:00:00+00:00", "matched": False},
-        {"field": "tags", "field_label": "Tags", "operator": "contains", "operator_label": "has the tag",
-         "value": "vip", "actual": ["hot", "vip"], "matched": True},
+        {
+            "field": "status",
+            "field_label": "Status",
+            "operator": "equals",
+            "operator_label": "is",
+            "value": "new",
+            "actual": "new",
+            "matched": True,
+        },
+        {
+            "field": "city",
+            "field_label": "City",
+            "operator": "equals",
+            "operator_label": "is",
+            "value": "Austin",
+            "actual": None,
+            "matched": False,
+        },
+        {
+            "field": "value_estimate",
+            "field_label": "Value estimate",
+            "operator": "greater_than",
+            "operator_label": "is greater than",
+            "value": "1000.00",
+            "actual": "1500.00",
+            "matched": True,
+        },
+        {
+            "field": "created_at",
+            "field_label": "Created",
+            "operator": "greater_than",
+            "operator_label": "is after",
+            "value": "3 days ago",
+            "actual": "2024-06-10T08:00:00+00:00",
+            "matched": False,
+        },
+        {
+            "field": "tags",
+            "field_label": "Tags",
+            "operator": "contains",
+            "operator_label": "has the tag",
+            "value": "vip",
+            "actual": ["hot", "vip"],
+            "matched": True,
+        },
     ]
 
 
@@ -520,9 +597,16 @@ def test_explain_shows_each_rule_with_the_leads_value_and_whether_it_matched():
 
 def test_fields_and_operators_are_those_of_the_spec():
     assert FIELD_TYPES == {
-        "status": "enum", "priority": "enum", "source": "enum", "insurance_type": "enum",
-        "state": "text", "city": "text", "value_estimate": "number",
-        "created_at": "datetime", "updated_at": "datetime", "tags": "set",
+        "status": "enum",
+        "priority": "enum",
+        "source": "enum",
+        "insurance_type": "enum",
+        "state": "text",
+        "city": "text",
+        "value_estimate": "number",
+        "created_at": "datetime",
+        "updated_at": "datetime",
+        "tags": "set",
     }
     assert OPERATORS == {
         "enum": ("equals", "not_equals", "in", "not_in"),

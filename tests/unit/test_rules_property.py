@@ -2,6 +2,7 @@
 evaluator — for random valid rule sets (1–4 rules, AND or OR) and random leads (NULLs, tags, odd
 strings with % and _ in mixed case, boundary numbers and dates), many of them drawn on and just
 around the values the rules name, where a wrong operator would show."""
+
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 
@@ -40,8 +41,18 @@ STATES = ["TX", "CA", "NY", "tx"]
 TAGS = ["vip", "hot", "cold", "a%b", "a_b", "axb"]
 NUMBERS = [Decimal(v) for v in ("0", "-0.01", "0.01", "999.99", "1000", "1000.01", "1500.50", "999999999999.99")]
 DATETIME_VALUES = [
-    "2024-06-01", "2024-06-15", "2024-06-14T12:00:00Z", "2024-06-15T06:00:00-06:00", "2024-06-01T12:00:00",
-    "7 days ago", "1 week ago", "1 day ago", "24 hours ago", "30 minutes ago", "2 weeks ago", "0 minutes ago",
+    "2024-06-01",
+    "2024-06-15",
+    "2024-06-14T12:00:00Z",
+    "2024-06-15T06:00:00-06:00",
+    "2024-06-01T12:00:00",
+    "7 days ago",
+    "1 week ago",
+    "1 day ago",
+    "24 hours ago",
+    "30 minutes ago",
+    "2 weeks ago",
+    "0 minutes ago",
 ]
 
 numbers = st.sampled_from(NUMBERS) | st.decimals(min_value=-5000, max_value=5000, places=2)
@@ -110,8 +121,15 @@ def values_near(kind: str, value) -> list:
     if kind == "datetime":
         moment = as_moment(value)
         day = datetime.combine(moment.date(), time(), tzinfo=UTC)
-        return [moment - MICROSECOND, moment, moment + MICROSECOND,
-                day - MICROSECOND, day, day + timedelta(days=1) - MICROSECOND, day + timedelta(days=1)]
+        return [
+            moment - MICROSECOND,
+            moment,
+            moment + MICROSECOND,
+            day - MICROSECOND,
+            day,
+            day + timedelta(days=1) - MICROSECOND,
+            day + timedelta(days=1),
+        ]
     if kind == "text":
         wildcard_bait = value.replace("%", "x").replace("_", "y").replace("\\", "z")
         return [value, value.upper(), value.lower().swapcase(), f"x{value}", f"{value}y", wildcard_bait]
@@ -135,18 +153,20 @@ def lead_strategy(hints: dict[str, list]):
         return st.none() | strategy if nullable else strategy
 
     tag_pool = TAGS + hints["tags"]
-    return st.fixed_dictionaries({
-        "status": field(st.sampled_from(STATUSES), "status", nullable=False),
-        "priority": field(st.sampled_from(PRIORITIES), "priority", nullable=False),
-        "source": field(st.sampled_from(SOURCES), "source"),
-        "insurance_type": field(st.sampled_from(INSURANCE_TYPES), "insurance_type"),
-        "state": field(st.sampled_from(STATES) | state_text, "state"),
-        "city": field(st.sampled_from(CITIES) | odd_text, "city"),
-        "value_estimate": field(numbers, "value_estimate"),
-        "created_at": field(moments, "created_at", nullable=False),
-        "updated_at": field(moments, "updated_at", nullable=False),
-        "tags": st.frozensets(st.sampled_from(tag_pool), max_size=3),
-    })
+    return st.fixed_dictionaries(
+        {
+            "status": field(st.sampled_from(STATUSES), "status", nullable=False),
+            "priority": field(st.sampled_from(PRIORITIES), "priority", nullable=False),
+            "source": field(st.sampled_from(SOURCES), "source"),
+            "insurance_type": field(st.sampled_from(INSURANCE_TYPES), "insurance_type"),
+            "state": field(st.sampled_from(STATES) | state_text, "state"),
+            "city": field(st.sampled_from(CITIES) | odd_text, "city"),
+            "value_estimate": field(numbers, "value_estimate"),
+            "created_at": field(moments, "created_at", nullable=False),
+            "updated_at": field(moments, "updated_at", nullable=False),
+            "tags": st.frozensets(st.sampled_from(tag_pool), max_size=3),
+        }
+    )
 
 
 @st.composite
@@ -178,8 +198,7 @@ def lead_rows(leads: list[dict], organization_id: int, id_offset: int) -> tuple[
     rows, tag_rows = [], []
     for number, lead in enumerate(leads, start=1):
         lead_id = number + id_offset
-        rows.append({"id": lead_id, "organization_id": organization_id,
-                     **{key: value for key, value in lead.items() if key != "tags"}})
+        rows.append({"id": lead_id, "organization_id": organization_id, **{key: value for key, value in lead.items() if key != "tags"}})
         tag_rows.extend({"lead_id": lead_id, "tag": tag} for tag in lead["tags"])
     return rows, tag_rows
 
@@ -199,8 +218,7 @@ def matching_ids(connection, rules, match_all: bool, org_id: int) -> set[int]:
     return set(connection.scalars(matching_lead_ids_query(rules, match_all, org_id, NOW)))
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(scenario=scenarios())
 def test_postgresql_sqlite_and_the_python_evaluator_agree(session, sqlite_engine, orgs, scenario):
     raw_rules, match_all, leads = scenario
@@ -215,8 +233,7 @@ def test_postgresql_sqlite_and_the_python_evaluator_agree(session, sqlite_engine
     # Each rule alone, then the whole set: a rule's disagreement must not hide behind the others.
     for rule_set in [[rule] for rule in rules] + [rules]:
         expected = {
-            number for number, lead in enumerate(leads, start=1)
-            if evaluate_rules(rule_set, match_all, lead, set(lead["tags"]), NOW)
+            number for number, lead in enumerate(leads, start=1) if evaluate_rules(rule_set, match_all, lead, set(lead["tags"]), NOW)
         }
         assert matching_ids(session.connection(), rule_set, match_all, org_id) == expected, "PostgreSQL"
         with sqlite_engine.connect() as connection:
@@ -224,11 +241,13 @@ def test_postgresql_sqlite_and_the_python_evaluator_agree(session, sqlite_engine
 
 
 def test_leads_are_drawn_on_and_around_the_values_the_rules_name():
-    rules, _ = validate_rules([
-        {"field": "value_estimate", "operator": "equals", "value": "1000"},
-        {"field": "created_at", "operator": "equals", "value": "2024-06-01T12:00:00Z"},
-        {"field": "state", "operator": "contains", "value": "x"},
-    ])
+    rules, _ = validate_rules(
+        [
+            {"field": "value_estimate", "operator": "equals", "value": "1000"},
+            {"field": "created_at", "operator": "equals", "value": "2024-06-01T12:00:00Z"},
+            {"field": "state", "operator": "contains", "value": "x"},
+        ]
+    )
     hints = rule_hints(rules)
 
     assert hints["value_estimate"] == [Decimal("999.99"), Decimal("1000.00"), Decimal("1000.01")]

@@ -1,4 +1,5 @@
 """Users and the audit log, for admins."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
@@ -7,10 +8,13 @@ from wtforms.validators import DataRequired, Email, Length
 
 from ..audit import audit
 from ..auth.access import ADMIN, roles_required
+from ..auth.forms import MIN_PASSWORD_LENGTH
+from ..auth.sessions import revoke_sign_ins
 from ..extensions import db
 from ..htmx import render_page_or_fragment
 from ..models import AuditLog, User
 from ..models.org import ROLES
+from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -33,8 +37,7 @@ def users():
         if db.session.scalar(select(User.id).where(func.lower(User.email) == email.lower())):
             form.email.errors.append("A user with this email exists.")
         else:
-            user = User(organization_id=g.organization_id, email=email, name=form.name.data.strip(),
-                        role=form.role.data)
+            user = User(organization_id=g.organization_id, email=email, name=form.name.data.strip(), role=form.role.data)
             user.set_password(form.password.data)
             db.session.add(user)
             db.session.flush()
@@ -54,21 +57,36 @@ def toggle_user(user_id):
         flash("You cannot deactivate yourself.", "error")
     else:
         user.is_active = not user.is_active
+        if not user.is_active:
+            revoke_sign_ins(user)  # every browser session and API token of the user ends now
         audit("update", user, {"is_active": user.is_active})
         db.session.commit()
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/password")
+@roles_required(*ADMIN)
+def reset_password(user_id):
+    """An admin sets a new password for a user: all of that user's sessions and tokens end."""
+    user = get_or_404(User, user_id)
+    password = request.form.get("password", "")
+    if not MIN_PASSWORD_LENGTH <= len(password) <= 200:
+        flash(f"A password has {MIN_PASSWORD_LENGTH} to 200 characters; {user.email}'s is unchanged.", "error")
+        return redirect(url_for("admin.users"))
+    user.set_password(password)
+    revoke_sign_ins(user, keep_this_session=user.id == g.user.id)
+    audit("update", user, {"password": "reset by an admin"})
+    db.session.commit()
+    flash(f"{user.email} has a new password; their sessions and API tokens are signed out.", "success")
     return redirect(url_for("admin.users"))
 
 
 @bp.get("/audit")
 @roles_required(*ADMIN)
 def audit_log():
-    page = max(request.args.get("page", 1, type=int), 1)
     action = request.args.get("action", "")
     query = scoped(AuditLog)
     if action:
         query = query.where(AuditLog.action == action)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    entries = db.session.scalars(query.order_by(AuditLog.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    return render_page_or_fragment("admin/audit.html", "entries", entries=entries, page=page, pages=pages,
-                                   action=action, total=total)
+    entries = paginate(query.order_by(AuditLog.id.desc()), requested_page(), PER_PAGE)
+    return render_page_or_fragment("admin/audit.html", "entries", **entries.context("entries"), action=action)

@@ -1,4 +1,5 @@
 """The JSON API under /api/v1: bearer tokens, problem+json errors, an OpenAPI document."""
+
 from flask import Blueprint, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 

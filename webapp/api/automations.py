@@ -1,16 +1,25 @@
 """Automations: CRUD (PUT replaces the steps when ``actions`` is given), manual trigger, runs."""
+
 from datetime import datetime
+from typing import Annotated
 
 from flask import g, jsonify, url_for
-from pydantic import BaseModel
-from sqlalchemy import select
+from pydantic import BaseModel, Field
 
 from ..audit import audit
-from ..automations.services import AutomationFields, delete_automation, save_automation, start_manually, validate_automation
+from ..automations.services import (
+    MAX_MANUAL_LEADS,
+    AutomationFields,
+    delete_automation,
+    runs_by_id,
+    save_automation,
+    start_manually,
+    validate_automation,
+)
 from ..extensions import db
-from ..models import Automation, AutomationRun, Lead
-from ..tenancy import get_or_404, ids_in_org, scoped
-from ..validation import StrictModel, ValidationFailed, parse
+from ..models import Automation, AutomationRun
+from ..tenancy import get_or_404, scoped
+from ..validation import RowId, StrictModel, parse
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -78,8 +87,11 @@ class RunOut(Out):
 
 
 class TriggerRequest(StrictModel):
-    lead_id: int | None = None
-    lead_ids: list[int] | None = None
+    lead_id: RowId | None = None
+    lead_ids: Annotated[list[RowId], Field(max_length=MAX_MANUAL_LEADS)] | None = None
+
+    def all_lead_ids(self) -> list[int]:
+        return ([self.lead_id] if self.lead_id else []) + (self.lead_ids or [])
 
 
 class TriggeredRun(BaseModel):
@@ -101,8 +113,9 @@ def list_automations():
 
 @bp.post("/automations")
 @api_auth(*CONFIGURE)
-@documented("Create an automation with its steps", body=AutomationFields, response=AutomationOut, status=201,
-            errors=(409,), tag="automations")
+@documented(
+    "Create an automation with its steps", body=AutomationFields, response=AutomationOut, status=201, errors=(409,), tag="automations"
+)
 def create_automation():
     values = validate_automation(json_body(), g.organization_id, partial=False)
     automation = Automation(organization_id=g.organization_id)
@@ -121,8 +134,13 @@ def get_automation(automation_id):
 
 @bp.put("/automations/<int:automation_id>")
 @api_auth(*CONFIGURE)
-@documented("Change an automation; a given actions list replaces its steps", body=AutomationFields,
-            response=AutomationOut, errors=(409,), tag="automations")
+@documented(
+    "Change an automation; a given actions list replaces its steps",
+    body=AutomationFields,
+    response=AutomationOut,
+    errors=(409,),
+    tag="automations",
+)
 def update_automation(automation_id):
     automation = get_or_404(Automation, automation_id)
     changes = save_automation(automation, validate_automation(json_body(), g.organization_id, partial=True))
@@ -144,23 +162,14 @@ def delete_automation_view(automation_id):
 
 @bp.post("/automations/<int:automation_id>/trigger")
 @api_auth(*CONFIGURE)
-@documented("Start the automation by hand for leads", body=TriggerRequest, response=TriggerResponse, status=202,
-            tag="automations")
+@documented("Start the automation by hand for leads", body=TriggerRequest, response=TriggerResponse, status=202, tag="automations")
 def trigger_automation(automation_id):
     automation = get_or_404(Automation, automation_id)
-    request_body = parse(TriggerRequest, json_body())
-    lead_ids = list(dict.fromkeys(([request_body.lead_id] if request_body.lead_id else []) + (request_body.lead_ids or [])))
-    if not lead_ids:
-        raise ValidationFailed([{"field": "lead_ids", "message": "give lead_id or lead_ids"}])
-    if len(lead_ids) > 1000:
-        raise ValidationFailed([{"field": "lead_ids", "message": "at most 1000 leads at once"}])
-    foreign = sorted(set(lead_ids) - ids_in_org(Lead, lead_ids, g.organization_id))
-    if foreign:
-        raise ValidationFailed([{"field": "lead_ids", "message": f"no such lead: {', '.join(map(str, foreign[:20]))}"}])
+    lead_ids = parse(TriggerRequest, json_body()).all_lead_ids()
     run_ids = start_manually(automation, lead_ids)
     audit("trigger", automation, {"lead_ids": lead_ids[:100], "runs": len(run_ids)})
     db.session.commit()
-    runs = db.session.scalars(select(AutomationRun).where(AutomationRun.id.in_(run_ids)).order_by(AutomationRun.id)).all()
+    runs = runs_by_id(g.organization_id, run_ids)
     response = jsonify({"runs": [{"id": r.id, "lead_id": r.lead_id, "status": r.status} for r in runs]})
     response.status_code = 202
     return response
@@ -168,8 +177,7 @@ def trigger_automation(automation_id):
 
 @bp.get("/automations/<int:automation_id>/runs")
 @api_auth(*READ)
-@documented("The automation's runs, newest first, with their steps", response=page_envelope(RunOut), query=PAGE_QUERY,
-            tag="automations")
+@documented("The automation's runs, newest first, with their steps", response=page_envelope(RunOut), query=PAGE_QUERY, tag="automations")
 def automation_runs(automation_id):
     automation = get_or_404(Automation, automation_id)
     query = scoped(AutomationRun, AutomationRun.automation_id == automation.id).order_by(AutomationRun.id.desc())

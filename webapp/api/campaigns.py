@@ -1,9 +1,11 @@
 """Campaigns: CRUD."""
+
 from datetime import datetime
 
 from flask import g, jsonify, url_for
 
 from ..audit import audit
+from ..campaigns import services
 from ..campaigns.services import CampaignFields, save_campaign, validate_campaign
 from ..extensions import db
 from ..models import Campaign
@@ -74,6 +76,6 @@ def update_campaign(campaign_id):
 def delete_campaign(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
     audit("delete", campaign, {"name": campaign.name})
-    db.session.delete(campaign)
+    services.delete_campaign(campaign)
     db.session.commit()
     return no_content()

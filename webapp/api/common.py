@@ -1,20 +1,21 @@
 """Request parsing and response shapes shared by every API resource."""
+
 import hashlib
 
 from flask import g, json, jsonify, request
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import BadRequest
 
 from ..extensions import db
 from ..models import IdempotencyRecord
 from ..models.base import utcnow
+from ..pagination import paginate as paginate_query
 from .errors import ApiError
 
 MAX_PAGE = 1_000_000  # keeps the row offset within a 64-bit integer whatever per_page is
-PAGE_QUERY = {"page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
-              "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
+PAGE_QUERY = {"page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
 
 
 class Out(BaseModel):
@@ -27,8 +28,10 @@ def json_body() -> dict:
     """The request's JSON object; 400 when it is not JSON, 422 when it is not an object."""
     try:
         data = request.get_json(force=True)
-    except BadRequest:
-        raise ApiError(400, "The body is not valid JSON") from None
+    except BadRequest as exc:
+        # Outside debug mode Flask hides the decoder's reason behind a generic 400; it is the cause.
+        reason = (getattr(exc.__cause__, "description", None) or "").removeprefix("Failed to decode JSON object: ")
+        raise ApiError(400, f"The body is not valid JSON: {reason}" if reason else "The body is not valid JSON") from None
     if not isinstance(data, dict):
         raise ApiError(422, "The body must be a JSON object", errors=[{"field": "body", "message": "must be an object"}])
     bad = _unstorable_text(data)
@@ -75,13 +78,17 @@ def int_arg(name: str, default: int, minimum: int = 1, maximum: int | None = Non
     return value
 
 
-def paginate(query, out_model: type[Out]) -> dict:
-    """The list envelope ``{"items", "total", "page", "per_page"}`` for a select()."""
+def paginate(query, out_model: type[Out] | None = None, *, item=None) -> dict:
+    """The list envelope ``{"items", "total", "page", "per_page"}`` for a select().
+
+    Each item is ``out_model`` of a selected object, or ``item(row)`` (a model) for a select of
+    several entities. ``page`` and ``per_page`` out of bounds are a 422; a page past the last is empty.
+    """
     page = int_arg("page", 1, maximum=MAX_PAGE)
     per_page = int_arg("per_page", 50, maximum=200)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.scalars(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [dump(out_model, row) for row in rows], "total": total, "page": page, "per_page": per_page}
+    result = paginate_query(query, page, per_page, clamp=False, rows=item is not None)
+    items = [item(row).model_dump(mode="json") for row in result.items] if item else [dump(out_model, obj) for obj in result.items]
+    return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
 def dump(out_model: type[Out], obj) -> dict:
@@ -103,8 +110,7 @@ def page_envelope(item_model: type[BaseModel]) -> type[BaseModel]:
     """A response model ``{"items": [item], "total", "page", "per_page"}`` for the document."""
     from pydantic import create_model
 
-    return create_model(f"{item_model.__name__}Page", items=(list[item_model], ...), total=(int, ...),
-                        page=(int, ...), per_page=(int, ...))
+    return create_model(f"{item_model.__name__}Page", items=(list[item_model], ...), total=(int, ...), page=(int, ...), per_page=(int, ...))
 
 
 IDEMPOTENCY_HEADER = {"Idempotency-Key": {"type": "string", "maxLength": 200}}
@@ -116,12 +122,16 @@ def replay_idempotent(handler):
     if not key:
         return handler()
     if len(key) > 200 or not key.isprintable():
-        raise ApiError(422, "Idempotency-Key must be at most 200 printable characters",
-                       errors=[{"field": "Idempotency-Key", "message": "at most 200 printable characters"}])
+        raise ApiError(
+            422,
+            "Idempotency-Key must be at most 200 printable characters",
+            errors=[{"field": "Idempotency-Key", "message": "at most 200 printable characters"}],
+        )
     body_hash = hashlib.sha256(request.get_data() + request.path.encode()).hexdigest()
     scoped_key = f"{g.user.id}:{key}"
-    record = db.session.scalar(select(IdempotencyRecord).where(
-        IdempotencyRecord.organization_id == g.organization_id, IdempotencyRecord.key == scoped_key))
+    record = db.session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.organization_id == g.organization_id, IdempotencyRecord.key == scoped_key)
+    )
     if record is not None and (utcnow() - record.created_at).total_seconds() < 24 * 3600:
         if record.request_hash != body_hash:
             raise ApiError(409, "This Idempotency-Key was used with another body")
@@ -135,9 +145,16 @@ def replay_idempotent(handler):
         db.session.delete(record)
         db.session.flush()
     response = handler(commit=False)
-    db.session.add(IdempotencyRecord(organization_id=g.organization_id, key=scoped_key, request_hash=body_hash,
-                                     status_code=response.status_code, response_body=json.loads(response.get_data()),
-                                     location=response.headers.get("Location")))
+    db.session.add(
+        IdempotencyRecord(
+            organization_id=g.organization_id,
+            key=scoped_key,
+            request_hash=body_hash,
+            status_code=response.status_code,
+            response_body=json.loads(response.get_data()),
+            location=response.headers.get("Location"),
+        )
+    )
     try:
         db.session.commit()
     except IntegrityError:  # the same key raced in from another request: that one wins

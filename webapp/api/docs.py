@@ -4,6 +4,7 @@ A view declares its contract with ``@documented(...)``: request body and respons
 query parameters, success status and the error statuses it may return. ``build_openapi()`` walks the
 URL map, so a route cannot exist without appearing in the document.
 """
+
 import re
 
 from flask import current_app
@@ -15,24 +16,49 @@ PROBLEM_SCHEMA = {
     "type": "object",
     "required": ["type", "title", "status", "detail"],
     "properties": {
-        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
         "detail": {"type": "string"},
-        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message"],
-                   "properties": {"field": {"type": "string"}, "message": {"type": "string"}}}},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
     },
 }
 COMMON_ERRORS = (400, 401, 403, 404, 405, 422, 429)
 
 
-def documented(summary: str, *, body: type[BaseModel] | None = None, response: type[BaseModel] | dict | None = None,
-               status: int = 200, query: dict | None = None, errors: tuple[int, ...] = (), tag: str = "",
-               public: bool = False, headers: dict | None = None):
+def documented(
+    summary: str,
+    *,
+    body: type[BaseModel] | None = None,
+    response: type[BaseModel] | dict | None = None,
+    status: int = 200,
+    query: dict | None = None,
+    errors: tuple[int, ...] = (),
+    tag: str = "",
+    public: bool = False,
+    headers: dict | None = None,
+):
     """Attach the OpenAPI description of a view to it."""
 
     def decorate(view):
-        view.openapi = {"summary": summary, "body": body, "response": response, "status": status,
-                        "query": query or {}, "errors": errors, "tag": tag, "public": public,
-                        "headers": headers or {}}
+        view.openapi = {
+            "summary": summary,
+            "body": body,
+            "response": response,
+            "status": status,
+            "query": query or {},
+            "errors": errors,
+            "tag": tag,
+            "public": public,
+            "headers": headers or {},
+        }
         return view
 
     return decorate
@@ -69,8 +95,11 @@ def build_openapi() -> dict:
             paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, components)
     return {
         "openapi": "3.0.3",
-        "info": {"title": "Leadflow API", "version": "1.0.0",
-                 "description": "Segments, email templates and automations for insurance lead generation."},
+        "info": {
+            "title": "Leadflow API",
+            "version": "1.0.0",
+            "description": "Segments, email templates and automations for insurance lead generation.",
+        },
         "servers": [{"url": "/"}],
         "paths": paths,
         "components": {
@@ -81,18 +110,23 @@ def build_openapi() -> dict:
 
 
 def _operation(rule, spec: dict, components: dict) -> dict:
-    operation = {"summary": spec["summary"], "operationId": rule.endpoint.replace(".", "_"),
-                 "tags": [spec["tag"]] if spec["tag"] else [], "parameters": [], "responses": {}}
+    operation = {
+        "summary": spec["summary"],
+        "operationId": rule.endpoint.replace(".", "_"),
+        "tags": [spec["tag"]] if spec["tag"] else [],
+        "parameters": [],
+        "responses": {},
+    }
     for arg in sorted(rule.arguments):
         operation["parameters"].append(
-            {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}})
+            {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+        )
     for name, schema in spec["query"].items():
         operation["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema})
     for name, schema in spec["headers"].items():
         operation["parameters"].append({"name": name, "in": "header", "required": False, "schema": schema})
     if spec["body"] is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _input_schema(spec["body"], components)}}}
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _input_schema(spec["body"], components)}}}
     ok = {"description": "Success"}
     if spec["response"] is not None:
         ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}
@@ -101,9 +135,13 @@ def _operation(rule, spec: dict, components: dict) -> dict:
     errors = set(spec["errors"]) | common  # a public view may still declare a 401 of its own (wrong password)
     if spec["body"] is None:
         errors -= {400}
+    else:
+        errors |= {413}  # a body over the size limit (MAX_CONTENT_LENGTH) is refused before it is read
     for code in sorted(errors):
         operation["responses"][str(code)] = {
-            "description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+            "description": "Problem",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
     if not spec["public"]:
         operation["security"] = [{"bearerAuth": []}]
     return operation

@@ -1,28 +1,19 @@
 """Email templates: CRUD, earlier versions (and restore), preview (SPEC §6, §9, §12)."""
+
 from datetime import datetime
 from typing import Annotated, Any
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Strict
 
 from ..audit import audit
-from ..auth.access import MAX_ID
-from ..email_templates.services import (
-    TemplateChanges,
-    TemplateIn,
-    delete_template,
-    get_version,
-    preview,
-    preview_context,
-    restore_version,
-    save_template,
-    validate_template_fields,
-)
+from ..email_templates import services
+from ..email_templates.services import TemplateChanges, TemplateIn
 from ..extensions import db
 from ..models import EmailTemplate, EmailTemplateVersion, Lead
 from ..models.email import TEMPLATE_TYPES
 from ..tenancy import get_or_404, get_scoped, scoped
-from ..validation import StrictModel, ValidationFailed, parse
+from ..validation import RowId, StrictModel, ValidationFailed, parse
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -31,8 +22,7 @@ from .errors import ApiError
 
 TAG = "email templates"
 BASE = "/automations/email-templates"
-LIST_QUERY = {**PAGE_QUERY, "template_type": {"type": "string", "enum": list(TEMPLATE_TYPES)},
-              "is_active": {"type": "boolean"}}
+LIST_QUERY = {**PAGE_QUERY, "template_type": {"type": "string", "enum": list(TEMPLATE_TYPES)}, "is_active": {"type": "boolean"}}
 
 
 class EmailTemplateOut(Out):
@@ -67,7 +57,7 @@ class EmailTemplateVersionOut(Out):
 class PreviewIn(StrictModel):
     """Render for one of the organization's leads, or for the given variables; with neither, for sample data."""
 
-    lead_id: Annotated[int, Field(strict=True, ge=1, le=MAX_ID)] | None = None
+    lead_id: Annotated[RowId, Strict()] | None = None
     context: dict[str, Any] | None = None
 
 
@@ -86,8 +76,11 @@ def list_email_templates():
     template_type = request.args.get("template_type")
     if template_type:
         if template_type not in TEMPLATE_TYPES:
-            raise ApiError(422, f"template_type must be one of {', '.join(TEMPLATE_TYPES)}",
-                           errors=[{"field": "template_type", "message": "unknown template type"}])
+            raise ApiError(
+                422,
+                f"template_type must be one of {', '.join(TEMPLATE_TYPES)}",
+                errors=[{"field": "template_type", "message": "unknown template type"}],
+            )
         criteria.append(EmailTemplate.template_type == template_type)
     is_active = request.args.get("is_active")
     if is_active is not None:
@@ -101,9 +94,9 @@ def list_email_templates():
 @api_auth(*CONFIGURE)
 @documented("Create an email template", body=TemplateIn, response=EmailTemplateOut, status=201, errors=(409,), tag=TAG)
 def create_email_template():
-    values = validate_template_fields(json_body(), partial=False)
+    values = services.validate_template_fields(json_body(), partial=False)
     template = EmailTemplate(organization_id=g.organization_id)
-    save_template(template, values, g.user.id)
+    services.save_template(template, values, g.user.id)
     audit("create", template, {"name": template.name, "slug": template.slug})
     db.session.commit()
     return created(dump(EmailTemplateOut, template), url_for("api.get_email_template", template_id=template.id))
@@ -118,11 +111,10 @@ def get_email_template(template_id):
 
 @bp.put(f"{BASE}/<int:template_id>")
 @api_auth(*CONFIGURE)
-@documented("Change the given fields of an email template", body=TemplateChanges, response=EmailTemplateOut,
-            errors=(409,), tag=TAG)
+@documented("Change the given fields of an email template", body=TemplateChanges, response=EmailTemplateOut, errors=(409,), tag=TAG)
 def update_email_template(template_id):
     template = get_or_404(EmailTemplate, template_id)
-    changes = save_template(template, validate_template_fields(json_body(), partial=True), g.user.id)
+    changes = services.save_template(template, services.validate_template_fields(json_body(), partial=True), g.user.id)
     if changes:
         audit("update", template, changes)
     db.session.commit()
@@ -134,7 +126,7 @@ def update_email_template(template_id):
 @documented("Delete an email template (409 while an automation uses it)", status=204, errors=(409,), tag=TAG)
 def delete_email_template(template_id):
     template = get_or_404(EmailTemplate, template_id)
-    delete_template(template)
+    services.delete_template(template)
     audit("delete", template, {"name": template.name})
     db.session.commit()
     return no_content()
@@ -142,12 +134,12 @@ def delete_email_template(template_id):
 
 @bp.get(f"{BASE}/<int:template_id>/versions")
 @api_auth(*READ)
-@documented("The template's earlier versions, newest first", response=page_envelope(EmailTemplateVersionOut),
-            query=PAGE_QUERY, tag=TAG)
+@documented("The template's earlier versions, newest first", response=page_envelope(EmailTemplateVersionOut), query=PAGE_QUERY, tag=TAG)
 def list_email_template_versions(template_id):
     template = get_or_404(EmailTemplate, template_id)
-    query = scoped(EmailTemplateVersion, EmailTemplateVersion.template_id == template.id,
-                   EmailTemplateVersion.version < template.version).order_by(EmailTemplateVersion.version.desc())
+    query = scoped(
+        EmailTemplateVersion, EmailTemplateVersion.template_id == template.id, EmailTemplateVersion.version < template.version
+    ).order_by(EmailTemplateVersion.version.desc())
     return jsonify(paginate(query, EmailTemplateVersionOut))
 
 
@@ -156,10 +148,10 @@ def list_email_template_versions(template_id):
 @documented("Make an earlier version current again (saved as a new version)", response=EmailTemplateOut, tag=TAG)
 def restore_email_template_version(template_id, version):
     template = get_or_404(EmailTemplate, template_id)
-    saved = get_version(template, version) if version < template.version else None
+    saved = services.get_version(template, version) if version < template.version else None
     if saved is None:
         raise ApiError(404, "Not found")
-    changes = restore_version(template, saved, g.user.id)
+    changes = services.restore_version(template, saved, g.user.id)
     if changes:
         audit("update", template, {**changes, "restored_from": version})
     db.session.commit()
@@ -168,8 +160,9 @@ def restore_email_template_version(template_id, version):
 
 @bp.post(f"{BASE}/<int:template_id>/preview")
 @api_auth(*READ)
-@documented("Render the template for a lead, given variables or sample data; nothing is saved or sent",
-            body=PreviewIn, response=PreviewOut, tag=TAG)
+@documented(
+    "Render the template for a lead, given variables or sample data; nothing is saved or sent", body=PreviewIn, response=PreviewOut, tag=TAG
+)
 def preview_email_template(template_id):
     template = get_or_404(EmailTemplate, template_id)
     body = parse(PreviewIn, json_body())
@@ -181,7 +174,8 @@ def preview_email_template(template_id):
         lead = get_scoped(Lead, body.lead_id) if body.lead_id is not None else None
         if body.lead_id is not None and lead is None:
             raise ValidationFailed([{"field": "lead_id", "message": "no such lead"}])
-        context = preview_context(g.organization_id, lead)
-    result = preview(template.template_type, template.subject, template.body_html, template.body_text, context,
-                     (template.id, template.version))
+        context = services.preview_context(g.organization_id, lead)
+    result = services.preview(
+        template.template_type, template.subject, template.body_html, template.body_text, context, (template.id, template.version)
+    )
     return jsonify(result)

@@ -1,10 +1,18 @@
 """problem+json (RFC 9457) for every failure under /api."""
+
 from flask import Response, json
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_TYPES = {
-    400: "bad-request", 401: "unauthorized", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-    409: "conflict", 413: "payload-too-large", 415: "unsupported-media-type", 422: "validation-error",
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-error",
     429: "too-many-requests",
 }
 

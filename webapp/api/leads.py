@@ -1,17 +1,25 @@
 """Leads: CRUD, bulk create with Idempotency-Key, event timeline."""
+
 from datetime import datetime
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, field_validator
 from sqlalchemy import select
 
 from ..audit import audit
 from ..extensions import db
-from ..leads.schemas import LeadFields
-from ..leads.services import MAX_BULK, create_lead, create_leads, delete_lead, lead_list_query, update_lead, validate_lead
+from ..leads.schemas import BulkLeads, LeadFields
+from ..leads.services import (
+    create_lead,
+    create_leads,
+    delete_lead,
+    lead_list_query,
+    update_lead,
+    validate_lead,
+    validate_leads,
+)
 from ..models import Lead, LeadEvent
 from ..tenancy import get_or_404
-from ..validation import StrictModel, ValidationFailed
 from . import bp
 from .auth import READ, WORK, api_auth
 from .common import IDEMPOTENCY_HEADER, PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, replay_idempotent
@@ -54,17 +62,16 @@ class LeadEventOut(Out):
     created_at: datetime
 
 
-class BulkLeads(StrictModel):
-    leads: list[LeadFields] = Field(max_length=MAX_BULK)
-
-
 class BulkCreated(BaseModel):
     created: int
     ids: list[int]
 
 
-LIST_QUERY = {**PAGE_QUERY, **{name: {"type": "string"} for name in
-                               ("status", "priority", "source", "insurance_type", "state", "tag", "q")}}
+LIST_QUERY = {
+    **PAGE_QUERY,
+    **{name: {"type": "string"} for name in ("status", "priority", "source", "insurance_type", "state", "tag", "q")},
+    "assigned_to_id": {"type": "integer", "minimum": 1},
+}
 
 
 @bp.get("/leads")
@@ -77,8 +84,7 @@ def list_leads():
 
 @bp.post("/leads")
 @api_auth(*WORK)
-@documented("Create a lead", body=LeadFields, response=LeadOut, status=201, errors=(409,), tag="leads",
-            headers=IDEMPOTENCY_HEADER)
+@documented("Create a lead", body=LeadFields, response=LeadOut, status=201, errors=(409,), tag="leads", headers=IDEMPOTENCY_HEADER)
 def create_lead_view():
     def handle(commit=True):
         values = validate_lead(json_body(), g.organization_id)
@@ -94,25 +100,18 @@ def create_lead_view():
 
 @bp.post("/leads/bulk")
 @api_auth(*WORK)
-@documented("Create up to 1000 leads, all or nothing", body=BulkLeads, response=BulkCreated, status=201,
-            errors=(409,), tag="leads", headers=IDEMPOTENCY_HEADER)
+@documented(
+    "Create up to 1000 leads, all or nothing",
+    body=BulkLeads,
+    response=BulkCreated,
+    status=201,
+    errors=(409,),
+    tag="leads",
+    headers=IDEMPOTENCY_HEADER,
+)
 def bulk_create_leads():
     def handle(commit=True):
-        body = json_body()
-        unknown = sorted(set(body) - {"leads"})
-        if unknown or not isinstance(body.get("leads"), list):
-            raise ValidationFailed([{"field": unknown[0] if unknown else "leads",
-                                     "message": "unknown field" if unknown else "must be a list of leads"}])
-        if len(body["leads"]) > MAX_BULK:
-            raise ValidationFailed([{"field": "leads", "message": f"at most {MAX_BULK} leads per request"}])
-        rows, errors = [], []
-        for index, raw in enumerate(body["leads"]):
-            try:
-                rows.append(validate_lead(raw, g.organization_id, prefix=f"leads[{index}]"))
-            except ValidationFailed as exc:
-                errors.extend(exc.errors)
-        if errors:
-            raise ValidationFailed(errors)
+        rows = validate_leads(json_body(), g.organization_id)
         ids = create_leads(g.organization_id, rows, g.user.id)
         audit("create", changes={"bulk_leads": len(ids)})
         if commit:
@@ -157,8 +156,7 @@ def delete_lead_view(lead_id):
 
 @bp.get("/leads/<int:lead_id>/events")
 @api_auth(*READ)
-@documented("The lead's event timeline, newest first", response=page_envelope(LeadEventOut), query=PAGE_QUERY,
-            tag="leads")
+@documented("The lead's event timeline, newest first", response=page_envelope(LeadEventOut), query=PAGE_QUERY, tag="leads")
 def lead_events(lead_id):
     lead = get_or_404(Lead, lead_id)
     query = select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc())

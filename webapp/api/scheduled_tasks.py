@@ -1,26 +1,28 @@
 """Scheduled tasks: CRUD, cancel/retry, and running the organization's due tasks now (SPEC §8, §9, §12)."""
+
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from flask import g, jsonify, request, url_for
-from pydantic import AfterValidator, BaseModel, BeforeValidator, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from ..audit import audit
 from ..extensions import db
 from ..models import ScheduledTask
-from ..models.scheduling import DEFAULT_MAX_ATTEMPTS, DEFAULT_PRIORITY, DEFAULT_TIMEOUT_SECONDS, TASK_STATUSES, TASK_TYPES
-from ..scheduled_tasks.engine import (
+from ..models.scheduled_tasks import (
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_PRIORITY,
+    DEFAULT_TIMEOUT_SECONDS,
     MAX_ATTEMPTS_LIMIT,
+    MAX_NAME_LENGTH,
     MAX_TIMEOUT_SECONDS,
-    cancel_task,
-    create_task,
-    process_due,
-    retry_task,
-    update_task,
+    PRIORITY_RANGE,
+    TASK_STATUSES,
 )
-from ..scheduled_tasks.registry import registered_task_types
+from ..scheduled_tasks.definitions import cancel_task, create_task, retry_task, task_type_names, update_task
+from ..scheduled_tasks.execution import process_due
 from ..tenancy import get_or_404, scoped
-from ..validation import Conflict, StrictModel, ValidationFailed, parse
+from ..validation import Conflict, StrictModel, ValidationFailed, parse, text
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -31,6 +33,7 @@ BASE = "/automations/scheduled-tasks"
 
 
 # --- input ----------------------------------------------------------------------------------------
+
 
 def _utc(value: datetime) -> datetime:
     """Naive times are UTC; the year must stay storable after the offset is applied."""
@@ -43,17 +46,13 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
-def _empty_to_none(value):
-    return value.strip() or None if isinstance(value, str) else value
-
-
-# Whole numbers only: "5", 5.0 and true are not a priority. Bounds are the engine's (one place).
-Priority = Annotated[int, Field(strict=True, ge=0, le=100)]
+# Whole numbers only: "5", 5.0 and true are not a priority. Bounds are the model's (one place).
+Priority = Annotated[int, Field(strict=True, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])]
 MaxAttempts = Annotated[int, Field(strict=True, ge=1, le=MAX_ATTEMPTS_LIMIT)]
 TimeoutSeconds = Annotated[int, Field(strict=True, ge=1, le=MAX_TIMEOUT_SECONDS)]
 When = Annotated[datetime, AfterValidator(_utc)]
-Recurrence = Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(_empty_to_none)]
-Name = Annotated[str, Field(max_length=200)]
+Recurrence = text(100)
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
 TaskType = Annotated[str, Field(min_length=1, max_length=40)]
 
 
@@ -94,6 +93,7 @@ class ScheduledTaskChanges(StrictModel):
 
 # --- output ---------------------------------------------------------------------------------------
 
+
 class TaskAttemptOut(BaseModel):
     attempt: int
     started_at: datetime | None
@@ -133,11 +133,11 @@ class ProcessDueOut(BaseModel):
     retry_scheduled: int
 
 
-LIST_QUERY = {**PAGE_QUERY, "status": {"type": "string", "enum": list(TASK_STATUSES)},
-              "task_type": {"type": "string"}}
+LIST_QUERY = {**PAGE_QUERY, "status": {"type": "string", "enum": list(TASK_STATUSES)}, "task_type": {"type": "string"}}
 
 
 # --- routes ---------------------------------------------------------------------------------------
+
 
 @bp.get(BASE)
 @api_auth(*READ)
@@ -155,7 +155,7 @@ def _list_criteria() -> list:
             errors.append({"field": "status", "message": f"must be one of: {', '.join(TASK_STATUSES)}"})
         criteria.append(ScheduledTask.status == status)
     if task_type is not None:
-        known = sorted(set(TASK_TYPES) | set(registered_task_types()))
+        known = task_type_names()
         if task_type not in known:
             errors.append({"field": "task_type", "message": f"must be one of: {', '.join(known)}"})
         criteria.append(ScheduledTask.task_type == task_type)
@@ -184,15 +184,15 @@ def get_scheduled_task(task_id):
 
 @bp.put(f"{BASE}/<int:task_id>")
 @api_auth(*CONFIGURE)
-@documented("Change the given fields of a task that is not running", body=ScheduledTaskChanges,
-            response=ScheduledTaskOut, errors=(409,), tag=TAG)
+@documented(
+    "Change the given fields of a task that is not running", body=ScheduledTaskChanges, response=ScheduledTaskOut, errors=(409,), tag=TAG
+)
 def update_scheduled_task(task_id):
     task = get_or_404(ScheduledTask, task_id)
     changes = parse(ScheduledTaskChanges, json_body()).model_dump(exclude_unset=True)
     before = {name: getattr(task, name) for name in changes}
     update_task(task, changes)
-    audit("update", task, {name: [_short(before[name]), _short(value)]
-                           for name, value in changes.items() if before[name] != value})
+    audit("update", task, {name: [_short(before[name]), _short(value)] for name, value in changes.items() if before[name] != value})
     db.session.commit()
     return jsonify(dump(ScheduledTaskOut, task))
 
@@ -220,8 +220,7 @@ def cancel_scheduled_task(task_id):
 
 @bp.post(f"{BASE}/<int:task_id>/retry")
 @api_auth(*CONFIGURE)
-@documented("Run a failed or cancelled task again, now, with fresh attempts", response=ScheduledTaskOut,
-            errors=(409,), tag=TAG)
+@documented("Run a failed or cancelled task again, now, with fresh attempts", response=ScheduledTaskOut, errors=(409,), tag=TAG)
 def retry_scheduled_task(task_id):
     return _change_state(task_id, retry_task)
 

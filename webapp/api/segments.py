@@ -1,10 +1,10 @@
 """Segments: CRUD (PUT replaces the rules when ``rules`` is given), preview, evaluate, memberships."""
+
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel
-from sqlalchemy import func, select
+from pydantic import BaseModel, WithJsonSchema
 
 from ..audit import audit
 from ..extensions import db
@@ -15,7 +15,7 @@ from ..tenancy import get_or_404, scoped
 from ..validation import StrictModel, ValidationFailed, parse
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
-from .common import MAX_PAGE, PAGE_QUERY, Out, created, dump, int_arg, json_body, no_content, page_envelope, paginate
+from .common import PAGE_QUERY, Out, created, dump, int_arg, json_body, no_content, page_envelope, paginate
 from .docs import documented
 from .leads import LeadOut
 
@@ -67,7 +67,8 @@ class MembershipResult(BaseModel):
 
 
 class LeadIds(StrictModel):
-    lead_ids: list[int]
+    # Each id is checked by the service (``checked_lead_ids``), which names the field as a whole.
+    lead_ids: Annotated[list, WithJsonSchema({"type": "array", "items": {"type": "integer", "minimum": 1}})]
 
 
 class AddedLeads(BaseModel):
@@ -101,8 +102,14 @@ def list_segments():
 
 @bp.post("/segments")
 @api_auth(*CONFIGURE)
-@documented("Create a segment with its rules (a dynamic one is filled at once, or by a job for many leads)",
-            body=SegmentFields, response=SegmentOut, status=201, errors=(409,), tag="segments")
+@documented(
+    "Create a segment with its rules (a dynamic one is filled at once, or by a job for many leads)",
+    body=SegmentFields,
+    response=SegmentOut,
+    status=201,
+    errors=(409,),
+    tag="segments",
+)
 def create_segment():
     segment, refresh = services.create_segment(g.organization_id, json_body(), g.user.id)
     audit("create", segment, {"name": segment.name, "rules": len(segment.rules)})
@@ -112,8 +119,13 @@ def create_segment():
 
 @bp.post("/segments/preview")
 @api_auth(*READ)
-@documented("Count and list the leads unsaved rules match; nothing is saved", body=PreviewFields,
-            response=PreviewResult, query=LIMIT_QUERY, tag="segments")
+@documented(
+    "Count and list the leads unsaved rules match; nothing is saved",
+    body=PreviewFields,
+    response=PreviewResult,
+    query=LIMIT_QUERY,
+    tag="segments",
+)
 def preview_segment():
     limit = _limit()
     fields = parse(PreviewFields, json_body())
@@ -123,13 +135,19 @@ def preview_segment():
 
 @bp.get("/segments/leads/<int:lead_id>")
 @api_auth(*READ)
-@documented("The lead's current segments, each with entered_at", response=page_envelope(LeadSegmentOut),
-            query=PAGE_QUERY, tag="segments")
+@documented("The lead's current segments, each with entered_at", response=page_envelope(LeadSegmentOut), query=PAGE_QUERY, tag="segments")
 def lead_segments(lead_id):
     lead = get_or_404(Lead, lead_id)
-    return jsonify(_paginate_rows(services.segments_of_lead(g.organization_id, lead.id), lambda row: LeadSegmentOut(
-        **SegmentOut.model_validate(row.Segment).model_dump(), entered_at=row.LeadSegment.entered_at,
-        added_by=row.LeadSegment.added_by)))
+    return jsonify(
+        paginate(
+            services.segments_of_lead(g.organization_id, lead.id),
+            item=lambda row: LeadSegmentOut(
+                **SegmentOut.model_validate(row.Segment).model_dump(),
+                entered_at=row.LeadSegment.entered_at,
+                added_by=row.LeadSegment.added_by,
+            ),
+        )
+    )
 
 
 @bp.get("/segments/<int:segment_id>")
@@ -141,8 +159,13 @@ def get_segment(segment_id):
 
 @bp.put("/segments/<int:segment_id>")
 @api_auth(*CONFIGURE)
-@documented("Change the given fields of a segment; a given rules list replaces its rules", body=SegmentFields,
-            response=SegmentOut, errors=(409,), tag="segments")
+@documented(
+    "Change the given fields of a segment; a given rules list replaces its rules",
+    body=SegmentFields,
+    response=SegmentOut,
+    errors=(409,),
+    tag="segments",
+)
 def update_segment(segment_id):
     segment = get_or_404(Segment, segment_id)
     changes, _ = services.update_segment(segment, json_body(), g.user.id)
@@ -165,8 +188,13 @@ def delete_segment(segment_id):
 
 @bp.post("/segments/<int:segment_id>/evaluate")
 @api_auth(*READ)
-@documented("Count and list (ids ascending, the first `limit`) the leads the rules match now; nothing is saved",
-            response=EvaluateResult, query=LIMIT_QUERY, errors=(409,), tag="segments")
+@documented(
+    "Count and list (ids ascending, the first `limit`) the leads the rules match now; nothing is saved",
+    response=EvaluateResult,
+    query=LIMIT_QUERY,
+    errors=(409,),
+    tag="segments",
+)
 def evaluate_segment(segment_id):
     segment = get_or_404(Segment, segment_id)
     return jsonify(services.evaluate_segment(segment, _limit()))
@@ -174,26 +202,27 @@ def evaluate_segment(segment_id):
 
 @bp.post("/segments/<int:segment_id>/update-memberships")
 @api_auth(*CONFIGURE)
-@documented("Refresh a dynamic segment's members now (409 for a static segment)", response=MembershipResult,
-            errors=(409,), tag="segments")
+@documented("Refresh a dynamic segment's members now (409 for a static segment)", response=MembershipResult, errors=(409,), tag="segments")
 def update_memberships(segment_id):
     segment = get_or_404(Segment, segment_id)
     refresh = services.refresh_now(segment, g.user.id, "api")
     audit("trigger", segment, {"entered": refresh.entered, "exited": refresh.exited})
     db.session.commit()
-    return jsonify({"segment_id": segment.id, "entered": refresh.entered, "exited": refresh.exited,
-                    "member_count": refresh.member_count})
+    return jsonify({"segment_id": segment.id, "entered": refresh.entered, "exited": refresh.exited, "member_count": refresh.member_count})
 
 
 @bp.post("/segments/<int:segment_id>/leads")
 @api_auth(*CONFIGURE)
-@documented("Add leads to a static segment (409 for a dynamic one; unknown ids are a 422)", body=LeadIds,
-            response=AddedLeads, errors=(409,), tag="segments")
+@documented(
+    "Add leads to a static segment (409 for a dynamic one; unknown ids are a 422)",
+    body=LeadIds,
+    response=AddedLeads,
+    errors=(409,),
+    tag="segments",
+)
 def add_segment_leads(segment_id):
     segment = get_or_404(Segment, segment_id)
-    body = json_body()
-    _only_lead_ids(body)
-    result = services.add_leads(segment, body.get("lead_ids"), g.user.id)
+    result = services.add_leads(segment, parse(LeadIds, json_body()).lead_ids, g.user.id)
     audit("update", segment, {"added_leads": result["added"]})
     db.session.commit()
     return jsonify(result)
@@ -201,9 +230,13 @@ def add_segment_leads(segment_id):
 
 @bp.delete("/segments/<int:segment_id>/leads")
 @api_auth(*CONFIGURE)
-@documented("Remove leads from a static segment: a body {\"lead_ids\"} or ?lead_ids=1,2 (409 for a dynamic one)",
-            response=RemovedLeads, query={"lead_ids": {"type": "string", "pattern": r"^\d+(,\d+)*$"}},
-            errors=(409,), tag="segments")
+@documented(
+    'Remove leads from a static segment: a body {"lead_ids"} or ?lead_ids=1,2 (409 for a dynamic one)',
+    response=RemovedLeads,
+    query={"lead_ids": {"type": "string", "pattern": r"^\d+(,\d+)*$"}},
+    errors=(409,),
+    tag="segments",
+)
 def remove_segment_leads(segment_id):
     segment = get_or_404(Segment, segment_id)
     result = services.remove_leads(segment, _lead_ids_of_delete(), g.user.id)
@@ -214,28 +247,15 @@ def remove_segment_leads(segment_id):
 
 @bp.get("/segments/<int:segment_id>/leads")
 @api_auth(*READ)
-@documented("The segment's current members, each with entered_at", response=page_envelope(MemberOut),
-            query=PAGE_QUERY, tag="segments")
+@documented("The segment's current members, each with entered_at", response=page_envelope(MemberOut), query=PAGE_QUERY, tag="segments")
 def segment_members(segment_id):
     segment = get_or_404(Segment, segment_id)
-    return jsonify(_paginate_rows(services.members_query(segment), lambda row: MemberOut(
-        **LeadOut.model_validate(row.Lead).model_dump(), entered_at=row.entered_at)))
-
-
-def _paginate_rows(query, item):
-    """The list envelope for a select of several entities; ``item(row)`` builds each item's model."""
-    page = int_arg("page", 1, maximum=MAX_PAGE)
-    per_page = int_arg("per_page", 50, maximum=200)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    rows = db.session.execute(query.limit(per_page).offset((page - 1) * per_page)).all()
-    return {"items": [item(row).model_dump(mode="json") for row in rows], "total": total, "page": page,
-            "per_page": per_page}
-
-
-def _only_lead_ids(body: dict) -> None:
-    unknown = sorted(set(body) - {"lead_ids"})
-    if unknown:
-        raise ValidationFailed([{"field": name, "message": "unknown field"} for name in unknown])
+    return jsonify(
+        paginate(
+            services.members_query(segment),
+            item=lambda row: MemberOut(**LeadOut.model_validate(row.Lead).model_dump(), entered_at=row.entered_at),
+        )
+    )
 
 
 def _lead_ids_of_delete():
@@ -248,6 +268,4 @@ def _lead_ids_of_delete():
         return [int(part) for part in parts]
     if not request.get_data():
         raise ValidationFailed([{"field": "lead_ids", "message": "required (in the body or as ?lead_ids=1,2)"}])
-    body = json_body()
-    _only_lead_ids(body)
-    return body.get("lead_ids")
+    return parse(LeadIds, json_body()).lead_ids

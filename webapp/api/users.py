@@ -1,4 +1,5 @@
 """Users of the organization, and the caller."""
+
 from datetime import datetime
 
 from flask import g, jsonify

@@ -1,4 +1,5 @@
 """Who may see which page: the acting organization and role checks for the browser."""
+
 from functools import wraps
 
 from flask import abort, g, session
@@ -6,8 +7,10 @@ from flask_login import current_user, login_required
 
 from ..extensions import db, login_manager
 from ..models import Organization, User
+from ..models.base import MAX_ID
+from ..validation import is_row_id
+from .sessions import session_is_live
 
-MAX_ID = 2_147_483_647  # ids are 32-bit integer keys: a larger one names no row (and would overflow the query)
 READ = ("admin", "marketer", "agent", "viewer")
 WORK = ("admin", "marketer", "agent")
 CONFIGURE = ("admin", "marketer")
@@ -16,7 +19,9 @@ ADMIN = ("admin",)
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    user = db.session.get(User, int(user_id)) if user_id.isdigit() else None
+    if not (user_id.isdigit() and is_row_id(int(user_id)) and session_is_live(int(user_id))):
+        return None
+    user = db.session.get(User, int(user_id))
     return user if user and user.is_active else None
 
 

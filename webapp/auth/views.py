@@ -1,15 +1,17 @@
 """Sign in, sign out, switch organization (superusers)."""
+
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from ..api.auth import find_user_by_email
+from ..api.auth import credentials_match, find_user_by_email
 from ..audit import audit
 from ..extensions import db, limiter
 from ..models import Organization
-from .forms import LoginForm
+from .forms import ChangePasswordForm, LoginForm
+from .sessions import revoke_sign_ins, sign_in, sign_out
 
 bp = Blueprint("auth", __name__)
 
@@ -28,13 +30,12 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user_by_email(form.email.data)
-        if user and user.is_active and user.check_password(form.password.data):
-            login_user(user)
+        if credentials_match(user, form.password.data):
+            sign_in(user)
             audit("login", user, {"via": "browser"}, user_id=user.id, organization_id=user.organization_id)
             db.session.commit()
             return redirect(_safe_next(request.args.get("next")))
-        audit("login_failed", changes={"email": form.email.data, "via": "browser"},
-              organization_id=user.organization_id if user else None)
+        audit("login_failed", changes={"email": form.email.data, "via": "browser"}, organization_id=user.organization_id if user else None)
         db.session.commit()
         form.password.errors.append("Wrong email or password.")
         return render_template("auth/login.html", form=form), 401
@@ -44,10 +45,29 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
+    sign_out()
+    db.session.commit()
     session.pop("acting_organization_id", None)
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    """The signed-in user's account: changing the password signs out every other session and token."""
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not current_user.check_password(form.current_password.data):
+            form.current_password.errors.append("This is not your current password.")
+        else:
+            current_user.set_password(form.new_password.data)
+            revoke_sign_ins(current_user, keep_this_session=True)
+            audit("update", current_user, {"password": "changed"}, user_id=current_user.id, organization_id=current_user.organization_id)
+            db.session.commit()
+            flash("Your password is changed; your other sessions and API tokens are signed out.", "success")
+            return redirect(url_for("auth.account"))
+    return render_template("auth/account.html", form=form), 422 if form.errors else 200
 
 
 @bp.post("/switch-organization")

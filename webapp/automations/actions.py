@@ -4,6 +4,7 @@ An executor gets the step's configuration and a ``StepContext`` and returns its 
 shown in the run history). It changes rows in the current transaction, which commits together with
 the step's status; its idempotency key (``context.key``) guards effects that leave the database.
 """
+
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -15,6 +16,7 @@ from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task,
 from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
 from ..models.org import ROLES
 from ..tenancy import ids_in_org
+from ..validation import normalise_tag
 
 
 class ActionError(Exception):
@@ -42,20 +44,28 @@ class StepContext:
 
 # --- executors ----------------------------------------------------------------------------------
 
+
 def send_email_action(config: dict, ctx: StepContext) -> dict:
     from ..email_templates.delivery import queue_email
 
     to = config.get("to", "lead")
     if to == "assignee" and ctx.lead.assigned_to_id is None:
         return {"skipped": True, "reason": "the lead has no assignee"}
-    return queue_email(organization_id=ctx.organization_id, template_id=int(config["template_id"]),
-                       lead_id=ctx.lead.id, idempotency_key=ctx.key, subject_override=config.get("subject"),
-                       to=to, personalize=config.get("personalize", True), automation_run_id=ctx.run.id)
+    return queue_email(
+        organization_id=ctx.organization_id,
+        template_id=int(config["template_id"]),
+        lead_id=ctx.lead.id,
+        idempotency_key=ctx.key,
+        subject_override=config.get("subject"),
+        to=to,
+        personalize=config.get("personalize", True),
+        automation_run_id=ctx.run.id,
+    )
 
 
 def send_notification_action(config: dict, ctx: StepContext) -> dict:
     from ..email_templates.delivery import lead_template_context
-    from ..email_templates.render import TemplateRenderError, render_text
+    from ..email_templates.rendering import TemplateRenderError, render_text
 
     user_id = ctx.lead.assigned_to_id if config["user_id"] == "assignee" else int(config["user_id"])
     if user_id is None:
@@ -64,8 +74,7 @@ def send_notification_action(config: dict, ctx: StepContext) -> dict:
         message = render_text(config["message"], lead_template_context(ctx.lead))
     except TemplateRenderError as exc:
         raise ActionError(f"message: {exc}") from None
-    notification = Notification(organization_id=ctx.organization_id, user_id=user_id, message=message[:1000],
-                                link=f"/leads/{ctx.lead.id}")
+    notification = Notification(organization_id=ctx.organization_id, user_id=user_id, message=message[:1000], link=f"/leads/{ctx.lead.id}")
     db.session.add(notification)
     db.session.flush()
     return {"notification_id": notification.id, "user_id": user_id, "message": message[:200]}
@@ -96,29 +105,37 @@ def assign_lead_action(config: dict, ctx: StepContext) -> dict:
 
 
 def _pick_user(ctx: StepContext, strategy: str, role: str) -> int | None:
-    users = db.session.scalars(select(User.id).where(
-        User.organization_id == ctx.organization_id, User.role == role, User.is_active.is_(True)).order_by(User.id)).all()
+    users = db.session.scalars(
+        select(User.id).where(User.organization_id == ctx.organization_id, User.role == role, User.is_active.is_(True)).order_by(User.id)
+    ).all()
     if not users:
         return None
     if strategy == "round_robin":
         # The n-th assignment made by this step of this automation goes to the n-th user, in turn.
-        done = db.session.scalar(select(func.count()).select_from(AutomationRunStep).where(
-            AutomationRunStep.action_id == ctx.step.action_id, AutomationRunStep.status == "completed"))
+        done = db.session.scalar(
+            select(func.count())
+            .select_from(AutomationRunStep)
+            .where(AutomationRunStep.action_id == ctx.step.action_id, AutomationRunStep.status == "completed")
+        )
         return users[done % len(users)]
-    load = dict(db.session.execute(select(Lead.assigned_to_id, func.count()).where(
-        Lead.organization_id == ctx.organization_id, Lead.assigned_to_id.in_(users),
-        Lead.status.notin_(("converted", "lost"))).group_by(Lead.assigned_to_id)).all())
+    load = dict(
+        db.session.execute(
+            select(Lead.assigned_to_id, func.count())
+            .where(Lead.organization_id == ctx.organization_id, Lead.assigned_to_id.in_(users), Lead.status.notin_(("converted", "lost")))
+            .group_by(Lead.assigned_to_id)
+        ).all()
+    )
     return min(users, key=lambda u: (load.get(u, 0), u))
 
 
 def add_tag_action(config: dict, ctx: StepContext) -> dict:
-    tag = config["tag"].strip().lower()
+    tag = normalise_tag(config["tag"])
     update_lead(ctx.lead, {"tags": sorted(set(ctx.lead.tags) | {tag})})
     return {"tag": tag}
 
 
 def remove_tag_action(config: dict, ctx: StepContext) -> dict:
-    tag = config["tag"].strip().lower()
+    tag = normalise_tag(config["tag"])
     update_lead(ctx.lead, {"tags": sorted(set(ctx.lead.tags) - {tag})})
     return {"tag": tag}
 
@@ -131,15 +148,22 @@ def create_task_action(config: dict, ctx: StepContext) -> dict:
         due = date.fromisoformat(str(config["due_date"]))
     else:
         due = date.today() + timedelta(days=int(config.get("due_in_days", 1)))
-    task = Task(organization_id=ctx.organization_id, lead_id=ctx.lead.id, task_type=config.get("task_type", "follow_up"),
-                title=config["title"], due_date=due, idempotency_key=ctx.key,
-                assignee_id=int(config["assignee_id"]) if config.get("assignee_id") else ctx.lead.assigned_to_id)
+    task = Task(
+        organization_id=ctx.organization_id,
+        lead_id=ctx.lead.id,
+        task_type=config.get("task_type", "follow_up"),
+        title=config["title"],
+        due_date=due,
+        idempotency_key=ctx.key,
+        assignee_id=int(config["assignee_id"]) if config.get("assignee_id") else ctx.lead.assigned_to_id,
+    )
     db.session.add(task)
     db.session.flush()
     return {"task_id": task.id, "due_date": due.isoformat(), "assignee_id": task.assignee_id}
 
 
 # --- configuration checks -----------------------------------------------------------------------
+
 
 def _required(config: dict, key: str) -> list[str]:
     return [key] if config.get(key) in (None, "") else []
@@ -161,7 +185,7 @@ def check_send_email(config: dict, organization_id: int) -> dict:
 
 
 def check_send_notification(config: dict, organization_id: int) -> dict:
-    from ..email_templates.render import check_syntax
+    from ..email_templates.rendering import check_syntax
 
     errors = {k: "is required" for k in _required(config, "message") + _required(config, "user_id")}
     if "message" not in errors:
@@ -198,8 +222,10 @@ def check_tag(config: dict, organization_id: int) -> dict:
     tag = config.get("tag")
     if not isinstance(tag, str) or not tag.strip():
         return {"tag": "is required"}
-    if len(tag.strip()) > 50:
-        return {"tag": "at most 50 characters"}
+    try:
+        normalise_tag(tag)
+    except ValueError as exc:
+        return {"tag": str(exc)}
     return {}
 
 
@@ -256,8 +282,7 @@ def validate_action_configuration(action_type: str, config, organization_id: int
         return [{"field": f"{prefix}.configuration", "message": "must be an object"}]
     _, check, allowed = ACTIONS[action_type]
     errors = [{"field": f"{prefix}.configuration.{key}", "message": "unknown key"} for key in sorted(set(config) - allowed)]
-    errors += [{"field": f"{prefix}.configuration.{key}", "message": message}
-               for key, message in check(config, organization_id).items()]
+    errors += [{"field": f"{prefix}.configuration.{key}", "message": message} for key, message in check(config, organization_id).items()]
     return errors
 
 

@@ -1,4 +1,5 @@
 """Automation and step conditions: segment rules evaluated for one lead (the reference evaluator)."""
+
 from ..models import Lead, utcnow
 from ..segments.rules import evaluate_rules, lead_field_values, validate_rules
 
@@ -11,8 +12,7 @@ def lead_matches(conditions: dict | None, lead: Lead, empty_means: bool = True) 
     rules, errors = validate_rules(raw_rules)
     if errors:  # conditions are validated on save; a rule that no longer validates never matches
         return False
-    return evaluate_rules(rules, bool((conditions or {}).get("match_all", True)), lead_field_values(lead),
-                          set(lead.tags), utcnow())
+    return evaluate_rules(rules, bool((conditions or {}).get("match_all", True)), lead_field_values(lead), set(lead.tags), utcnow())
 
 
 def validate_conditions(conditions, prefix: str) -> list[dict]:

@@ -1,12 +1,18 @@
 """What an automation would do for one lead, step by step, without doing it."""
+
 from ..extensions import db
 from ..models import Automation, Lead, User
 from .conditions import lead_matches
 
 ACTION_LABELS = {
-    "send_email": "Send email", "send_notification": "Notify", "update_lead_status": "Set status",
-    "update_lead_priority": "Set priority", "assign_lead": "Assign", "add_tag": "Add tag",
-    "remove_tag": "Remove tag", "create_task": "Create task",
+    "send_email": "Send email",
+    "send_notification": "Notify",
+    "update_lead_status": "Set status",
+    "update_lead_priority": "Set priority",
+    "assign_lead": "Assign",
+    "add_tag": "Add tag",
+    "remove_tag": "Remove tag",
+    "create_task": "Create task",
 }
 
 
@@ -75,11 +81,17 @@ def dry_run(automation: Automation, lead: Lead) -> dict:
             verdict, note = "skip", "the step's conditions do not hold"
         else:
             verdict, note = "run", _effect_note(action.action_type, action.configuration or {}, lead)
-        steps.append({"position": position + 1, "action_type": action.action_type,
-                      "summary": describe_step(action.action_type, action.configuration or {}),
-                      "delay_minutes": action.delay_minutes, "verdict": verdict, "note": note})
-    return {"conditions_hold": lead_matches(automation.conditions, lead), "steps": steps,
-            "active": automation.is_active}
+        steps.append(
+            {
+                "position": position + 1,
+                "action_type": action.action_type,
+                "summary": describe_step(action.action_type, action.configuration or {}),
+                "delay_minutes": action.delay_minutes,
+                "verdict": verdict,
+                "note": note,
+            }
+        )
+    return {"conditions_hold": lead_matches(automation.conditions, lead), "steps": steps, "active": automation.is_active}
 
 
 def _effect_note(action_type: str, config: dict, lead: Lead) -> str:

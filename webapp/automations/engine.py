@@ -6,6 +6,7 @@ workers has its effect once. Delays and retries with backoff are scheduled tasks
 (``delayed_automation``); a run left ``pending``/``running`` by a lost job or a dead worker is found
 by ``requeue_stalled_runs`` and queued again.
 """
+
 import contextlib
 import contextvars
 import logging
@@ -19,9 +20,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..jobs import enqueue
+from ..jobs.loops import job_id_for, not_waiting
 from ..models import Automation, AutomationRun, AutomationRunStep, Lead, ScheduledTask, utcnow
 from ..models.automations import OPEN_RUN_STATUSES
-from ..scheduling import job_id_for, not_waiting
 from .actions import StepContext, execute_action
 from .conditions import lead_matches
 
@@ -47,8 +48,10 @@ def _executing(run: AutomationRun):
 
 # --- creating runs -----------------------------------------------------------------------------
 
-def create_runs(organization_id: int, wanted: list[tuple], chain: dict | None = None,
-                occurrence: str | None = None, manual: bool = False) -> list[int]:
+
+def create_runs(
+    organization_id: int, wanted: list[tuple], chain: dict | None = None, occurrence: str | None = None, manual: bool = False
+) -> list[int]:
     """Record runs for ``(automation, lead_id, event_id)`` whose conditions hold; queue them after commit.
 
     Without re-entry an automation runs once per lead ever (a unique dedupe key); with re-entry,
@@ -66,12 +69,20 @@ def create_runs(organization_id: int, wanted: list[tuple], chain: dict | None = 
         if not lead_matches(automation.conditions, lead):
             continue
         seen.add(key)
-        rows.append({
-            "organization_id": organization_id, "automation_id": automation.id, "lead_id": lead_id,
-            "status": "pending", "trigger_type": automation.trigger_type, "trigger_event_id": event_id,
-            "chain": list(chain.get(lead_id, ())), "dedupe_key": _dedupe_key(automation, lead_id, event_id, occurrence, manual),
-            "created_at": utcnow(), "updated_at": utcnow(),
-        })
+        rows.append(
+            {
+                "organization_id": organization_id,
+                "automation_id": automation.id,
+                "lead_id": lead_id,
+                "status": "pending",
+                "trigger_type": automation.trigger_type,
+                "trigger_event_id": event_id,
+                "chain": list(chain.get(lead_id, ())),
+                "dedupe_key": _dedupe_key(automation, lead_id, event_id, occurrence, manual),
+                "created_at": utcnow(),
+                "updated_at": utcnow(),
+            }
+        )
     if not rows:
         return []
     created = _insert_new_runs(rows)
@@ -85,8 +96,8 @@ def create_runs(organization_id: int, wanted: list[tuple], chain: dict | None = 
 def queue_runs(run_ids: list[int]) -> None:
     """Queue ``execute_runs`` jobs for these runs (sorted ids), in batches, once the transaction commits."""
     for start in range(0, len(run_ids), RUNS_PER_JOB):
-        batch = run_ids[start:start + RUNS_PER_JOB]
-        enqueue("webapp.automations.engine.execute_runs", batch, job_id=job_id_for("runs", batch[0], batch[-1]))
+        batch = run_ids[start : start + RUNS_PER_JOB]
+        enqueue(execute_runs, batch, job_id=job_id_for("runs", batch[0], batch[-1]))
 
 
 def _dedupe_key(automation: Automation, lead_id: int, event_id, occurrence, manual) -> str:
@@ -109,17 +120,22 @@ def _leads_by_id(organization_id: int, lead_ids: set[int]) -> dict[int, Lead]:
 def _open_runs(automation_ids: set[int], lead_ids: set[int]) -> set[tuple[int, int]]:
     if not automation_ids or not lead_ids:
         return set()
-    rows = db.session.execute(select(AutomationRun.automation_id, AutomationRun.lead_id).where(
-        AutomationRun.automation_id.in_(automation_ids), AutomationRun.lead_id.in_(lead_ids),
-        AutomationRun.status.in_(OPEN_RUN_STATUSES)))
+    rows = db.session.execute(
+        select(AutomationRun.automation_id, AutomationRun.lead_id).where(
+            AutomationRun.automation_id.in_(automation_ids),
+            AutomationRun.lead_id.in_(lead_ids),
+            AutomationRun.status.in_(OPEN_RUN_STATUSES),
+        )
+    )
     return {(a, lead) for a, lead in rows}
 
 
 def _insert_new_runs(rows: list[dict]) -> dict[int, dict]:
     """Insert runs, skipping dedupe keys that exist (a trigger handled twice starts nothing twice)."""
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(AutomationRun).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(
-        AutomationRun.id, AutomationRun.dedupe_key)
+    statement = (
+        insert(AutomationRun).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(AutomationRun.id, AutomationRun.dedupe_key)
+    )
     by_key = {row["dedupe_key"]: row for row in rows}
     created = {}
     for row in rows:  # one statement per run: ON CONFLICT with RETURNING reports only inserted rows
@@ -138,15 +154,27 @@ def _insert_steps(created: dict[int, dict], automations: dict[int, Automation]) 
             delay = action.delay_minutes or 0
             if position == 0 and not automation.run_immediately:
                 delay += automation.delay_minutes or 0
-            steps.append({"run_id": run_id, "action_id": action.id, "action_type": action.action_type,
-                          "position": position, "configuration": action.configuration or {},
-                          "conditions": action.conditions or {}, "delay_minutes": delay, "status": "pending",
-                          "attempts": 0, "created_at": utcnow(), "updated_at": utcnow()})
+            steps.append(
+                {
+                    "run_id": run_id,
+                    "action_id": action.id,
+                    "action_type": action.action_type,
+                    "position": position,
+                    "configuration": action.configuration or {},
+                    "conditions": action.conditions or {},
+                    "delay_minutes": delay,
+                    "status": "pending",
+                    "attempts": 0,
+                    "created_at": utcnow(),
+                    "updated_at": utcnow(),
+                }
+            )
     if steps:
         db.session.execute(AutomationRunStep.__table__.insert(), steps)
 
 
 # --- executing runs ----------------------------------------------------------------------------
+
 
 def execute_runs(run_ids: list[int]) -> dict:
     """The job: execute these runs one after the other; returns how each ended."""
@@ -189,15 +217,20 @@ def execute_run(run_id: int) -> str:
 
 def _advance(run_id: int, careful: bool) -> str:
     """Lock the run, execute its due steps (only the next one when ``careful``), commit; return its status."""
-    run = db.session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update()
-                            .execution_options(populate_existing=True))
+    run = db.session.scalar(
+        select(AutomationRun).where(AutomationRun.id == run_id).with_for_update().execution_options(populate_existing=True)
+    )
     if run is None or run.status not in OPEN_RUN_STATUSES:
         status = run.status if run else "missing"
         db.session.rollback()
         return status
-    steps = db.session.scalars(select(AutomationRunStep).where(AutomationRunStep.run_id == run_id)
-                               .order_by(AutomationRunStep.position).with_for_update()
-                               .execution_options(populate_existing=True)).all()
+    steps = db.session.scalars(
+        select(AutomationRunStep)
+        .where(AutomationRunStep.run_id == run_id)
+        .order_by(AutomationRunStep.position)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
     lead = db.session.get(Lead, run.lead_id)
     run.started_at = run.started_at or utcnow()
     if careful:  # other transactions see it between the steps
@@ -254,8 +287,9 @@ def _record_failure(run_id: int, step_id: int, exc: Exception) -> str:
     """Record a failed attempt in its own transaction: retry with backoff, or fail the run with the error.
 
     Returns the run's status (``running`` when the step is to be tried again at once)."""
-    run = db.session.scalar(select(AutomationRun).where(AutomationRun.id == run_id).with_for_update()
-                            .execution_options(populate_existing=True))
+    run = db.session.scalar(
+        select(AutomationRun).where(AutomationRun.id == run_id).with_for_update().execution_options(populate_existing=True)
+    )
     step = db.session.get(AutomationRunStep, step_id, populate_existing=True, with_for_update=True)
     if run is None or step is None or run.status not in OPEN_RUN_STATUSES:
         status = run.status if run else "missing"
@@ -285,9 +319,16 @@ def _wait_until(run: AutomationRun, step: AutomationRunStep, due_at) -> None:
     """Park the run: a delayed_automation task resumes it at ``due_at``."""
     step.status = "waiting"
     run.status = "waiting"
-    db.session.add(ScheduledTask(organization_id=run.organization_id, task_type="delayed_automation",
-                                 name=f"Run {run.id} step {step.position + 1}", scheduled_for=due_at,
-                                 payload={"run_id": run.id, "step_id": step.id}, priority=60))
+    db.session.add(
+        ScheduledTask(
+            organization_id=run.organization_id,
+            task_type="delayed_automation",
+            name=f"Run {run.id} step {step.position + 1}",
+            scheduled_for=due_at,
+            payload={"run_id": run.id, "step_id": step.id},
+            priority=60,
+        )
+    )
 
 
 def resume_delayed_step(task: ScheduledTask) -> dict:
@@ -307,18 +348,23 @@ def resume_delayed_step(task: ScheduledTask) -> dict:
 
 # --- control ----------------------------------------------------------------------------------
 
+
 def cancel_open_runs(automation: Automation) -> int:
     """Deactivation: pending and waiting runs are cancelled, with their waiting steps."""
-    run_ids = db.session.scalars(select(AutomationRun.id).where(
-        AutomationRun.automation_id == automation.id, AutomationRun.status.in_(OPEN_RUN_STATUSES))).all()
+    run_ids = db.session.scalars(
+        select(AutomationRun.id).where(AutomationRun.automation_id == automation.id, AutomationRun.status.in_(OPEN_RUN_STATUSES))
+    ).all()
     if not run_ids:
         return 0
     now = utcnow()
-    db.session.execute(update(AutomationRun).where(AutomationRun.id.in_(run_ids)).values(
-        status="cancelled", finished_at=now, updated_at=now))
-    db.session.execute(update(AutomationRunStep).where(
-        AutomationRunStep.run_id.in_(run_ids), AutomationRunStep.status.in_(("pending", "waiting"))).values(
-        status="cancelled", updated_at=now))
+    db.session.execute(
+        update(AutomationRun).where(AutomationRun.id.in_(run_ids)).values(status="cancelled", finished_at=now, updated_at=now)
+    )
+    db.session.execute(
+        update(AutomationRunStep)
+        .where(AutomationRunStep.run_id.in_(run_ids), AutomationRunStep.status.in_(("pending", "waiting")))
+        .values(status="cancelled", updated_at=now)
+    )
     return len(run_ids)
 
 
@@ -338,9 +384,12 @@ def requeue_stalled_runs() -> int:
 
     Runs that a job still waiting in the queue will execute are not stalled, only behind a backlog."""
     cutoff = utcnow() - timedelta(seconds=current_app.config["STALLED_AFTER_SECONDS"])
-    run_ids = db.session.scalars(select(AutomationRun.id).where(
-        AutomationRun.status.in_(("pending", "running")), AutomationRun.updated_at < cutoff,
-        not_waiting(AutomationRun.id, "runs")).order_by(AutomationRun.id).limit(5000)).all()
+    run_ids = db.session.scalars(
+        select(AutomationRun.id)
+        .where(AutomationRun.status.in_(("pending", "running")), AutomationRun.updated_at < cutoff, not_waiting(AutomationRun.id, "runs"))
+        .order_by(AutomationRun.id)
+        .limit(5000)
+    ).all()
     if run_ids:
         db.session.execute(update(AutomationRun).where(AutomationRun.id.in_(run_ids)).values(updated_at=utcnow()))
         queue_runs(list(run_ids))

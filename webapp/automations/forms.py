@@ -1,4 +1,5 @@
 """Editor forms: the automation's settings, its trigger, and one form per step type."""
+
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import NumberRange, Optional
@@ -8,10 +9,14 @@ from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
 from ..models.org import ROLES
 
 TRIGGER_LABELS = {
-    "lead_created": "A lead is created", "lead_status_changed": "A lead's status changes",
-    "lead_priority_changed": "A lead's priority changes", "lead_assigned": "A lead is assigned",
-    "lead_value_changed": "A lead's value changes", "segment_entered": "A lead enters a segment",
-    "segment_exited": "A lead leaves a segment", "time_based": "On a schedule, for a segment",
+    "lead_created": "A lead is created",
+    "lead_status_changed": "A lead's status changes",
+    "lead_priority_changed": "A lead's priority changes",
+    "lead_assigned": "A lead is assigned",
+    "lead_value_changed": "A lead's value changes",
+    "segment_entered": "A lead enters a segment",
+    "segment_exited": "A lead leaves a segment",
+    "time_based": "On a schedule, for a segment",
     "manual": "Only when started by hand",
 }
 
@@ -104,13 +109,17 @@ class CreateTaskForm(StepForm):
     task_type = SelectField("Task type", choices=_choices(TASK_TYPES), default="follow_up")
     title = StringField("Title")
     due_in_days = IntegerField("Due in (days)", default=1, validators=[Optional()])
-    assignee_id = SelectField("Assignee", choices=[], validate_choice=False,
-                              coerce=lambda v: int(v) if str(v).isdigit() else None)
+    assignee_id = SelectField("Assignee", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else None)
     config_fields = ("task_type", "title", "due_in_days", "assignee_id")
 
 
 STEP_FORMS = {
-    "send_email": SendEmailForm, "send_notification": SendNotificationForm, "update_lead_status": StatusForm,
-    "update_lead_priority": PriorityForm, "assign_lead": AssignForm, "add_tag": TagForm, "remove_tag": TagForm,
+    "send_email": SendEmailForm,
+    "send_notification": SendNotificationForm,
+    "update_lead_status": StatusForm,
+    "update_lead_priority": PriorityForm,
+    "assign_lead": AssignForm,
+    "add_tag": TagForm,
+    "remove_tag": TagForm,
     "create_task": CreateTaskForm,
 }

@@ -1,22 +1,37 @@
 """Saving automations: one validation for the API and the editor, activation, schedules, manual starts."""
-import re
+
+from datetime import datetime
 from typing import Annotated
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 
+from ..auth.access import MAX_ID
 from ..extensions import db
-from ..models import Automation, AutomationAction, Campaign, ScheduledTask, utcnow
+from ..models import (
+    Automation,
+    AutomationAction,
+    AutomationRun,
+    Campaign,
+    EmailTemplate,
+    Lead,
+    ScheduledTask,
+    Segment,
+    User,
+    utcnow,
+)
 from ..models.automations import TRIGGER_TYPES
 from ..models.leads import PRIORITIES, STATUSES
 from ..scheduled_tasks.recurrence import next_occurrence, validate_recurrence
 from ..tenancy import ids_in_org
-from ..validation import Conflict, StrictModel, ValidationFailed, parse
+from ..text import MAX_SLUG_LENGTH, slugify
+from ..validation import Conflict, RowId, StrictModel, ValidationFailed, parse, text
 from .actions import validate_action_configuration
 from .conditions import validate_conditions
 from .engine import cancel_open_runs, create_runs
 
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_MANUAL_LEADS = 1000
 Minutes = Annotated[int, Field(ge=0, le=525_600)]
 
 
@@ -31,8 +46,8 @@ class ActionFields(StrictModel):
 
 class AutomationFields(StrictModel):
     name: Name | None = None
-    description: Annotated[str | None, Field(max_length=5000)] = None
-    slug: Annotated[str | None, Field(max_length=200)] = None
+    description: text(5000) = None
+    slug: text(MAX_SLUG_LENGTH) = None
     trigger_type: str | None = None
     trigger_configuration: dict = {}
     conditions: dict | None = None
@@ -40,7 +55,7 @@ class AutomationFields(StrictModel):
     run_immediately: bool = True
     delay_minutes: Minutes = 0
     allow_reentry: bool = False
-    campaign_id: int | None = None
+    campaign_id: RowId | None = None
     actions: list[ActionFields] | None = None
 
 
@@ -55,10 +70,6 @@ TRIGGER_KEYS = {
     "time_based": {"schedule": "schedule!", "segment_id": "segment!"},
     "manual": {},
 }
-
-
-def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200] or "automation"
 
 
 def validate_trigger(trigger_type, config, organization_id: int) -> list[dict]:
@@ -94,8 +105,6 @@ def _check_trigger_value(kind, value, organization_id: int) -> str | None:
         return None
     if kind == "schedule":
         return validate_recurrence(str(value)) if isinstance(value, str) else "must be text like 'every 1 days'"
-    from ..models import Segment, User
-
     model = Segment if kind == "segment" else User
     try:
         found = ids_in_org(model, [int(value)], organization_id)
@@ -138,7 +147,7 @@ def save_automation(automation: Automation, values: dict) -> dict:
     if errors:
         raise ValidationFailed(errors)
     if "slug" in values or not automation.slug:
-        values["slug"] = slugify(values.get("slug") or values.get("name") or automation.name or "")
+        values["slug"] = slugify(values.get("slug") or values.get("name") or automation.name or "", "automation")
     if "slug" in values and _slug_taken(organization_id, values["slug"], automation.id):
         raise Conflict(f"an automation with the slug '{values['slug']}' exists")
     was_active = bool(automation.is_active) and automation.id is not None
@@ -162,9 +171,14 @@ def save_automation(automation: Automation, values: dict) -> dict:
 
 def _action(values: dict, index: int) -> AutomationAction:
     order = values.get("action_order")
-    return AutomationAction(action_type=values["action_type"], action_order=index if order is None else order,
-                            is_active=values.get("is_active", True), configuration=values.get("configuration") or {},
-                            delay_minutes=values.get("delay_minutes") or 0, conditions=values.get("conditions") or {})
+    return AutomationAction(
+        action_type=values["action_type"],
+        action_order=index if order is None else order,
+        is_active=values.get("is_active", True),
+        configuration=values.get("configuration") or {},
+        delay_minutes=values.get("delay_minutes") or 0,
+        conditions=values.get("conditions") or {},
+    )
 
 
 def _slug_taken(organization_id: int, slug: str, automation_id: int | None) -> bool:
@@ -183,9 +197,13 @@ def delete_automation(automation: Automation) -> None:
 
 def sync_schedule(automation: Automation) -> None:
     """A time_based automation that is active has exactly one recurring task; any other has none."""
-    tasks = db.session.scalars(select(ScheduledTask).where(
-        ScheduledTask.organization_id == automation.organization_id, ScheduledTask.task_type == "recurring_campaign",
-        ScheduledTask.status.in_(("pending", "retry_scheduled", "running")))).all()
+    tasks = db.session.scalars(
+        select(ScheduledTask).where(
+            ScheduledTask.organization_id == automation.organization_id,
+            ScheduledTask.task_type == "recurring_campaign",
+            ScheduledTask.status.in_(("pending", "retry_scheduled", "running")),
+        )
+    ).all()
     mine = [t for t in tasks if (t.payload or {}).get("automation_id") == automation.id]
     wanted = automation.is_active and automation.trigger_type == "time_based"
     schedule = (automation.trigger_configuration or {}).get("schedule")
@@ -193,31 +211,105 @@ def sync_schedule(automation: Automation) -> None:
         if not wanted or task.recurrence != schedule:
             task.status = "cancelled"
     if wanted and not any(t.recurrence == schedule and t.status != "cancelled" for t in mine):
-        db.session.add(ScheduledTask(
-            organization_id=automation.organization_id, task_type="recurring_campaign",
-            name=f"{automation.name} (schedule)", payload={"automation_id": automation.id}, recurrence=schedule,
-            scheduled_for=next_occurrence(schedule, utcnow()), priority=50, status="pending", attempts=0,
-            attempt_history=[]))
+        db.session.add(
+            ScheduledTask(
+                organization_id=automation.organization_id,
+                task_type="recurring_campaign",
+                name=f"{automation.name} (schedule)",
+                payload={"automation_id": automation.id},
+                recurrence=schedule,
+                scheduled_for=next_occurrence(schedule, utcnow()),
+                priority=50,
+                status="pending",
+                attempts=0,
+                attempt_history=[],
+            )
+        )
 
 
 def start_manually(automation: Automation, lead_ids: list[int]) -> list[int]:
-    """Start the automation by hand for these leads (ids already checked against the organization)."""
-    return create_runs(automation.organization_id, [(automation, lead_id, None) for lead_id in lead_ids],
-                       manual=True)
+    """Start the automation by hand for leads of its organization (each once, at most
+    ``MAX_MANUAL_LEADS``); returns the ids of the runs started. ValidationFailed names ``lead_ids``."""
+    lead_ids = list(dict.fromkeys(lead_ids))
+    if not lead_ids:
+        raise ValidationFailed([{"field": "lead_ids", "message": "give lead_id or lead_ids"}])
+    if len(lead_ids) > MAX_MANUAL_LEADS:
+        raise ValidationFailed([{"field": "lead_ids", "message": f"at most {MAX_MANUAL_LEADS} leads at once"}])
+    foreign = sorted(set(lead_ids) - ids_in_org(Lead, lead_ids, automation.organization_id))
+    if foreign:
+        raise ValidationFailed([{"field": "lead_ids", "message": f"no such lead: {', '.join(map(str, foreign[:20]))}"}])
+    return create_runs(automation.organization_id, [(automation, lead_id, None) for lead_id in lead_ids], manual=True)
+
+
+# --- what the pages and the API read ----------------------------------------------------------------
+
+
+def automations_with_stats(organization_id: int, since: datetime) -> tuple[list[Automation], dict]:
+    """The organization's automations by name, and per automation ``(runs, failed runs)`` since ``since``."""
+    stats = {
+        row[0]: row[1:]
+        for row in db.session.execute(
+            select(AutomationRun.automation_id, func.count(), func.sum(case((AutomationRun.status == "failed", 1), else_=0)))
+            .where(AutomationRun.organization_id == organization_id, AutomationRun.created_at >= since)
+            .group_by(AutomationRun.automation_id)
+        )
+    }
+    automations = db.session.scalars(
+        select(Automation).where(Automation.organization_id == organization_id).order_by(Automation.name)
+    ).all()
+    return automations, stats
+
+
+def recent_runs(automation: Automation, limit: int = 25) -> list[AutomationRun]:
+    """The automation's latest runs, newest first (the editor's run list)."""
+    return db.session.scalars(
+        select(AutomationRun)
+        .where(AutomationRun.organization_id == automation.organization_id, AutomationRun.automation_id == automation.id)
+        .order_by(AutomationRun.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def runs_by_id(organization_id: int, run_ids: list[int]) -> list[AutomationRun]:
+    """These runs of the organization, in id order (what a manual start reports)."""
+    return db.session.scalars(
+        select(AutomationRun)
+        .where(AutomationRun.organization_id == organization_id, AutomationRun.id.in_(run_ids))
+        .order_by(AutomationRun.id)
+    ).all()
+
+
+def picker_rows(organization_id: int, kind: str) -> list:
+    """What one of the editor's pickers offers, by name: ``segments``, ``users`` (active ones) or ``templates``."""
+    model, *criteria = {"segments": (Segment,), "users": (User, User.is_active.is_(True)), "templates": (EmailTemplate,)}[kind]
+    return db.session.scalars(select(model).where(model.organization_id == organization_id, *criteria).order_by(model.name)).all()
+
+
+def lead_by_reference(organization_id: int, reference: str) -> Lead | None:
+    """The organization's lead with this id (``"42"`` or ``"#42"``), or None."""
+    reference = reference.strip().lstrip("#")
+    if not reference.isdigit() or not 0 < int(reference) <= MAX_ID:
+        return None
+    return db.session.scalar(select(Lead).where(Lead.organization_id == organization_id, Lead.id == int(reference)))
 
 
 # --- step editing (the editor changes one step at a time) -----------------------------------------
 
+
 def step_values(action: AutomationAction) -> dict:
-    return {"action_type": action.action_type, "action_order": action.action_order, "is_active": action.is_active,
-            "configuration": dict(action.configuration or {}), "delay_minutes": action.delay_minutes,
-            "conditions": action.conditions or {}}
+    return {
+        "action_type": action.action_type,
+        "action_order": action.action_order,
+        "is_active": action.is_active,
+        "configuration": dict(action.configuration or {}),
+        "delay_minutes": action.delay_minutes,
+        "conditions": action.conditions or {},
+    }
 
 
 def check_step(automation: Automation, values: dict) -> None:
     """Raise ValidationFailed (fields ``configuration.<key>``, ``delay_minutes``) for a step's values."""
-    errors = validate_action_configuration(values["action_type"], values["configuration"],
-                                           automation.organization_id, "step")
+    errors = validate_action_configuration(values["action_type"], values["configuration"], automation.organization_id, "step")
     errors += validate_conditions(values.get("conditions"), "step.conditions")
     delay = values.get("delay_minutes")
     if not isinstance(delay, int) or not 0 <= delay <= 525_600:

@@ -2,8 +2,9 @@
 
 ``match_events`` is the lead-events hook: for each event it finds the active automations whose
 trigger fits, checks their conditions, and records one run per (automation, lead) with its steps.
-The runs are handed to workers after the commit (``engine.start_runs``).
+The runs are handed to workers after the commit (``engine.queue_runs``).
 """
+
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -37,8 +38,7 @@ def trigger_fits(trigger_type: str, config: dict, event: LeadEvent) -> bool:
     if trigger_type == "lead_status_changed":
         return _matches(config.get("from_status"), data.get("old")) and _matches(config.get("to_status"), data.get("new"))
     if trigger_type == "lead_priority_changed":
-        return (_matches(config.get("from_priority"), data.get("old"))
-                and _matches(config.get("to_priority"), data.get("new")))
+        return _matches(config.get("from_priority"), data.get("old")) and _matches(config.get("to_priority"), data.get("new"))
     if trigger_type == "lead_assigned":
         return data.get("new") is not None and _matches(config.get("user_id"), data.get("new"))
     if trigger_type == "lead_value_changed":
@@ -66,9 +66,11 @@ def _value_change_fits(config: dict, old, new) -> bool:
 
 
 def active_automations(organization_id: int, trigger_types: set[str]) -> list[Automation]:
-    return db.session.scalars(select(Automation).where(
-        Automation.organization_id == organization_id, Automation.is_active.is_(True),
-        Automation.trigger_type.in_(trigger_types)).order_by(Automation.id)).all()
+    return db.session.scalars(
+        select(Automation)
+        .where(Automation.organization_id == organization_id, Automation.is_active.is_(True), Automation.trigger_type.in_(trigger_types))
+        .order_by(Automation.id)
+    ).all()
 
 
 def match_events(organization_id: int, events: list[LeadEvent]) -> None:

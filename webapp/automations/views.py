@@ -1,26 +1,31 @@
 """The automation list and the step editor (HTMX: every section swaps on its own)."""
+
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
-from sqlalchemy import case, func, select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
+from ..campaigns.services import campaign_options
 from ..extensions import db
 from ..htmx import render_page_or_fragment
-from ..models import Automation, AutomationAction, AutomationRun, Campaign, EmailTemplate, Lead, Segment, User, utcnow
+from ..models import Automation, AutomationAction, AutomationRun, Lead, utcnow
 from ..models.automations import ACTION_TYPES
 from ..models.leads import PRIORITIES, STATUSES
-from ..tenancy import get_or_404, scoped
+from ..tenancy import get_or_404
 from ..validation import Conflict, ValidationFailed
 from .dry_run import ACTION_LABELS, describe_output, describe_step, dry_run
 from .engine import retry_run
 from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm
 from .services import (
     add_step,
+    automations_with_stats,
     delete_automation,
     delete_step,
+    lead_by_reference,
     move_step,
+    picker_rows,
+    recent_runs,
     save_automation,
     start_manually,
     update_step,
@@ -35,19 +40,12 @@ EDITOR = "automations/editor.html"
 @bp.get("/")
 @roles_required(*READ)
 def index():
-    since = utcnow() - timedelta(hours=24)
-    stats = dict((row[0], row[1:]) for row in db.session.execute(
-        select(AutomationRun.automation_id, func.count(),
-               func.sum(case((AutomationRun.status == "failed", 1), else_=0)))
-        .where(AutomationRun.organization_id == g.organization_id, AutomationRun.created_at >= since)
-        .group_by(AutomationRun.automation_id)))
-    automations = db.session.scalars(scoped(Automation).order_by(Automation.name)).all()
+    automations, stats = automations_with_stats(g.organization_id, utcnow() - timedelta(hours=24))
     return render_template("automations/index.html", automations=automations, stats=stats, labels=TRIGGER_LABELS)
 
 
 def _fill_choices(form: AutomationForm) -> None:
-    campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.name)).all()
-    form.campaign_id.choices = [("", "—")] + [(str(c.id), c.name) for c in campaigns]
+    form.campaign_id.choices = campaign_options(g.organization_id)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -56,11 +54,16 @@ def create():
     form = AutomationForm()
     _fill_choices(form)
     if form.validate_on_submit():
-        values = {"name": form.name.data, "description": form.description.data or None,
-                  "trigger_type": form.trigger_type.data, "trigger_configuration": _trigger_config_from_form(form.trigger_type.data),
-                  "run_immediately": form.run_immediately.data, "delay_minutes": form.delay_minutes.data or 0,
-                  "allow_reentry": form.allow_reentry.data,
-                  "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None}
+        values = {
+            "name": form.name.data,
+            "description": form.description.data or None,
+            "trigger_type": form.trigger_type.data,
+            "trigger_configuration": _trigger_config_from_form(form.trigger_type.data),
+            "run_immediately": form.run_immediately.data,
+            "delay_minutes": form.delay_minutes.data or 0,
+            "allow_reentry": form.allow_reentry.data,
+            "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None,
+        }
         try:
             values = validate_automation(values, g.organization_id, partial=False)
             automation = Automation(organization_id=g.organization_id)
@@ -85,14 +88,12 @@ def _show_errors(form, errors: list[dict]) -> None:
 
 
 def _trigger_choices() -> dict:
-    segments = db.session.scalars(scoped(Segment).order_by(Segment.name)).all()
-    users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
     return {
         "trigger_labels": TRIGGER_LABELS,
         "status_options": [(s, s.capitalize()) for s in STATUSES],
         "priority_options": [(p, p.capitalize()) for p in PRIORITIES],
-        "segment_options": [(s.id, s.name) for s in segments],
-        "user_options": [(u.id, u.display_name) for u in users],
+        "segment_options": [(s.id, s.name) for s in picker_rows(g.organization_id, "segments")],
+        "user_options": [(u.id, u.display_name) for u in picker_rows(g.organization_id, "users")],
     }
 
 
@@ -109,14 +110,22 @@ def _trigger_config_from_form(trigger_type: str) -> dict:
 
 
 def _editor_context(automation: Automation, **extra) -> dict:
-    runs = db.session.scalars(scoped(AutomationRun, AutomationRun.automation_id == automation.id)
-                              .order_by(AutomationRun.id.desc()).limit(25)).all()
+    runs = recent_runs(automation)
     form = AutomationForm(obj=automation, formdata=None)
     _fill_choices(form)
     form.campaign_id.data = str(automation.campaign_id or "")
-    return {"automation": automation, "runs": runs, "settings_form": form, "action_types": ACTION_TYPES,
-            "action_labels": ACTION_LABELS, "describe_step": describe_step, "describe_output": describe_output,
-            "errors": {}, **_trigger_choices(), **extra}
+    return {
+        "automation": automation,
+        "runs": runs,
+        "settings_form": form,
+        "action_types": ACTION_TYPES,
+        "action_labels": ACTION_LABELS,
+        "describe_step": describe_step,
+        "describe_output": describe_output,
+        "errors": {},
+        **_trigger_choices(),
+        **extra,
+    }
 
 
 @bp.get("/<int:automation_id>")
@@ -137,10 +146,14 @@ def _section(automation: Automation, block: str, status: int = 200, **extra):
 def save_settings(automation_id):
     automation = get_or_404(Automation, automation_id)
     form = AutomationForm()
-    values = {"name": form.name.data, "description": form.description.data or None,
-              "run_immediately": form.run_immediately.data, "delay_minutes": form.delay_minutes.data or 0,
-              "allow_reentry": form.allow_reentry.data,
-              "campaign_id": int(form.campaign_id.data) if (form.campaign_id.data or "").isdigit() else None}
+    values = {
+        "name": form.name.data,
+        "description": form.description.data or None,
+        "run_immediately": form.run_immediately.data,
+        "delay_minutes": form.delay_minutes.data or 0,
+        "allow_reentry": form.allow_reentry.data,
+        "campaign_id": int(form.campaign_id.data) if (form.campaign_id.data or "").isdigit() else None,
+    }
     try:
         changes = save_automation(automation, validate_automation(values, g.organization_id, partial=True))
         audit("update", automation, changes)
@@ -159,8 +172,7 @@ def trigger_fields():
     trigger_type = request.args.get("trigger_type", "")
     if trigger_type not in TRIGGER_LABELS:
         abort(404)
-    return render_template("automations/_trigger_fields.html", trigger_type=trigger_type, config={}, errors={},
-                           **_trigger_choices())
+    return render_template("automations/_trigger_fields.html", trigger_type=trigger_type, config={}, errors={}, **_trigger_choices())
 
 
 @bp.post("/<int:automation_id>/trigger")
@@ -171,8 +183,7 @@ def save_trigger(automation_id):
     config = _trigger_config_from_form(trigger_type)
     errors = validate_trigger(trigger_type, config, g.organization_id)
     if errors:
-        return _section(automation, "trigger", 422, errors={e["field"]: e["message"] for e in errors},
-                        draft_trigger=(trigger_type, config))
+        return _section(automation, "trigger", 422, errors={e["field"]: e["message"] for e in errors}, draft_trigger=(trigger_type, config))
     changes = save_automation(automation, {"trigger_type": trigger_type, "trigger_configuration": config})
     audit("update", automation, changes)
     db.session.commit()
@@ -187,16 +198,16 @@ def save_conditions(automation_id):
     automation = get_or_404(Automation, automation_id)
     match_all, raw_rules = rules_from_form(request.form)
     try:
-        values = validate_automation({"conditions": {"match_all": match_all, "rules": raw_rules}}, g.organization_id,
-                                     partial=True)
+        values = validate_automation({"conditions": {"match_all": match_all, "rules": raw_rules}}, g.organization_id, partial=True)
         changes = save_automation(automation, values)
         audit("update", automation, changes)
         db.session.commit()
         return _section(automation, "conditions", saved="conditions")
     except ValidationFailed as exc:
         db.session.rollback()
-        return _section(automation, "conditions", 422, condition_errors=exc.errors,
-                        draft_conditions={"match_all": match_all, "rules": raw_rules})
+        return _section(
+            automation, "conditions", 422, condition_errors=exc.errors, draft_conditions={"match_all": match_all, "rules": raw_rules}
+        )
 
 
 @bp.post("/<int:automation_id>/toggle")
@@ -214,16 +225,16 @@ def toggle(automation_id):
 
 # --- steps --------------------------------------------------------------------------------------
 
+
 def _step_form(action_type: str, action: AutomationAction | None = None, formdata=None):
     form_class = STEP_FORMS.get(action_type) or abort(404)
     data = {}
     if action is not None:
         data = {**(action.configuration or {}), "delay_minutes": action.delay_minutes, "is_active": action.is_active}
     form = form_class(formdata=formdata, data=data)
-    users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
-    user_choices = [(str(u.id), f"{u.display_name} ({u.role})") for u in users]
+    user_choices = [(str(u.id), f"{u.display_name} ({u.role})") for u in picker_rows(g.organization_id, "users")]
     if "template_id" in form._fields:
-        templates = db.session.scalars(scoped(EmailTemplate).order_by(EmailTemplate.name)).all()
+        templates = picker_rows(g.organization_id, "templates")
         form.template_id.choices = [("", "Choose a template…")] + [(str(t.id), t.name) for t in templates]
     if action_type == "send_notification":
         form.user_id.choices = [("assignee", "The lead's assignee")] + user_choices
@@ -239,8 +250,14 @@ def _step_form(action_type: str, action: AutomationAction | None = None, formdat
 def new_step(automation_id):
     automation = get_or_404(Automation, automation_id)
     action_type = request.args.get("action_type", "")
-    return render_template("automations/_step_form.html", automation=automation, action=None, action_type=action_type,
-                           form=_step_form(action_type), action_labels=ACTION_LABELS)
+    return render_template(
+        "automations/_step_form.html",
+        automation=automation,
+        action=None,
+        action_type=action_type,
+        form=_step_form(action_type),
+        action_labels=ACTION_LABELS,
+    )
 
 
 @bp.post("/<int:automation_id>/steps")
@@ -250,9 +267,16 @@ def create_step(automation_id):
     action_type = request.form.get("action_type", "")
     form = _step_form(action_type, formdata=request.form)
     try:
-        add_step(automation, {"action_type": action_type, "configuration": form.configuration(),
-                              "delay_minutes": form.delay_minutes.data or 0, "is_active": bool(form.is_active.data),
-                              "conditions": {}})
+        add_step(
+            automation,
+            {
+                "action_type": action_type,
+                "configuration": form.configuration(),
+                "delay_minutes": form.delay_minutes.data or 0,
+                "is_active": bool(form.is_active.data),
+                "conditions": {},
+            },
+        )
         audit("update", automation, {"step_added": action_type})
         db.session.commit()
         return _section(automation, "steps")
@@ -266,8 +290,9 @@ def _step_form_with_errors(automation, action, action_type, form, errors):
         name = error["field"].split(".")[-1]
         field = form._fields.get(name) or form.delay_minutes
         field.errors = list(field.errors) + [error["message"]]
-    html = render_template("automations/_step_form.html", automation=automation, action=action,
-                           action_type=action_type, form=form, action_labels=ACTION_LABELS)
+    html = render_template(
+        "automations/_step_form.html", automation=automation, action=action, action_type=action_type, form=form, action_labels=ACTION_LABELS
+    )
     return html, 422
 
 
@@ -283,9 +308,14 @@ def _owned_step(automation: Automation, step_id: int) -> AutomationAction:
 def edit_step(automation_id, step_id):
     automation = get_or_404(Automation, automation_id)
     action = _owned_step(automation, step_id)
-    return render_template("automations/_step_form.html", automation=automation, action=action,
-                           action_type=action.action_type, form=_step_form(action.action_type, action),
-                           action_labels=ACTION_LABELS)
+    return render_template(
+        "automations/_step_form.html",
+        automation=automation,
+        action=action,
+        action_type=action.action_type,
+        form=_step_form(action.action_type, action),
+        action_labels=ACTION_LABELS,
+    )
 
 
 @bp.post("/<int:automation_id>/steps/<int:step_id>")
@@ -295,9 +325,11 @@ def save_step(automation_id, step_id):
     action = _owned_step(automation, step_id)
     form = _step_form(action.action_type, formdata=request.form)
     try:
-        update_step(automation, action, {"configuration": form.configuration(),
-                                         "delay_minutes": form.delay_minutes.data or 0,
-                                         "is_active": bool(form.is_active.data)})
+        update_step(
+            automation,
+            action,
+            {"configuration": form.configuration(), "delay_minutes": form.delay_minutes.data or 0, "is_active": bool(form.is_active.data)},
+        )
         audit("update", automation, {"step_changed": action.id})
         db.session.commit()
         return _section(automation, "steps")
@@ -339,9 +371,9 @@ def remove_step(automation_id, step_id):
 
 # --- dry run, manual start, runs -----------------------------------------------------------------
 
+
 def _chosen_lead() -> Lead | None:
-    raw = request.form.get("lead_id", "").strip().lstrip("#")
-    return db.session.scalar(scoped(Lead, Lead.id == int(raw))) if raw.isdigit() else None
+    return lead_by_reference(g.organization_id, request.form.get("lead_id", ""))
 
 
 @bp.post("/<int:automation_id>/dry-run")
@@ -364,8 +396,11 @@ def start(automation_id):
     run_ids = start_manually(automation, [lead.id])
     audit("trigger", automation, {"lead_id": lead.id, "runs": run_ids})
     db.session.commit()
-    message = f"Started run #{run_ids[0]} for {lead.full_name or lead.email}." if run_ids else \
-        "Not started: a run of this automation is still open for this lead, or its conditions do not hold."
+    message = (
+        f"Started run #{run_ids[0]} for {lead.full_name or lead.email}."
+        if run_ids
+        else "Not started: a run of this automation is still open for this lead, or its conditions do not hold."
+    )
     return _section(automation, "dry_run", started=message)
 
 
@@ -397,5 +432,3 @@ def delete(automation_id):
     db.session.commit()
     flash("Automation deleted.", "success")
     return redirect(url_for("automations.index"))
-
-

@@ -1,33 +1,24 @@
 """Campaign input checks and changes, shared by the API and the pages."""
-from datetime import datetime
-from decimal import Decimal
-from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, model_validator
+from datetime import datetime
+
+from pydantic import model_validator
+from sqlalchemy import func, select
 
 from ..extensions import db
-from ..models import Campaign
-from ..validation import StrictModel, ValidationFailed, parse
-
-
-def _empty_to_none(value):
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value.strip() or None
-    return value
+from ..models import Campaign, Lead
+from ..models.leads import CAMPAIGN_STATUSES
+from ..validation import Money, StrictModel, ValidationFailed, choice, optional, parse, text
 
 
 class CampaignFields(StrictModel):
-    # Constraints sit on the inner type: applied to None (an emptied field) they would raise a TypeError.
-    name: Annotated[Annotated[str, Field(min_length=1, max_length=200)] | None, BeforeValidator(_empty_to_none)] = None
-    description: Annotated[Annotated[str, Field(max_length=5000)] | None, BeforeValidator(_empty_to_none)] = None
-    status: Literal["draft", "active", "paused", "completed"] = "draft"
-    channel: Annotated[Annotated[str, Field(max_length=100)] | None, BeforeValidator(_empty_to_none)] = None
-    starts_at: Annotated[datetime | None, BeforeValidator(_empty_to_none)] = None
-    ends_at: Annotated[datetime | None, BeforeValidator(_empty_to_none)] = None
-    budget: Annotated[Annotated[Decimal, Field(ge=0, le=Decimal("999999999999"), decimal_places=2)] | None,
-                      BeforeValidator(_empty_to_none)] = None
+    name: text(200) = None
+    description: text(5000) = None
+    status: choice(CAMPAIGN_STATUSES) = "draft"
+    channel: text(100) = None
+    starts_at: optional(datetime) = None
+    ends_at: optional(datetime) = None
+    budget: Money = None
 
     @model_validator(mode="after")
     def _ends_after_start(self):
@@ -64,3 +55,32 @@ def save_campaign(campaign: Campaign, values: dict) -> dict:
         raise ValidationFailed([{"field": "ends_at", "message": "ends_at must not be before starts_at"}])
     db.session.add(campaign)
     return changes
+
+
+def delete_campaign(campaign: Campaign) -> None:
+    """Delete a campaign; its leads stay, without a campaign (not committed)."""
+    db.session.delete(campaign)
+
+
+def campaigns_with_lead_counts(organization_id: int) -> list:
+    """The organization's campaigns by name with how many leads each has: rows of ``(Campaign, count)``."""
+    return db.session.execute(
+        select(Campaign, func.count(Lead.id))
+        .outerjoin(Lead, Lead.campaign_id == Campaign.id)
+        .where(Campaign.organization_id == organization_id)
+        .group_by(Campaign.id)
+        .order_by(Campaign.name)
+    ).all()
+
+
+def lead_count(campaign: Campaign) -> int:
+    """How many leads came through the campaign."""
+    return db.session.scalar(
+        select(func.count()).select_from(Lead).where(Lead.organization_id == campaign.organization_id, Lead.campaign_id == campaign.id)
+    )
+
+
+def campaign_options(organization_id: int) -> list[tuple[str, str]]:
+    """The choices of a form's campaign picker: none, then the organization's campaigns by name."""
+    campaigns = db.session.scalars(select(Campaign).where(Campaign.organization_id == organization_id).order_by(Campaign.name)).all()
+    return [("", "—")] + [(str(c.id), c.name) for c in campaigns]

@@ -1,29 +1,28 @@
 """Campaign pages: list, detail, create/edit."""
+
 from flask import Blueprint, flash, g, redirect, render_template, url_for
 from flask_wtf import FlaskForm
 from markupsafe import Markup
-from sqlalchemy import func, select
 from wtforms import DateTimeLocalField, DecimalField, SelectField, StringField, TextAreaField
 from wtforms.validators import Optional
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
 from ..extensions import db
-from ..models import Campaign, Lead
+from ..features import wiring
+from ..models import Campaign
+from ..models.leads import CAMPAIGN_STATUSES
 from ..tenancy import get_or_404
 from ..validation import ValidationFailed
-from .services import save_campaign, validate_campaign
+from .services import campaigns_with_lead_counts, delete_campaign, lead_count, save_campaign, validate_campaign
 
 bp = Blueprint("campaigns", __name__, url_prefix="/campaigns")
-
-# Other features add sections to the campaign page (automations, runs, emails): function(campaign) -> html.
-campaign_panels: list = []
 
 
 class CampaignForm(FlaskForm):
     name = StringField("Name")
     description = TextAreaField("Description")
-    status = SelectField("Status", choices=[(s, s.capitalize()) for s in ("draft", "active", "paused", "completed")])
+    status = SelectField("Status", choices=[(s, s.capitalize()) for s in CAMPAIGN_STATUSES])
     channel = StringField("Channel")
     starts_at = DateTimeLocalField("Starts", format="%Y-%m-%dT%H:%M", validators=[Optional()])
     ends_at = DateTimeLocalField("Ends", format="%Y-%m-%dT%H:%M", validators=[Optional()])
@@ -36,20 +35,19 @@ class CampaignForm(FlaskForm):
 @bp.get("/")
 @roles_required(*READ)
 def index():
-    rows = db.session.execute(
-        select(Campaign, func.count(Lead.id)).outerjoin(Lead, Lead.campaign_id == Campaign.id)
-        .where(Campaign.organization_id == g.organization_id).group_by(Campaign.id).order_by(Campaign.name)
-    ).all()
-    return render_template("campaigns/index.html", rows=rows)
+    return render_template("campaigns/index.html", rows=campaigns_with_lead_counts(g.organization_id))
 
 
 @bp.get("/<int:campaign_id>")
 @roles_required(*READ)
 def detail(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
-    lead_count = db.session.scalar(select(func.count()).select_from(Lead).where(Lead.campaign_id == campaign.id))
-    return render_template("campaigns/detail.html", campaign=campaign, lead_count=lead_count,
-                           panels=[Markup(panel(campaign)) for panel in campaign_panels])  # HTML the panel rendered
+    return render_template(
+        "campaigns/detail.html",
+        campaign=campaign,
+        lead_count=lead_count(campaign),
+        panels=[Markup(panel(campaign)) for panel in wiring().campaign_panels],
+    )  # HTML the panel rendered
 
 
 @bp.route("/new", methods=["GET", "POST"], defaults={"campaign_id": None})
@@ -71,8 +69,9 @@ def edit(campaign_id):
             for error in exc.errors:
                 field = form._fields.get(error["field"]) or form.name
                 field.errors = list(field.errors) + [error["message"]]
-    return render_template("campaigns/form.html", form=form, campaign=campaign if campaign_id else None), \
-        422 if form.is_submitted() else 200
+    return render_template(
+        "campaigns/form.html", form=form, campaign=campaign if campaign_id else None
+    ), 422 if form.is_submitted() else 200
 
 
 @bp.post("/<int:campaign_id>/delete")
@@ -80,7 +79,7 @@ def edit(campaign_id):
 def delete(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
     audit("delete", campaign, {"name": campaign.name})
-    db.session.delete(campaign)
+    delete_campaign(campaign)
     db.session.commit()
     flash("Campaign deleted.", "success")
     return redirect(url_for("campaigns.index"))

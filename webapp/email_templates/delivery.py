@@ -15,6 +15,7 @@
 Marketing email to an opted-out lead (or to a lead without an address) is never sent: the row is
 ``suppressed``, with the reason, at queue time and again at send time.
 """
+
 import hashlib
 import logging
 import smtplib
@@ -32,14 +33,13 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..extensions import db
 from ..jobs import enqueue
+from ..jobs.loops import job_id_for, not_waiting
 from ..leads.changes import new_event
 from ..models import EmailTemplate, Lead, Organization, OutboxMessage, User, utcnow
-from ..scheduling import job_id_for, not_waiting
-from .render import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
+from .rendering import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
 from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
 
 log = logging.getLogger(__name__)
-SEND_JOB = "webapp.email_templates.delivery.send_outbox_message"
 NO_MAIL_SERVER = "no mail server is configured (MAIL_SERVER): the message is kept here, not sent"
 OPTED_OUT = "the lead opted out of marketing email"
 
@@ -54,6 +54,7 @@ class DeliveryError(Exception):
 
 
 # --- context ----------------------------------------------------------------------------------------
+
 
 def lead_template_context(lead: Lead) -> dict:
     """The variables of SPEC §6 for a lead: its fields, the organization's name, the assigned agent,
@@ -78,8 +79,9 @@ def today() -> date:
     return datetime.now(timezone.utc).date()
 
 
-def render_for_delivery(template_type: str, subject: str, body_html: str, body_text: str, context: dict,
-                        cache_key=None, *, unsubscribe_link: str | None = None) -> RenderedEmail:
+def render_for_delivery(
+    template_type: str, subject: str, body_html: str, body_text: str, context: dict, cache_key=None, *, unsubscribe_link: str | None = None
+) -> RenderedEmail:
     """Render, then make sure a marketing email shows an unsubscribe link: when the template does not
     print ``unsubscribe_link`` itself, a short footer with it is added (previews show the same)."""
     rendered = render_email(subject, body_html, body_text, context, cache_key=cache_key)
@@ -87,8 +89,10 @@ def render_for_delivery(template_type: str, subject: str, body_html: str, body_t
         return rendered
     html, text = rendered.html, rendered.text
     if html and unsubscribe_link not in html and str(escape(unsubscribe_link)) not in html:
-        footer = ('<p style="margin:24px 0 0;font-size:12px;color:#6b7280;text-align:center">'
-                  f'Don\'t want these emails? <a href="{escape(unsubscribe_link)}" style="color:#6b7280">Unsubscribe</a></p>')
+        footer = (
+            '<p style="margin:24px 0 0;font-size:12px;color:#6b7280;text-align:center">'
+            f'Don\'t want these emails? <a href="{escape(unsubscribe_link)}" style="color:#6b7280">Unsubscribe</a></p>'
+        )
         position = html.lower().rfind("</body>")
         html = html[:position] + footer + html[position:] if position >= 0 else html + footer
     if unsubscribe_link not in text:
@@ -98,9 +102,18 @@ def render_for_delivery(template_type: str, subject: str, body_html: str, body_t
 
 # --- queueing ---------------------------------------------------------------------------------------
 
-def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempotency_key: str,
-                subject_override: str | None = None, to: str = "lead", personalize: bool = True,
-                automation_run_id: int | None = None) -> dict:
+
+def queue_email(
+    *,
+    organization_id: int,
+    template_id: int,
+    lead_id: int,
+    idempotency_key: str,
+    subject_override: str | None = None,
+    to: str = "lead",
+    personalize: bool = True,
+    automation_run_id: int | None = None,
+) -> dict:
     """Render ``template_id`` for the lead and put it in the outbox, once per ``idempotency_key``.
 
     Runs in the caller's transaction and does not commit. Returns what the run history shows:
@@ -111,8 +124,9 @@ def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempot
     existing = _message_with_key(idempotency_key)
     if existing is not None:
         return message_summary(existing, duplicate=True)
-    template = db.session.scalar(select(EmailTemplate).where(
-        EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id))
+    template = db.session.scalar(
+        select(EmailTemplate).where(EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id)
+    )
     if template is None:
         raise DeliveryError(f"email template {template_id} does not exist")
     lead = db.session.get(Lead, lead_id)  # usually in the session already (the automation step's lead)
@@ -123,15 +137,24 @@ def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempot
 
     address, name, no_address = _recipient(lead, to)
     marketing = template.template_type == "marketing"
-    reason = (no_address or ("the template is not active" if not template.is_active else None)
-              or (OPTED_OUT if marketing and to == "lead" and lead.email_opt_out else None))
+    reason = (
+        no_address
+        or ("the template is not active" if not template.is_active else None)
+        or (OPTED_OUT if marketing and to == "lead" and lead.email_opt_out else None)
+    )
     link = unsubscribe_url(lead) if to == "lead" else preview_unsubscribe_url()
     context = lead_template_context(lead) if personalize else organization_sample_context(organization_id)
     context["unsubscribe_url"] = link  # sent to the lead, the link must work even with sample data
     try:
-        rendered = render_for_delivery(template.template_type, template.subject, template.body_html,
-                                       template.body_text, context, (template.id, template.version),
-                                       unsubscribe_link=link if to == "lead" else None)
+        rendered = render_for_delivery(
+            template.template_type,
+            template.subject,
+            template.body_html,
+            template.body_text,
+            context,
+            (template.id, template.version),
+            unsubscribe_link=link if to == "lead" else None,
+        )
         subject = rendered.subject
         if subject_override:
             subject = " ".join(render_text(subject_override, context, field="subject").split())
@@ -141,24 +164,53 @@ def queue_email(*, organization_id: int, template_id: int, lead_id: int, idempot
         rendered, subject = RenderedEmail("", "", ""), ""  # suppressed anyway: nothing to show
 
     message = OutboxMessage(
-        organization_id=organization_id, idempotency_key=idempotency_key, lead_id=lead.id,
-        template_id=template.id, template_version=template.version, automation_run_id=automation_run_id,
-        template_type=template.template_type, recipient=to, to_address=address or "", to_name=name or "",
-        subject=subject[:1000], body_html=rendered.html, body_text=rendered.text,
+        organization_id=organization_id,
+        idempotency_key=idempotency_key,
+        lead_id=lead.id,
+        template_id=template.id,
+        template_version=template.version,
+        automation_run_id=automation_run_id,
+        template_type=template.template_type,
+        recipient=to,
+        to_address=address or "",
+        to_name=name or "",
+        subject=subject[:1000],
+        body_html=rendered.html,
+        body_text=rendered.text,
         unsubscribe_url=link if marketing and to == "lead" else None,
-        message_id_header=message_id_header(idempotency_key))
+        message_id_header=message_id_header(idempotency_key),
+    )
     return _store(message, reason)
 
 
-def queue_test_email(*, organization_id: int, user: User, template: EmailTemplate, rendered: RenderedEmail,
-                     lead_id: int | None, content_is_saved: bool, key: str) -> dict:
+def queue_test_email(
+    *,
+    organization_id: int,
+    user: User,
+    template: EmailTemplate,
+    rendered: RenderedEmail,
+    lead_id: int | None,
+    content_is_saved: bool,
+    key: str,
+) -> dict:
     """A "send me a test" copy of the editor's preview, to the signed-in user (never to the lead)."""
     message = OutboxMessage(
-        organization_id=organization_id, idempotency_key=key, lead_id=lead_id, template_id=template.id,
-        template_version=template.version if content_is_saved else None, created_by_id=user.id, is_test=True,
-        template_type=template.template_type, recipient="user", to_address=user.email, to_name=user.display_name,
-        subject=f"[Test] {rendered.subject}"[:1000], body_html=rendered.html, body_text=rendered.text,
-        message_id_header=message_id_header(key))
+        organization_id=organization_id,
+        idempotency_key=key,
+        lead_id=lead_id,
+        template_id=template.id,
+        template_version=template.version if content_is_saved else None,
+        created_by_id=user.id,
+        is_test=True,
+        template_type=template.template_type,
+        recipient="user",
+        to_address=user.email,
+        to_name=user.display_name,
+        subject=f"[Test] {rendered.subject}"[:1000],
+        body_html=rendered.html,
+        body_text=rendered.text,
+        message_id_header=message_id_header(key),
+    )
     return _store(message, None)
 
 
@@ -184,11 +236,14 @@ def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
     # INSERT ... ON CONFLICT DO NOTHING rather than a savepoint: a concurrent queue_email with the same
     # key wins, and releasing a savepoint would hand the caller's queued jobs to workers before its commit.
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    values = {column.key: getattr(message, column.key) for column in OutboxMessage.__table__.columns
-              if column.key != "id" and getattr(message, column.key) is not None}
-    inserted = db.session.execute(insert(OutboxMessage).values(**values)
-                                  .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                                  .returning(OutboxMessage.id)).first()
+    values = {
+        column.key: getattr(message, column.key)
+        for column in OutboxMessage.__table__.columns
+        if column.key != "id" and getattr(message, column.key) is not None
+    }
+    inserted = db.session.execute(
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["idempotency_key"]).returning(OutboxMessage.id)
+    ).first()
     if inserted is None:
         return message_summary(_message_with_key(message.idempotency_key), duplicate=True)
     message.id = inserted.id
@@ -201,7 +256,7 @@ def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
 
 def queue_send(message_id: int) -> None:
     """Queue the send job once the transaction commits; its job id names the message (for the sweeper)."""
-    enqueue(SEND_JOB, message_id, job_id=job_id_for("outbox", message_id, message_id))
+    enqueue(send_outbox_message, message_id, job_id=job_id_for("outbox", message_id, message_id))
 
 
 def _message_with_key(key: str) -> OutboxMessage | None:
@@ -209,9 +264,15 @@ def _message_with_key(key: str) -> OutboxMessage | None:
 
 
 def message_summary(message: OutboxMessage, *, duplicate: bool = False) -> dict:
-    summary = {"message_id": message.id, "status": message.status, "to": message.to_address,
-               "subject": message.subject, "template_id": message.template_id,
-               "template_version": message.template_version, "idempotency_key": message.idempotency_key}
+    summary = {
+        "message_id": message.id,
+        "status": message.status,
+        "to": message.to_address,
+        "subject": message.subject,
+        "template_id": message.template_id,
+        "template_version": message.template_version,
+        "idempotency_key": message.idempotency_key,
+    }
     if message.status_reason:
         summary["reason"] = message.status_reason
     if message.status == "suppressed":
@@ -232,6 +293,7 @@ def message_id_header(idempotency_key: str) -> str:
 
 # --- sending ----------------------------------------------------------------------------------------
 
+
 def send_outbox_message(message_id: int) -> str:
     """The job: send one queued message; returns what became of it. Safe to run any number of times."""
     while True:
@@ -251,8 +313,12 @@ def send_outbox_message(message_id: int) -> str:
 
 
 def _locked(message_id: int) -> OutboxMessage | None:
-    return db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
-                             .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    return db.session.scalar(
+        select(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
 
 
 def _claim(message_id: int):
@@ -325,8 +391,7 @@ def _smtp_send(mime: EmailMessage, envelope_from: str, envelope_to: str) -> str:
     international = not (envelope_from.isascii() and envelope_to.isascii())
     options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
     data = mime.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
-    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25),
-                      timeout=config.get("MAIL_TIMEOUT_SECONDS", 30)) as smtp:
+    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25), timeout=config.get("MAIL_TIMEOUT_SECONDS", 30)) as smtp:
         smtp.ehlo()
         if config.get("MAIL_USE_TLS"):
             smtp.starttls()
@@ -365,8 +430,9 @@ def _describe(exc: Exception) -> str:
 
 def _record_failure(message_id: int, exc: Exception) -> str:
     config = current_app.config
-    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
-                                .with_for_update().execution_options(populate_existing=True))
+    message = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update().execution_options(populate_existing=True)
+    )
     if message is None or message.status != "sending":
         db.session.rollback()
         return message.status if message is not None else "missing"
@@ -382,24 +448,28 @@ def _record_failure(message_id: int, exc: Exception) -> str:
     message.status = "queued"
     message.next_attempt_at = utcnow() + timedelta(seconds=backoff) if backoff > 0 else None
     db.session.commit()
-    log.info("email %s: attempt %s failed (%s), retrying in %ss", message_id, message.attempts,
-             message.last_error, backoff)
+    log.info("email %s: attempt %s failed (%s), retrying in %ss", message_id, message.attempts, message.last_error, backoff)
     return "retry_now" if backoff <= 0 else "retry_scheduled"
 
 
 def _record_sent(message_id: int, response: str) -> None:
-    message = db.session.scalar(select(OutboxMessage).where(OutboxMessage.id == message_id)
-                                .with_for_update().execution_options(populate_existing=True))
+    message = db.session.scalar(
+        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update().execution_options(populate_existing=True)
+    )
     message.status, message.sent_at, message.smtp_response = "sent", utcnow(), response
     message.lease_expires_at = None
     if message.lead_id and not message.is_test:
-        new_event(message.organization_id, message.lead_id, "email_sent",
-                  {"subject": message.subject, "template_id": message.template_id, "message_id": message.id,
-                   "to": message.to_address})
+        new_event(
+            message.organization_id,
+            message.lead_id,
+            "email_sent",
+            {"subject": message.subject, "template_id": message.template_id, "message_id": message.id, "to": message.to_address},
+        )
     db.session.commit()
 
 
 # --- the outbox page's actions, and the sweeper -----------------------------------------------------
+
 
 def release_message(message: OutboxMessage) -> None:
     """Queue a held or failed message again (the caller commits; the job is queued on commit)."""
@@ -417,20 +487,28 @@ def requeue_stalled_messages() -> int:
     in the queue (behind a backlog). Returns how many were queued."""
     now = utcnow()
     cutoff = now - timedelta(seconds=current_app.config.get("STALLED_AFTER_SECONDS", 300))
-    stalled_or_due = and_(not_waiting(OutboxMessage.id, "outbox"), or_(
-        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at.is_(None), OutboxMessage.updated_at < cutoff),
-        and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
-        and_(OutboxMessage.status == "sending", or_(OutboxMessage.lease_expires_at < now,
-                                                    and_(OutboxMessage.lease_expires_at.is_(None),
-                                                         OutboxMessage.updated_at < cutoff))),
-    ))
-    ids = db.session.scalars(select(OutboxMessage.id).where(stalled_or_due).order_by(OutboxMessage.id)
-                             .limit(5000)).all()
+    stalled_or_due = and_(
+        not_waiting(OutboxMessage.id, "outbox"),
+        or_(
+            and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at.is_(None), OutboxMessage.updated_at < cutoff),
+            and_(OutboxMessage.status == "queued", OutboxMessage.next_attempt_at <= now),
+            and_(
+                OutboxMessage.status == "sending",
+                or_(
+                    OutboxMessage.lease_expires_at < now, and_(OutboxMessage.lease_expires_at.is_(None), OutboxMessage.updated_at < cutoff)
+                ),
+            ),
+        ),
+    )
+    ids = db.session.scalars(select(OutboxMessage.id).where(stalled_or_due).order_by(OutboxMessage.id).limit(5000)).all()
     if not ids:
         db.session.rollback()
         return 0
-    db.session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), stalled_or_due).values(
-        status="queued", next_attempt_at=None, lease_expires_at=None, updated_at=now))
+    db.session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.id.in_(ids), stalled_or_due)
+        .values(status="queued", next_attempt_at=None, lease_expires_at=None, updated_at=now)
+    )
     for message_id in ids:
         queue_send(message_id)
     db.session.commit()

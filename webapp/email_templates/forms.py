@@ -1,4 +1,5 @@
 """The template form: WTForms renders and parses it; the template service validates (one place)."""
+
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 
@@ -19,26 +20,31 @@ STARTER_HTML = """<html>
 class TemplateForm(FlaskForm):
     name = StringField("Name")
     slug = StringField("Slug", description="Names the template in the API; derived from the name when empty.")
-    template_type = SelectField("Type", choices=[(t, TYPE_LABELS[t]) for t in TEMPLATE_TYPES], default="marketing",
-                                description="Marketing email carries an unsubscribe link and is never sent to "
-                                            "leads who opted out.")
+    template_type = SelectField(
+        "Type",
+        choices=[(t, TYPE_LABELS[t]) for t in TEMPLATE_TYPES],
+        default="marketing",
+        description="Marketing email carries an unsubscribe link and is never sent to leads who opted out.",
+    )
     subject = StringField("Subject")
     body_html = TextAreaField("HTML body")
     body_text = TextAreaField("Text body", description="Leave empty to derive the text part from the HTML.")
 
     def values(self) -> dict:
         """The submitted values in the shape the template service validates."""
-        values = {name: (self._fields[name].data or "") for name in
-                  ("name", "slug", "template_type", "subject", "body_html", "body_text")}
+        values = {name: (self._fields[name].data or "") for name in ("name", "slug", "template_type", "subject", "body_html", "body_text")}
         if not values["slug"].strip():
             del values["slug"]  # a new template derives it; an existing one keeps its own
         return values
 
     def content(self) -> dict:
         """What the live preview renders: the unsaved subject, bodies and type."""
-        return {"template_type": self.template_type.data if self.template_type.data in TEMPLATE_TYPES else "marketing",
-                "subject": self.subject.data or "", "body_html": self.body_html.data or "",
-                "body_text": self.body_text.data or ""}
+        return {
+            "template_type": self.template_type.data if self.template_type.data in TEMPLATE_TYPES else "marketing",
+            "subject": self.subject.data or "",
+            "body_html": self.body_html.data or "",
+            "body_text": self.body_text.data or "",
+        }
 
     def show_errors(self, errors: list[dict]) -> None:
         """The service's ``{field, message}`` errors next to the fields they name; others on the form."""

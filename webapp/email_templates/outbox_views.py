@@ -1,5 +1,6 @@
 """The outbox: every email rendered for a lead (or a test), with its status — sent, held (no mail
 server), suppressed (opted out), failed (with the SMTP error) — and sending again what was held or failed."""
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, or_, select
 
@@ -9,6 +10,7 @@ from ..extensions import db
 from ..htmx import render_page_or_fragment
 from ..models import EmailTemplate, OutboxMessage
 from ..models.email import MESSAGE_STATUSES
+from ..pagination import paginate, requested_page
 from ..tenancy import current_org_id, get_or_404, scoped
 from .delivery import release_message
 from .views import frame_response
@@ -19,10 +21,16 @@ PER_PAGE = 25
 
 
 def _filters() -> dict:
-    filters = {"status": request.args.get("status", ""), "q": (request.args.get("q") or "").strip()[:200],
-               "template_id": request.args.get("template_id", "")}
-    return {name: value for name, value in filters.items()
-            if value and (name != "status" or value in MESSAGE_STATUSES) and (name != "template_id" or value.isdigit())}
+    filters = {
+        "status": request.args.get("status", ""),
+        "q": (request.args.get("q") or "").strip()[:200],
+        "template_id": request.args.get("template_id", ""),
+    }
+    return {
+        name: value
+        for name, value in filters.items()
+        if value and (name != "status" or value in MESSAGE_STATUSES) and (name != "template_id" or value.isdigit())
+    }
 
 
 @bp.get("/")
@@ -35,21 +43,31 @@ def index():
     if "template_id" in filters:
         criteria.append(OutboxMessage.template_id == int(filters["template_id"]))
     if "q" in filters:
-        pattern = "%" + filters["q"].lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        criteria.append(or_(func.lower(OutboxMessage.to_address).like(pattern, escape="\\"),
-                            func.lower(OutboxMessage.subject).like(pattern, escape="\\")))
-    query = scoped(OutboxMessage, *criteria)
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    page = min(max(request.args.get("page", 1, type=int), 1), pages)
-    messages = db.session.scalars(query.order_by(OutboxMessage.id.desc()).limit(PER_PAGE)
-                                  .offset((page - 1) * PER_PAGE)).all()
-    counts = dict(db.session.execute(select(OutboxMessage.status, func.count()).where(
-        OutboxMessage.organization_id == current_org_id()).group_by(OutboxMessage.status)).all())
+        criteria.append(
+            or_(
+                OutboxMessage.to_address.icontains(filters["q"], autoescape=True),
+                OutboxMessage.subject.icontains(filters["q"], autoescape=True),
+            )
+        )
+    messages = paginate(scoped(OutboxMessage, *criteria).order_by(OutboxMessage.id.desc()), requested_page(), PER_PAGE)
+    counts = dict(
+        db.session.execute(
+            select(OutboxMessage.status, func.count())
+            .where(OutboxMessage.organization_id == current_org_id())
+            .group_by(OutboxMessage.status)
+        ).all()
+    )
     templates = db.session.scalars(scoped(EmailTemplate).order_by(EmailTemplate.name)).all()
-    return render_page_or_fragment(LIST, "results", messages=messages, filters=filters, total=total, page=page,
-                                   pages=pages, counts=counts, statuses=MESSAGE_STATUSES, templates=templates,
-                                   mail_server=current_app.config.get("MAIL_SERVER"))
+    return render_page_or_fragment(
+        LIST,
+        "results",
+        **messages.context("messages"),
+        filters=filters,
+        counts=counts,
+        statuses=MESSAGE_STATUSES,
+        templates=templates,
+        mail_server=current_app.config.get("MAIL_SERVER"),
+    )
 
 
 @bp.get("/<int:message_id>")

@@ -1,7 +1,7 @@
 """Email templates: input checks, saving with versions, restore, diff and preview — for the API and
 the pages alike. Services never commit; the caller owns the transaction."""
+
 import difflib
-import re
 from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
@@ -11,9 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Automation, AutomationAction, EmailTemplate, EmailTemplateVersion, Lead
 from ..models.email import CONTENT_FIELDS
+from ..text import slugify
 from ..validation import Conflict, StrictModel, ValidationFailed, parse
 from .delivery import lead_template_context, organization_sample_context, render_for_delivery
-from .render import MAX_TEMPLATE_CHARS, TemplateRenderError, validate_template
+from .rendering import MAX_TEMPLATE_CHARS, TemplateRenderError, validate_template
 from .unsubscribe import preview_unsubscribe_url
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
@@ -61,10 +62,6 @@ class TemplateIn(TemplateChanges):
     is_active: bool = True
 
 
-def slugify(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:200].strip("-") or "template"
-
-
 def validate_template_fields(data: dict, *, partial: bool) -> dict:
     """The given fields, checked (all of a new template's, defaults included). Template syntax is
     checked by ``save_template`` on the merged result."""
@@ -76,8 +73,7 @@ def validate_template_fields(data: dict, *, partial: bool) -> dict:
     return values
 
 
-def save_template(template: EmailTemplate, values: dict, user_id: int | None = None, *,
-                  restored_from: int | None = None) -> dict:
+def save_template(template: EmailTemplate, values: dict, user_id: int | None = None, *, restored_from: int | None = None) -> dict:
     """Apply checked values; a change of the subject or a body is a new version (kept in
     ``email_template_versions``). Returns the changed fields as ``{field: [old, new]}``.
 
@@ -85,7 +81,7 @@ def save_template(template: EmailTemplate, values: dict, user_id: int | None = N
     """
     creating = template.id is None
     if creating and not values.get("slug"):
-        values = {**values, "slug": slugify(values.get("name") or "")}
+        values = {**values, "slug": slugify(values.get("name") or "", "template")}
     merged = {name: values.get(name, getattr(template, name)) or "" for name in CONTENT_FIELDS}
     errors = validate_template(merged["subject"], merged["body_html"], merged["body_text"])
     if not merged["subject"].strip():
@@ -112,10 +108,17 @@ def save_template(template: EmailTemplate, values: dict, user_id: int | None = N
         template.version += 1
         changes["version"] = [template.version - 1, template.version]
     if creating or content_changed:
-        template.versions.append(EmailTemplateVersion(
-            organization_id=template.organization_id, version=template.version, subject=template.subject,
-            body_html=template.body_html or "", body_text=template.body_text or "", saved_by_id=user_id,
-            restored_from=restored_from))
+        template.versions.append(
+            EmailTemplateVersion(
+                organization_id=template.organization_id,
+                version=template.version,
+                subject=template.subject,
+                body_html=template.body_html or "",
+                body_text=template.body_text or "",
+                saved_by_id=user_id,
+                restored_from=restored_from,
+            )
+        )
     db.session.add(template)
     try:
         with db.session.begin_nested():
@@ -130,8 +133,7 @@ def _short(value):
 
 
 def _slug_taken(template: EmailTemplate, slug: str) -> bool:
-    query = select(EmailTemplate.id).where(EmailTemplate.organization_id == template.organization_id,
-                                           EmailTemplate.slug == slug)
+    query = select(EmailTemplate.id).where(EmailTemplate.organization_id == template.organization_id, EmailTemplate.slug == slug)
     if template.id is not None:
         query = query.where(EmailTemplate.id != template.id)
     return db.session.scalar(query) is not None
@@ -139,14 +141,17 @@ def _slug_taken(template: EmailTemplate, slug: str) -> bool:
 
 def earlier_versions(template: EmailTemplate) -> list[EmailTemplateVersion]:
     """The versions before the current one, newest first."""
-    return db.session.scalars(select(EmailTemplateVersion).where(
-        EmailTemplateVersion.template_id == template.id, EmailTemplateVersion.version < template.version)
-        .order_by(EmailTemplateVersion.version.desc())).all()
+    return db.session.scalars(
+        select(EmailTemplateVersion)
+        .where(EmailTemplateVersion.template_id == template.id, EmailTemplateVersion.version < template.version)
+        .order_by(EmailTemplateVersion.version.desc())
+    ).all()
 
 
 def get_version(template: EmailTemplate, version: int) -> EmailTemplateVersion | None:
-    return db.session.scalar(select(EmailTemplateVersion).where(
-        EmailTemplateVersion.template_id == template.id, EmailTemplateVersion.version == version))
+    return db.session.scalar(
+        select(EmailTemplateVersion).where(EmailTemplateVersion.template_id == template.id, EmailTemplateVersion.version == version)
+    )
 
 
 def restore_version(template: EmailTemplate, version: EmailTemplateVersion, user_id: int | None = None) -> dict:
@@ -159,9 +164,11 @@ def restore_version(template: EmailTemplate, version: EmailTemplateVersion, user
 
 def automations_using(template: EmailTemplate) -> list[str]:
     """Names of the organization's automations with a send_email step that uses this template."""
-    rows = db.session.execute(select(Automation.name, AutomationAction.configuration).join(
-        AutomationAction, AutomationAction.automation_id == Automation.id).where(
-        Automation.organization_id == template.organization_id, AutomationAction.action_type == "send_email")).all()
+    rows = db.session.execute(
+        select(Automation.name, AutomationAction.configuration)
+        .join(AutomationAction, AutomationAction.automation_id == Automation.id)
+        .where(Automation.organization_id == template.organization_id, AutomationAction.action_type == "send_email")
+    ).all()
     return sorted({name for name, config in rows if str((config or {}).get("template_id")) == str(template.id)})
 
 
@@ -170,12 +177,14 @@ def delete_template(template: EmailTemplate) -> None:
     users = automations_using(template)
     if users:
         names = ", ".join(f"“{name}”" for name in users[:3]) + (" and others" if len(users) > 3 else "")
-        raise Conflict(f"the template is used by the automation{'s' if len(users) > 1 else ''} {names}; "
-                       "deactivate it or change those steps first")
+        raise Conflict(
+            f"the template is used by the automation{'s' if len(users) > 1 else ''} {names}; deactivate it or change those steps first"
+        )
     db.session.delete(template)
 
 
 # --- diff and preview ----------------------------------------------------------------------------------
+
 
 def version_diff(older: EmailTemplateVersion, newer) -> list[dict]:
     """Per changed part: ``{"field", "lines": [(kind, text)]}`` with kind "+", "-", " " or "@"."""
@@ -199,18 +208,17 @@ def preview_context(organization_id: int, lead: Lead | None) -> dict:
     return context
 
 
-def preview(template_type: str, subject: str, body_html: str, body_text: str, context: dict,
-            cache_key=None) -> dict:
+def preview(template_type: str, subject: str, body_html: str, body_text: str, context: dict, cache_key=None) -> dict:
     """``{"subject", "html", "text", "missing_variables"}`` as the email would be sent; a template that
     does not compile or render raises ValidationFailed naming the part and line (the renderer checks
     the syntax as it compiles, and caches what it compiled)."""
     unsubscribe_link = context.get("unsubscribe_url") if isinstance(context.get("unsubscribe_url"), str) else None
     try:
-        rendered = render_for_delivery(template_type, subject or "", body_html or "", body_text or "", context,
-                                       cache_key, unsubscribe_link=unsubscribe_link)
+        rendered = render_for_delivery(
+            template_type, subject or "", body_html or "", body_text or "", context, cache_key, unsubscribe_link=unsubscribe_link
+        )
     except TemplateRenderError as exc:
         raise ValidationFailed([exc.as_error() if exc.field else {"field": "body_html", "message": str(exc)}]) from None
     except TypeError as exc:  # a context value that is not plain data (from an API caller's context)
         raise ValidationFailed([{"field": "context", "message": str(exc)}]) from None
-    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text,
-            "missing_variables": rendered.missing_variables}
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text, "missing_variables": rendered.missing_variables}

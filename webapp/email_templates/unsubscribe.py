@@ -5,6 +5,7 @@ guessed or altered, and it does not expire (an old email's link must keep workin
 confirmation page; POST opts the lead out, both from that page and from a mail client's one-click
 ``List-Unsubscribe-Post`` request, which carries no CSRF token: the signed token is the authority.
 """
+
 import hashlib
 import logging
 
@@ -14,6 +15,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from ..extensions import csrf, db
 from ..leads.changes import after_lead_changes, new_event
 from ..models import Lead, Organization, utcnow
+from ..validation import is_row_id
 
 log = logging.getLogger(__name__)
 bp = Blueprint("unsubscribe", __name__)
@@ -46,7 +48,7 @@ def lead_for_token(token: str) -> Lead | None:
         organization_id, lead_id = _serializer().loads(token)
     except (BadSignature, ValueError, TypeError):
         return None
-    lead = db.session.get(Lead, lead_id) if isinstance(lead_id, int) else None
+    lead = db.session.get(Lead, lead_id) if is_row_id(lead_id) else None
     return lead if lead is not None and lead.organization_id == organization_id else None
 
 
@@ -57,8 +59,7 @@ def opt_out(lead: Lead, *, via: str) -> bool:
         return False
     lead.email_opt_out = True
     lead.updated_at = utcnow()
-    event = new_event(lead.organization_id, lead.id, "email_opt_out",
-                      {"field": "email_opt_out", "old": False, "new": True, "via": via})
+    event = new_event(lead.organization_id, lead.id, "email_opt_out", {"field": "email_opt_out", "old": False, "new": True, "via": via})
     after_lead_changes(lead.organization_id, [lead.id], [event])
     return True
 
@@ -74,14 +75,12 @@ def unsubscribe(token):
     organization = db.session.get(Organization, lead.organization_id)
     if request.method == "GET":
         state = "already" if lead.email_opt_out else "confirm"
-        return render_template("email_templates/unsubscribe.html", state=state, organization=organization,
-                               email=_masked(lead.email))
+        return render_template("email_templates/unsubscribe.html", state=state, organization=organization, email=_masked(lead.email))
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     if opt_out(lead, via="one_click" if one_click else "unsubscribe_page"):
         log.info("lead %s opted out of marketing email (%s)", lead.id, "one-click" if one_click else "page")
     db.session.commit()
-    return render_template("email_templates/unsubscribe.html", state="done", organization=organization,
-                           email=_masked(lead.email))
+    return render_template("email_templates/unsubscribe.html", state="done", organization=organization, email=_masked(lead.email))
 
 
 def _masked(email: str | None) -> str:

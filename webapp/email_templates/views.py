@@ -5,6 +5,7 @@ The preview iframe is served by ``frame`` (GET: the saved template or a version;
 unsaved content) with a Content-Security-Policy of its own, and shown in ``<iframe sandbox>``
 without scripts or same-origin: the email's HTML can run nothing and reach nothing.
 """
+
 import uuid
 
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from ..tenancy import get_or_404, get_scoped, scoped
 from ..validation import Conflict, ValidationFailed
 from .delivery import queue_test_email
 from .forms import STARTER_HTML, TYPE_LABELS, TemplateForm
-from .render import LEAD_FIELDS, RenderedEmail
+from .rendering import LEAD_FIELDS, RenderedEmail
 from .services import (
     delete_template,
     earlier_versions,
@@ -36,8 +37,12 @@ from .services import (
 )
 
 bp = Blueprint("email_templates", __name__, url_prefix="/email-templates")
-LIST, NEW, EDITOR, FRAME = ("email_templates/index.html", "email_templates/new.html", "email_templates/editor.html",
-                            "email_templates/frame.html")
+LIST, NEW, EDITOR, FRAME = (
+    "email_templates/index.html",
+    "email_templates/new.html",
+    "email_templates/editor.html",
+    "email_templates/frame.html",
+)
 # The preview document: inline styles and images only; no scripts, fonts, frames, forms or base URL.
 FRAME_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; base-uri 'none'; form-action 'none'"
 PICKER_LEADS = 100
@@ -56,18 +61,23 @@ def frame_response(html: str):
 
 # --- the list ---------------------------------------------------------------------------------------
 
+
 @bp.get("/")
 @roles_required(*READ)
 def index():
     template_type = request.args.get("template_type", "")
     criteria = [EmailTemplate.template_type == template_type] if template_type in TEMPLATE_TYPES else []
     templates = db.session.scalars(scoped(EmailTemplate, *criteria).order_by(EmailTemplate.name)).all()
-    sent = dict(db.session.execute(
-        select(OutboxMessage.template_id, func.count()).where(
-            OutboxMessage.organization_id == g.organization_id, OutboxMessage.status == "sent",
-            OutboxMessage.is_test.is_(False)).group_by(OutboxMessage.template_id)).all())
-    return render_page_or_fragment(LIST, "results", templates=templates, sent=sent, type_labels=TYPE_LABELS,
-                                   template_type=template_type if criteria else "")
+    sent = dict(
+        db.session.execute(
+            select(OutboxMessage.template_id, func.count())
+            .where(OutboxMessage.organization_id == g.organization_id, OutboxMessage.status == "sent", OutboxMessage.is_test.is_(False))
+            .group_by(OutboxMessage.template_id)
+        ).all()
+    )
+    return render_page_or_fragment(
+        LIST, "results", templates=templates, sent=sent, type_labels=TYPE_LABELS, template_type=template_type if criteria else ""
+    )
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -97,6 +107,7 @@ def create():
 
 # --- the editor -------------------------------------------------------------------------------------
 
+
 def _chosen_lead() -> Lead | None:
     return get_scoped(Lead, request.values.get("lead_id")) if (request.values.get("lead_id") or "").isdigit() else None
 
@@ -104,8 +115,13 @@ def _chosen_lead() -> Lead | None:
 def _render_preview(content: dict, lead: Lead | None) -> tuple[dict | None, list[dict]]:
     """The preview of editor content for the lead (or sample data): (result, []) or (None, errors)."""
     try:
-        return preview(content["template_type"], content["subject"], content["body_html"], content["body_text"],
-                       preview_context(g.organization_id, lead)), []
+        return preview(
+            content["template_type"],
+            content["subject"],
+            content["body_html"],
+            content["body_text"],
+            preview_context(g.organization_id, lead),
+        ), []
     except ValidationFailed as exc:
         return None, exc.errors
 
@@ -121,9 +137,20 @@ def _editor_context(template: EmailTemplate, form: TemplateForm | None = None, *
     if lead is not None and lead not in leads:
         leads = [lead, *leads]
     result, errors = _render_preview(form.content(), lead)
-    return {"email_template": template, "form": form, "lead": lead, "leads": leads, "versions": earlier_versions(template),
-            "preview": result, "preview_errors": errors, "variables": VARIABLES, "type_labels": TYPE_LABELS,
-            "can_edit": can(*CONFIGURE), "oob_head": False, **extra}
+    return {
+        "email_template": template,
+        "form": form,
+        "lead": lead,
+        "leads": leads,
+        "versions": earlier_versions(template),
+        "preview": result,
+        "preview_errors": errors,
+        "variables": VARIABLES,
+        "type_labels": TYPE_LABELS,
+        "can_edit": can(*CONFIGURE),
+        "oob_head": False,
+        **extra,
+    }
 
 
 def _section(template: EmailTemplate, block: str, status: int = 200, **extra):
@@ -157,8 +184,7 @@ def save(template_id):
         if not htmx:
             return render_template(EDITOR, **_editor_context(template, form=form)), 422
         return _section(template, "editor", 422, form=form, error="Not saved: see the messages below.")
-    notice = (f"Saved as version {template.version}." if "version" in changes
-              else "Saved." if changes else "Nothing changed.")
+    notice = f"Saved as version {template.version}." if "version" in changes else "Saved." if changes else "Nothing changed."
     if not htmx:
         flash(notice, "success")
         return redirect(url_for("email_templates.editor", template_id=template.id))
@@ -215,9 +241,15 @@ def send_test(template_id):
         test = {"error": "; ".join(f"{e['field']}: {e['message']}" for e in errors)}
     else:
         rendered = RenderedEmail(result["subject"], result["html"], result["text"], result["missing_variables"])
-        test = queue_test_email(organization_id=g.organization_id, user=current_user, template=template,
-                                rendered=rendered, lead_id=lead.id if lead else None,
-                                content_is_saved=content == _saved_content(template), key=f"test:{uuid.uuid4().hex}")
+        test = queue_test_email(
+            organization_id=g.organization_id,
+            user=current_user,
+            template=template,
+            rendered=rendered,
+            lead_id=lead.id if lead else None,
+            content_is_saved=content == _saved_content(template),
+            key=f"test:{uuid.uuid4().hex}",
+        )
         db.session.commit()
     if not htmx:
         flash(_test_notice(test), "error" if "error" in test else "success")
@@ -268,14 +300,16 @@ def delete(template_id):
 
 # --- versions ---------------------------------------------------------------------------------------
 
+
 @bp.get("/<int:template_id>/versions/<int:version>")
 @roles_required(*READ)
 def version_diff_view(template_id, version):
     """What changed from this version to the current one (HTMX: the diff block alone)."""
     template = get_or_404(EmailTemplate, template_id)
     older = get_or_404_version(template, version)
-    return render_page_or_fragment(EDITOR, "diff", **_editor_context(
-        template, diff={"version": older, "parts": version_diff(older, template)}))
+    return render_page_or_fragment(
+        EDITOR, "diff", **_editor_context(template, diff={"version": older, "parts": version_diff(older, template)})
+    )
 
 
 @bp.post("/<int:template_id>/versions/<int:version>/restore")
@@ -287,8 +321,11 @@ def restore(template_id, version):
     if changes:
         audit("update", template, {**changes, "restored_from": version})
     db.session.commit()
-    notice = (f"Version {version} restored as version {template.version}." if changes
-              else f"Version {version} is the same as the current content.")
+    notice = (
+        f"Version {version} restored as version {template.version}."
+        if changes
+        else f"Version {version} is the same as the current content."
+    )
     if not htmx:
         flash(notice, "success")
         return redirect(url_for("email_templates.editor", template_id=template.id))

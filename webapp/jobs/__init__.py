@@ -1,11 +1,17 @@
-"""One interface for background work: ``enqueue()``.
+"""One interface for background work: ``enqueue(function, *ids)``.
 
 With ``REDIS_URL`` set, jobs go to RQ and ``worker.py`` runs them; without it they run in a thread
 of this process. Either way a job is handed over only after the transaction that asked for it
 commits (a rolled-back request queues nothing), and jobs take ids, never objects.
+
+The jobs, each next to the code it drives: ``leads.importer.run_import``,
+``segments.services.run_refresh_job``, ``email_templates.delivery.send_outbox_message``,
+``automations.engine.execute_runs``. What runs periodically is declared in ``webapp.features``
+and run by the loops of ``webapp.jobs.loops``.
 """
-import importlib
+
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, current_app
@@ -22,10 +28,14 @@ _PENDING = "leadflow_pending_jobs"
 _executor: ThreadPoolExecutor | None = None
 
 
-def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:
-    """Run ``func_path(*args)`` in the background once the current transaction commits."""
+def enqueue(function: Callable, *args, queue: str = "default", job_id: str | None = None) -> None:
+    """Run ``function(*args)`` in the background once the current transaction commits.
+
+    ``function`` is a module-level function (RQ finds it again by its module and name)."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}")
+    if not callable(function) or "<" in function.__qualname__:
+        raise ValueError(f"a job is a module-level function, not {function!r}")
     session = db.session()
     if not session.in_transaction():
         # Begin explicitly: a rollback of a transaction never begun fires no event, and the job would
@@ -33,12 +43,7 @@ def enqueue(func_path: str, *args, queue: str = "default", job_id: str | None = 
         session.begin()
     # Remember the (nested) transaction that asked: a rolled-back savepoint drops only its own jobs.
     transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_PENDING, []).append((transaction, (func_path, args, queue, job_id)))
-
-
-def enqueue_now(func_path: str, *args, queue: str = "default", job_id: str | None = None) -> None:
-    """Hand a job over immediately (for callers outside a transaction, such as the scheduler)."""
-    _dispatch(current_app._get_current_object(), [(func_path, args, queue, job_id)])
+    session.info.setdefault(_PENDING, []).append((transaction, (function, args, queue, job_id)))
 
 
 _connections: dict[str, Redis] = {}
@@ -56,18 +61,12 @@ def rq_queue(name: str = "default", app: Flask | None = None) -> Queue:
     return Queue(name, connection=redis_connection(app))
 
 
-def resolve(func_path: str):
-    module, _, name = func_path.rpartition(".")
-    return getattr(importlib.import_module(module), name)
-
-
 def _dispatch(app: Flask, jobs: list) -> None:
-    for func_path, args, queue, job_id in jobs:
+    for function, args, queue, job_id in jobs:
         if app.config.get("REDIS_URL"):
-            rq_queue(queue, app).enqueue(func_path, *args, job_id=job_id, job_timeout=1800,
-                                         result_ttl=3600, failure_ttl=7 * 24 * 3600)
+            rq_queue(queue, app).enqueue(function, *args, job_id=job_id, job_timeout=1800, result_ttl=3600, failure_ttl=7 * 24 * 3600)
         else:
-            _in_process_executor().submit(_run_in_app, app, func_path, args)
+            _in_process_executor().submit(_run_in_app, app, function, args)
 
 
 def _in_process_executor() -> ThreadPoolExecutor:
@@ -77,12 +76,12 @@ def _in_process_executor() -> ThreadPoolExecutor:
     return _executor
 
 
-def _run_in_app(app: Flask, func_path: str, args: tuple) -> None:
+def _run_in_app(app: Flask, function: Callable, args: tuple) -> None:
     with app.app_context():
         try:
-            resolve(func_path)(*args)
+            function(*args)
         except Exception:
-            log.exception("background job %s%r failed", func_path, args)
+            log.exception("background job %s%r failed", function.__qualname__, args)
         finally:
             db.session.remove()
 

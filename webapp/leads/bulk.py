@@ -6,6 +6,7 @@ most of an import's time. Ids come from the table's sequence first, so no RETURN
 PostgreSQL does not promise) is needed. Other databases (SQLite, the embedded default) use
 executemany with RETURNING.
 """
+
 import json
 
 from sqlalchemy import JSON, Table, func, insert, select, text

@@ -1,14 +1,15 @@
-"""What happens after leads change, in the same transaction: other features plug in here.
+"""What happens after leads change, in the same transaction: the hooks of ``features.Wiring``.
 
 ``lead_change_hooks`` re-check changed leads (dynamic segments) and may return further events
 (``segment_entered``); ``event_hooks`` see every event of the change (automation triggers).
 Hooks run before the caller commits, so their rows are part of the same unit of work.
 """
-from collections.abc import Callable
+
 from datetime import datetime
 from typing import NamedTuple
 
 from ..extensions import db
+from ..features import wiring
 from ..models import LeadEvent, utcnow
 
 
@@ -27,15 +28,11 @@ class EventRow(NamedTuple):
     created_at: datetime
 
 
-lead_change_hooks: list[Callable[[int, list[int]], list[LeadEvent | EventRow]]] = []
-event_hooks: list[Callable[[int, list[LeadEvent | EventRow]], None]] = []
-
-
-def new_event(organization_id: int, lead_id: int, event_type: str, data: dict | None = None,
-              actor_id: int | None = None) -> LeadEvent:
+def new_event(organization_id: int, lead_id: int, event_type: str, data: dict | None = None, actor_id: int | None = None) -> LeadEvent:
     """A lead event added to the session (the caller's transaction records it)."""
-    event = LeadEvent(organization_id=organization_id, lead_id=lead_id, event_type=event_type,
-                      data=data or {}, actor_id=actor_id, created_at=utcnow())
+    event = LeadEvent(
+        organization_id=organization_id, lead_id=lead_id, event_type=event_type, data=data or {}, actor_id=actor_id, created_at=utcnow()
+    )
     db.session.add(event)
     return event
 
@@ -46,9 +43,10 @@ def after_lead_changes(organization_id: int, lead_ids: list[int], events: list[L
         return
     db.session.flush()
     events = list(events)
-    for hook in lead_change_hooks:
+    hooks = wiring()
+    for hook in hooks.lead_change_hooks:
         events.extend(hook(organization_id, lead_ids) or [])
     if events:
         db.session.flush()
-        for hook in event_hooks:
+        for hook in hooks.event_hooks:
             hook(organization_id, events)

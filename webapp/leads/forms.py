@@ -1,4 +1,5 @@
 """The lead form: WTForms renders and parses it; the lead service validates (one place)."""
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import BooleanField, SelectField, StringField

@@ -3,6 +3,7 @@
 Progress and errors are written through a separate connection so that the page can show them
 while the import's own transaction is still open.
 """
+
 import csv
 import io
 import logging
@@ -12,22 +13,35 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
+from ..jobs import enqueue
 from ..models import ImportJob
+from ..models.leads import LEAD_INPUT_FIELDS
 from ..validation import ValidationFailed
 from .services import create_leads, validate_lead
 
 PROGRESS_EVERY = 250
+MAX_ATTEMPTS = 3  # jobs that may start one import; an import that stops every time is failed, not retried
+UNREADABLE_FILE = "the import stopped {attempts} times without finishing; nothing was imported. Check the file, then import it again"
 CHUNK = 1000
 MAX_ERRORS_KEPT = 500
 ADVISORY_LOCK_SPACE = 7301  # first key of pg_try_advisory_xact_lock(space, import id)
 log = logging.getLogger(__name__)
-COLUMNS = ("first_name", "last_name", "email", "phone", "status", "priority", "source", "insurance_type",
-           "state", "city", "value_estimate", "tags", "email_opt_out")
+COLUMNS = (*LEAD_INPUT_FIELDS, "email_opt_out")
 
 
 def parse_rows(content: str) -> tuple[list[dict], list[dict]]:
-    """Rows as dicts of known columns; unknown header columns are an error of the file."""
+    """Rows as dicts of known columns; unknown header columns and unreadable CSV are errors of the file."""
     reader = csv.DictReader(io.StringIO(content))
+    try:
+        return _read_rows(reader)
+    except csv.Error as exc:
+        message = str(exc)
+        if "field larger than field limit" in message:
+            message = f"a cell holds more than {csv.field_size_limit():,} characters"
+        return [], [{"row": reader.line_num or 1, "field": "file", "message": f"the file cannot be read as CSV: {message}"}]
+
+
+def _read_rows(reader: csv.DictReader) -> tuple[list[dict], list[dict]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     unknown = [h for h in header if h and h not in COLUMNS]
     if not header:
@@ -48,13 +62,33 @@ def parse_rows(content: str) -> tuple[list[dict], list[dict]]:
 
 
 def run_import(import_id: int) -> None:
-    """The job: validate every row, then create all leads in one transaction."""
+    """The job: validate every row, then create all leads in one transaction.
+
+    An import that fails ends ``failed`` with a message for the person who uploaded it; nothing of it
+    is imported."""
     job = db.session.get(ImportJob, import_id)
     if job is None or job.status not in ("pending", "running"):
         return
     if not _claim(import_id):
         return  # the same import is running in another worker: it will finish it
-    _progress(import_id, best_effort=True, status="running")
+    _progress(import_id, best_effort=True, status="running", attempts=job.attempts + 1)
+    try:
+        _validate_and_create(job)
+    except Exception:
+        # Nothing is half-imported (one transaction), and the page must not wait for ever on "running".
+        db.session.rollback()
+        log.exception("import %s failed", import_id)
+        _progress(
+            import_id,
+            status="failed",
+            created_count=0,
+            errors=[{"row": None, "field": "file", "message": "the import failed unexpectedly; nothing was imported, please try again"}],
+        )
+        raise
+
+
+def _validate_and_create(job: ImportJob) -> None:
+    import_id = job.id
     rows, errors = parse_rows(job.content)
     _progress(import_id, best_effort=True, total_rows=len(rows))
     clean = []
@@ -76,22 +110,17 @@ def run_import(import_id: int) -> None:
         return
     organization_id, user_id = job.organization_id, job.user_id
     _progress(import_id, best_effort=True, processed_rows=len(rows))
-    try:
-        created = 0
-        for start in range(0, len(clean), CHUNK):
-            created += len(create_leads(organization_id, clean[start:start + CHUNK], user_id))
-            if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
-                _progress(import_id, best_effort=True, created_count=created)
-        db.session.execute(update(ImportJob).where(ImportJob.id == import_id).values(
-            status="completed", created_count=created, processed_rows=len(rows), content=""))
-        db.session.commit()
-    except Exception:
-        # Nothing is half-imported (one transaction), and the page must not wait for ever on "running".
-        db.session.rollback()
-        log.exception("import %s failed while creating leads", import_id)
-        _progress(import_id, status="failed", created_count=0, errors=[
-            {"row": None, "field": "file", "message": "the import failed unexpectedly; nothing was imported, please try again"}])
-        raise
+    created = 0
+    for start in range(0, len(clean), CHUNK):
+        created += len(create_leads(organization_id, clean[start : start + CHUNK], user_id))
+        if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
+            _progress(import_id, best_effort=True, created_count=created)
+    db.session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == import_id)
+        .values(status="completed", created_count=created, processed_rows=len(rows), content="")
+    )
+    db.session.commit()
 
 
 def _claim(import_id: int) -> bool:
@@ -126,15 +155,24 @@ def requeue_stalled_imports() -> int:
     """
     from flask import current_app
 
-    from ..jobs import enqueue
     from ..models import utcnow
 
     cutoff = utcnow() - timedelta(seconds=current_app.config["STALLED_AFTER_SECONDS"])
-    stalled = db.session.scalars(select(ImportJob.id).where(
-        ImportJob.status.in_(("pending", "running")), ImportJob.updated_at < cutoff)).all()
-    for import_id in stalled:
-        enqueue("webapp.leads.importer.run_import", import_id, queue="high")
+    stalled = db.session.execute(
+        select(ImportJob.id, ImportJob.attempts).where(ImportJob.status.in_(("pending", "running")), ImportJob.updated_at < cutoff)
+    ).all()
+    given_up = [import_id for import_id, attempts in stalled if attempts >= MAX_ATTEMPTS]
+    retried = [import_id for import_id, attempts in stalled if attempts < MAX_ATTEMPTS]
+    for import_id in retried:
+        enqueue(run_import, import_id, queue="high")
+    if retried:
+        db.session.execute(update(ImportJob).where(ImportJob.id.in_(retried)).values(updated_at=utcnow()))
+    for import_id, attempts in stalled:
+        if import_id in given_up:
+            error = {"row": None, "field": "file", "message": UNREADABLE_FILE.format(attempts=attempts)}
+            db.session.execute(
+                update(ImportJob).where(ImportJob.id == import_id).values(status="failed", errors=[error], content="", updated_at=utcnow())
+            )
     if stalled:
-        db.session.execute(update(ImportJob).where(ImportJob.id.in_(stalled)).values(updated_at=utcnow()))
         db.session.commit()
-    return len(stalled)
+    return len(retried)

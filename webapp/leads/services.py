@@ -3,20 +3,21 @@
 Services validate, change rows and add events; they never commit: the caller (a view, a job)
 owns the transaction.
 """
+
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import false, select
+from sqlalchemy import delete, false, select
 
 from ..extensions import db
 from ..models import Campaign, Lead, LeadEvent, LeadTag, User, utcnow
-from ..models.leads import PRIORITIES, STATUSES
+from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..tenancy import ids_in_org
-from ..validation import ValidationFailed, field_path, parse
+from ..validation import ValidationFailed, field_path, is_row_id, parse
 from .bulk import insert_rows, insert_with_ids
 from .changes import EventRow, after_lead_changes, new_event
-from .schemas import LeadFields
+from .schemas import BulkLeads, LeadFields
 
-MAX_BULK = 1000
 # Field → the event a change of it records; every other field records lead_updated.
 FIELD_EVENTS = {
     "status": "lead_status_changed",
@@ -27,12 +28,31 @@ FIELD_EVENTS = {
 NOT_NULL = ("status", "priority", "email_opt_out")
 
 
-def validate_lead(data, organization_id: int, *, partial: bool = False, prefix: str = "") -> dict:
+def validate_lead(data, organization_id: int, *, partial: bool = False) -> dict:
     """Check a lead body; returns the clean values (only those given when ``partial``)."""
     if not isinstance(data, dict):
-        raise ValidationFailed([{"field": prefix or "body", "message": "must be an object"}])
-    fields = parse(LeadFields, data, prefix)
-    values = fields.model_dump(exclude_unset=partial)
+        raise ValidationFailed([{"field": "body", "message": "must be an object"}])
+    fields = parse(LeadFields, data)
+    return _checked_values(fields.model_dump(exclude_unset=partial), organization_id, partial)
+
+
+def validate_leads(data, organization_id: int) -> list[dict]:
+    """Check a bulk body ``{"leads": [...]}``; returns every lead's clean values, or raises with
+    the errors of all of them (``leads[7].email``)."""
+    body = parse(BulkLeads, data)
+    rows, errors = [], []
+    for index, fields in enumerate(body.leads):
+        try:
+            rows.append(_checked_values(fields.model_dump(), organization_id, False, f"leads[{index}]"))
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    return rows
+
+
+def _checked_values(values: dict, organization_id: int, partial: bool, prefix: str = "") -> dict:
+    """The checks a field type cannot make: required fields kept, ids of the organization."""
     errors = []
     for name in NOT_NULL:
         if name in values and values[name] is None:
@@ -55,11 +75,20 @@ def create_leads(organization_id: int, rows: list[dict], actor_id: int | None = 
         return []
     now = utcnow()
     ids = insert_with_ids(Lead.__table__, [_lead_record(organization_id, row, now) for row in rows])
-    insert_rows(LeadTag.__table__, [{"lead_id": lead_id, "tag": tag}
-                                    for lead_id, row in zip(ids, rows, strict=True) for tag in row.get("tags", [])])
-    event_rows = [{"organization_id": organization_id, "lead_id": lead_id, "event_type": "lead_created",
-                   "data": _created_data(row), "actor_id": actor_id, "created_at": now}
-                  for lead_id, row in zip(ids, rows, strict=True)]
+    insert_rows(
+        LeadTag.__table__, [{"lead_id": lead_id, "tag": tag} for lead_id, row in zip(ids, rows, strict=True) for tag in row.get("tags", [])]
+    )
+    event_rows = [
+        {
+            "organization_id": organization_id,
+            "lead_id": lead_id,
+            "event_type": "lead_created",
+            "data": _created_data(row),
+            "actor_id": actor_id,
+            "created_at": now,
+        }
+        for lead_id, row in zip(ids, rows, strict=True)
+    ]
     event_ids = insert_with_ids(LeadEvent.__table__, event_rows)
     events = [EventRow(id=event_id, **row) for event_id, row in zip(event_ids, event_rows, strict=True)]
     after_lead_changes(organization_id, ids, events)
@@ -137,21 +166,18 @@ def delete_lead(lead: Lead) -> None:
 BULK_OPERATIONS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "status", "set_priority": "priority"}
 
 
-def apply_bulk_change(organization_id: int, lead_ids: list[int], operation: str, value: str,
-                      actor_id: int | None = None) -> int:
+def apply_bulk_change(organization_id: int, lead_ids: list[int], operation: str, value: str, actor_id: int | None = None) -> int:
     """Add/remove a tag or set status/priority on many leads; returns how many changed."""
     if operation not in BULK_OPERATIONS:
         raise ValidationFailed([{"field": "operation", "message": f"unknown operation '{operation}'"}])
     value = (value or "").strip().lower()
     allowed = {"set_status": STATUSES, "set_priority": PRIORITIES}.get(operation)
-    if (allowed and value not in allowed) or not value or len(value) > 50:
+    if not value or (value not in allowed if allowed else len(value) > MAX_TAG_LENGTH):
         raise ValidationFailed([{"field": BULK_OPERATIONS[operation], "message": f"invalid value '{value}'"}])
     changed = 0
     for start in range(0, len(lead_ids), 500):
-        chunk = lead_ids[start:start + 500]
-        leads = db.session.scalars(
-            select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(chunk))
-        ).all()
+        chunk = lead_ids[start : start + 500]
+        leads = db.session.scalars(select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(chunk))).all()
         for lead in leads:
             tags = set(lead.tags)
             if operation == "add_tag":
@@ -177,7 +203,6 @@ def _plain(value):
     return value
 
 
-
 LIST_FILTERS = ("status", "priority", "source", "insurance_type", "state")
 
 
@@ -195,11 +220,20 @@ def lead_list_query(organization_id: int, filters: dict):
             select(LeadTag.lead_id).where(LeadTag.lead_id == Lead.id, LeadTag.tag == filters["tag"].strip().lower()).exists()
         )
     if filters.get("assigned_to_id"):
-        query = query.where(Lead.assigned_to_id == filters["assigned_to_id"])
+        assignee = str(filters["assigned_to_id"])
+        assignee_id = int(assignee) if assignee.isdigit() else None
+        query = query.where(Lead.assigned_to_id == assignee_id if is_row_id(assignee_id) else false())
     if filters.get("q"):
-        needle = "%" + filters["q"].strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        needle = filters["q"].strip()
         query = query.where(
-            db.or_(*(db.func.lower(col).like(needle, escape="\\")
-                     for col in (Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.city)))
+            db.or_(
+                *(col.icontains(needle, autoescape=True) for col in (Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.city))
+            )
         )
     return query
+
+
+def purge_lead_events(organization_id: int, cutoff: datetime) -> int:
+    """Delete the organization's lead events recorded before ``cutoff`` (maintenance; not committed)."""
+    statement = delete(LeadEvent).where(LeadEvent.organization_id == organization_id, LeadEvent.created_at < cutoff)
+    return db.session.execute(statement).rowcount

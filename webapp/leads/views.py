@@ -1,19 +1,24 @@
 """Lead pages: list with filters, detail with timeline, create/edit, CSV import."""
+
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, WORK, roles_required
+from ..campaigns.services import campaign_options
 from ..extensions import db
+from ..features import wiring
 from ..htmx import render_page_or_fragment
 from ..jobs import enqueue
-from ..models import Campaign, ImportJob, Lead, LeadEvent, Task, User
+from ..models import ImportJob, Lead, LeadEvent, Task, User
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES
+from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
 from ..validation import ValidationFailed
 from .forms import ImportForm, LeadForm
+from .importer import run_import
 from .services import create_lead, delete_lead, lead_list_query, update_lead, validate_lead
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
@@ -30,22 +35,23 @@ def current_filters() -> dict:
 @roles_required(*READ)
 def index():
     filters = current_filters()
-    query = lead_list_query(g.organization_id, filters)
-    page = max(request.args.get("page", 1, type=int), 1)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    leads = db.session.scalars(query.order_by(Lead.created_at.desc(), Lead.id.desc())
-                               .limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
+    query = lead_list_query(g.organization_id, filters).order_by(Lead.created_at.desc(), Lead.id.desc())
+    leads = paginate(query, requested_page(), PER_PAGE)
     return render_page_or_fragment(
-        "leads/index.html", "results", leads=leads, filters=filters, total=total, page=page, pages=pages,
-        statuses=STATUSES, priorities=PRIORITIES, sources=SOURCES, insurance_types=INSURANCE_TYPES,
+        "leads/index.html",
+        "results",
+        **leads.context("leads"),
+        filters=filters,
+        statuses=STATUSES,
+        priorities=PRIORITIES,
+        sources=SOURCES,
+        insurance_types=INSURANCE_TYPES,
     )
 
 
 def _fill_choices(form: LeadForm) -> None:
-    campaigns = db.session.scalars(scoped(Campaign).order_by(Campaign.name)).all()
     users = db.session.scalars(scoped(User, User.is_active.is_(True)).order_by(User.name)).all()
-    form.campaign_id.choices = [("", "—")] + [(str(c.id), c.name) for c in campaigns]
+    form.campaign_id.choices = campaign_options(g.organization_id)
     form.assigned_to_id.choices = [("", "Unassigned")] + [(str(u.id), u.display_name) for u in users]
 
 
@@ -72,20 +78,18 @@ def create():
 @roles_required(*READ)
 def detail(lead_id):
     lead = get_or_404(Lead, lead_id)
-    events = db.session.scalars(select(LeadEvent).where(LeadEvent.lead_id == lead.id)
-                                .order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc()).limit(200)).all()
+    events = db.session.scalars(
+        select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc()).limit(200)
+    ).all()
     tasks = db.session.scalars(scoped(Task, Task.lead_id == lead.id).order_by(Task.due_date)).all()
-    return render_template("leads/detail.html", lead=lead, events=events, tasks=tasks,
-                           panels=detail_panels(lead))
-
-
-# Other features add panels to the lead page (segments, runs, emails): name → function(lead) → html.
-lead_detail_panels: list = []
+    return render_template("leads/detail.html", lead=lead, events=events, tasks=tasks, panels=detail_panels(lead))
 
 
 def detail_panels(lead: Lead) -> list:
-    # A panel returns HTML it rendered itself (render_template escapes what it interpolates).
-    return [Markup(panel(lead)) for panel in lead_detail_panels]
+    """The cards other features add to the lead page (``features.Wiring.lead_panels``).
+
+    A panel returns HTML it rendered itself (render_template escapes what it interpolates)."""
+    return [Markup(panel(lead)) for panel in wiring().lead_panels]
 
 
 @bp.route("/<int:lead_id>/edit", methods=["GET", "POST"])
@@ -134,12 +138,16 @@ def import_csv():
         if problem:
             form.file.errors.append(problem)
         else:
-            job = ImportJob(organization_id=g.organization_id, user_id=current_user.id,
-                            filename=form.file.data.filename or "upload.csv", content=content)
+            job = ImportJob(
+                organization_id=g.organization_id,
+                user_id=current_user.id,
+                filename=form.file.data.filename or "upload.csv",
+                content=content,
+            )
             db.session.add(job)
             db.session.flush()
             audit("create", job, {"filename": job.filename})
-            enqueue("webapp.leads.importer.run_import", job.id, queue="high")
+            enqueue(run_import, job.id, queue="high")
             db.session.commit()
             return redirect(url_for("leads.import_status", import_id=job.id))
     recent = db.session.scalars(scoped(ImportJob).order_by(ImportJob.id.desc()).limit(10)).all()
@@ -165,5 +173,3 @@ def _uploaded_text(upload) -> tuple[str, str | None]:
 def import_status(import_id):
     job = get_or_404(ImportJob, import_id)
     return render_page_or_fragment("leads/import_status.html", "progress", job=job)
-
-

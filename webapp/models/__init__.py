@@ -1,4 +1,5 @@
 """All models, importable from one place (Alembic autogenerate sees them here)."""
+
 from .automations import Automation, AutomationAction, AutomationRun, AutomationRunStep  # noqa: F401
 from .base import utcnow  # noqa: F401
 from .email import EmailTemplate, EmailTemplateVersion, OutboxMessage  # noqa: F401
@@ -11,6 +12,6 @@ from .leads import (  # noqa: F401
     LeadTag,
     Task,
 )
-from .org import AuditLog, Notification, Organization, User  # noqa: F401
-from .scheduling import ScheduledTask  # noqa: F401
+from .org import AuditLog, Notification, Organization, User, UserSession  # noqa: F401
+from .scheduled_tasks import ScheduledTask  # noqa: F401
 from .segments import LeadSegment, Segment, SegmentRefresh, SegmentRule, SegmentSnapshot  # noqa: F401

@@ -1,4 +1,5 @@
 """Automations, their steps, and the runs that execute them for one lead (SPEC §7)."""
+
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
@@ -7,10 +8,27 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from .base import JSONType, OrgScopedMixin, TimestampMixin, UTCDateTime
 
-TRIGGER_TYPES = ("lead_created", "lead_status_changed", "lead_priority_changed", "lead_assigned",
-                 "lead_value_changed", "segment_entered", "segment_exited", "time_based", "manual")
-ACTION_TYPES = ("send_email", "send_notification", "update_lead_status", "update_lead_priority", "assign_lead",
-                "add_tag", "remove_tag", "create_task")
+TRIGGER_TYPES = (
+    "lead_created",
+    "lead_status_changed",
+    "lead_priority_changed",
+    "lead_assigned",
+    "lead_value_changed",
+    "segment_entered",
+    "segment_exited",
+    "time_based",
+    "manual",
+)
+ACTION_TYPES = (
+    "send_email",
+    "send_notification",
+    "update_lead_status",
+    "update_lead_priority",
+    "assign_lead",
+    "add_tag",
+    "remove_tag",
+    "create_task",
+)
 RUN_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled")
 STEP_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled")
 OPEN_RUN_STATUSES = ("pending", "running", "waiting")
@@ -18,8 +36,10 @@ OPEN_RUN_STATUSES = ("pending", "running", "waiting")
 
 class Automation(OrgScopedMixin, db.Model):
     __tablename__ = "automations"
-    __table_args__ = (UniqueConstraint("organization_id", "slug", name="uq_automations_org_slug"),
-                      Index("ix_automations_org_trigger", "organization_id", "trigger_type", "is_active"))
+    __table_args__ = (
+        UniqueConstraint("organization_id", "slug", name="uq_automations_org_slug"),
+        Index("ix_automations_org_trigger", "organization_id", "trigger_type", "is_active"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -34,7 +54,8 @@ class Automation(OrgScopedMixin, db.Model):
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
 
     actions: Mapped[list["AutomationAction"]] = relationship(
-        back_populates="automation", cascade="all, delete-orphan", order_by="AutomationAction.action_order")
+        back_populates="automation", cascade="all, delete-orphan", order_by="AutomationAction.action_order"
+    )
     campaign = relationship("Campaign")
 
 
@@ -61,9 +82,11 @@ class AutomationRun(OrgScopedMixin, db.Model):
     """One execution of an automation for one lead."""
 
     __tablename__ = "automation_runs"
-    __table_args__ = (Index("ix_automation_runs_automation_created", "automation_id", "created_at"),
-                      Index("ix_automation_runs_lead", "lead_id", "automation_id"),
-                      Index("ix_automation_runs_status_updated", "status", "updated_at"))
+    __table_args__ = (
+        Index("ix_automation_runs_automation_created", "automation_id", "created_at"),
+        Index("ix_automation_runs_lead", "lead_id", "automation_id"),
+        Index("ix_automation_runs_status_updated", "status", "updated_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
@@ -78,7 +101,8 @@ class AutomationRun(OrgScopedMixin, db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     error: Mapped[str | None] = mapped_column(Text)
     steps: Mapped[list["AutomationRunStep"]] = relationship(
-        back_populates="run", cascade="all, delete-orphan", order_by="AutomationRunStep.position")
+        back_populates="run", cascade="all, delete-orphan", order_by="AutomationRunStep.position"
+    )
     automation: Mapped[Automation] = relationship()
     lead = relationship("Lead")
 

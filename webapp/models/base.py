@@ -1,9 +1,12 @@
 """Column types and mixins shared by every model."""
+
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+MAX_ID = 2_147_483_647  # ids are 32-bit integer keys: a larger one names no row (and would overflow the query)
 
 
 def utcnow() -> datetime:
@@ -34,9 +37,7 @@ JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(
-        UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False
-    )
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
 
 class OrgScopedMixin(TimestampMixin):
@@ -44,6 +45,4 @@ class OrgScopedMixin(TimestampMixin):
 
     @declared_attr
     def organization_id(cls) -> Mapped[int]:
-        return mapped_column(
-            Integer, ForeignKey("organizations.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return mapped_column(Integer, ForeignKey("organizations.id", ondelete="CASCADE"), index=True, nullable=False)

@@ -1,4 +1,5 @@
 """Email templates, their saved versions, and the outbox of rendered messages (SPEC §6)."""
+
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
@@ -26,8 +27,8 @@ class EmailTemplate(OrgScopedMixin, db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     versions: Mapped[list["EmailTemplateVersion"]] = relationship(
-        back_populates="template", cascade="all, delete-orphan", passive_deletes=True,
-        order_by="EmailTemplateVersion.version.desc()")
+        back_populates="template", cascade="all, delete-orphan", passive_deletes=True, order_by="EmailTemplateVersion.version.desc()"
+    )
 
 
 class EmailTemplateVersion(OrgScopedMixin, db.Model):
@@ -59,17 +60,20 @@ class OutboxMessage(OrgScopedMixin, db.Model):
     __table_args__ = (
         Index("ix_outbox_messages_org_created", "organization_id", "created_at"),
         # The sweeper looks at unfinished rows only.
-        Index("ix_outbox_messages_unfinished", "status", "updated_at",
-              postgresql_where=text("status IN ('queued', 'sending')"),
-              sqlite_where=text("status IN ('queued', 'sending')")),
+        Index(
+            "ix_outbox_messages_unfinished",
+            "status",
+            "updated_at",
+            postgresql_where=text("status IN ('queued', 'sending')"),
+            sqlite_where=text("status IN ('queued', 'sending')"),
+        ),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="SET NULL"), index=True)
     template_id: Mapped[int | None] = mapped_column(ForeignKey("email_templates.id", ondelete="SET NULL"), index=True)
     template_version: Mapped[int | None] = mapped_column(Integer)
-    automation_run_id: Mapped[int | None] = mapped_column(
-        ForeignKey("automation_runs.id", ondelete="SET NULL"), index=True)
+    automation_run_id: Mapped[int | None] = mapped_column(ForeignKey("automation_runs.id", ondelete="SET NULL"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     is_test: Mapped[bool] = mapped_column(Boolean, default=False)
     template_type: Mapped[str] = mapped_column(String(20), default="marketing")

@@ -1,4 +1,5 @@
 """Leads, their tags and events, campaigns and follow-up tasks (SPEC §4)."""
+
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -14,6 +15,10 @@ SOURCES = ("website", "referral", "facebook", "google_ads", "email", "phone", "p
 INSURANCE_TYPES = ("auto", "home", "life", "health", "business", "renters", "umbrella", "other")
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "completed")
 TASK_TYPES = ("call", "email", "follow_up", "meeting", "review")
+MAX_TAG_LENGTH = 50  # lead_tags.tag
+# The fields a lead is created with (API, forms, CSV import), which templates can also print.
+LEAD_INPUT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "priority", "source",
+                     "insurance_type", "state", "city", "value_estimate", "tags")  # fmt: skip
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
@@ -50,17 +55,11 @@ class Lead(OrgScopedMixin, db.Model):
     state: Mapped[str | None] = mapped_column(String(2))
     city: Mapped[str | None] = mapped_column(String(100))
     value_estimate: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
-    campaign_id: Mapped[int | None] = mapped_column(
-        ForeignKey("campaigns.id", ondelete="SET NULL"), index=True
-    )
-    assigned_to_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     email_opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
 
-    tag_rows: Mapped[list["LeadTag"]] = relationship(
-        cascade="all, delete-orphan", lazy="selectin", order_by="LeadTag.tag"
-    )
+    tag_rows: Mapped[list["LeadTag"]] = relationship(cascade="all, delete-orphan", lazy="selectin", order_by="LeadTag.tag")
     campaign: Mapped[Campaign | None] = relationship()
     assigned_to = relationship("User")
 
@@ -79,7 +78,7 @@ class LeadTag(db.Model):
     __tablename__ = "lead_tags"
     __table_args__ = (Index("ix_lead_tags_tag_lead", "tag", "lead_id"),)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), primary_key=True)
-    tag: Mapped[str] = mapped_column(String(50), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(MAX_TAG_LENGTH), primary_key=True)
 
 
 class LeadEvent(db.Model):
@@ -88,9 +87,7 @@ class LeadEvent(db.Model):
     __tablename__ = "lead_events"
     __table_args__ = (Index("ix_lead_events_lead_created", "lead_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(40))
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
@@ -105,9 +102,7 @@ class Task(OrgScopedMixin, db.Model):
     __tablename__ = "tasks"
     id: Mapped[int] = mapped_column(primary_key=True)
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(
-        ForeignKey("users.id", ondelete="SET NULL"), index=True
-    )
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
     task_type: Mapped[str] = mapped_column(String(20), default="follow_up")
     title: Mapped[str] = mapped_column(String(300))
     due_date: Mapped[date | None] = mapped_column(Date)
@@ -139,6 +134,7 @@ class ImportJob(OrgScopedMixin, db.Model):
     filename: Mapped[str] = mapped_column(String(300), default="")
     content: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, completed, failed
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # jobs that started it
     total_rows: Mapped[int] = mapped_column(default=0)
     processed_rows: Mapped[int] = mapped_column(default=0)
     created_count: Mapped[int] = mapped_column(default=0)

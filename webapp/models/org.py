@@ -1,4 +1,5 @@
 """Organizations, users and the audit log (SPEC §3)."""
+
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -29,6 +30,8 @@ class User(UserMixin, OrgScopedMixin, db.Model):
     role: Mapped[str] = mapped_column(String(20), default="marketer")
     is_superuser: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # API tokens carry the version they were issued under; raising it revokes every token issued before.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     organization: Mapped[Organization] = relationship()
 
     def set_password(self, password: str) -> None:
@@ -42,12 +45,21 @@ class User(UserMixin, OrgScopedMixin, db.Model):
         return self.name or self.email
 
 
+class UserSession(db.Model):
+    """A signed-in browser session. The session cookie names it; once revoked, the cookie no longer
+    signs anyone in (signing out, a password change, deactivation: SPEC §3)."""
+
+    __tablename__ = "user_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # a random token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class AuditLog(db.Model):
     __tablename__ = "audit_logs"
     id: Mapped[int] = mapped_column(primary_key=True)
-    organization_id: Mapped[int | None] = mapped_column(
-        ForeignKey("organizations.id", ondelete="CASCADE"), index=True
-    )
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     action: Mapped[str] = mapped_column(String(40))  # create, update, delete, trigger, login, login_failed
     object_type: Mapped[str] = mapped_column(String(60), default="")

@@ -4,6 +4,7 @@ A lead's membership is a row of ``lead_segments``; leaving closes the row (``is_
 ``exited_at``) and re-entering opens a new one, so the history is kept. At most one open row per
 (segment, lead): a partial unique index guards it.
 """
+
 from datetime import datetime
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
@@ -21,8 +22,10 @@ ACTIVE_PREDICATE = text("is_active")
 
 class Segment(OrgScopedMixin, db.Model):
     __tablename__ = "segments"
-    __table_args__ = (UniqueConstraint("organization_id", "slug", name="uq_segments_org_slug"),
-                      Index("ix_segments_org_dynamic", "organization_id", "is_dynamic", "is_active"))
+    __table_args__ = (
+        UniqueConstraint("organization_id", "slug", name="uq_segments_org_slug"),
+        Index("ix_segments_org_dynamic", "organization_id", "is_dynamic", "is_active"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
@@ -36,7 +39,8 @@ class Segment(OrgScopedMixin, db.Model):
     last_snapshot_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     rules: Mapped[list["SegmentRule"]] = relationship(
-        back_populates="segment", cascade="all, delete-orphan", order_by="SegmentRule.position", lazy="selectin")
+        back_populates="segment", cascade="all, delete-orphan", order_by="SegmentRule.position", lazy="selectin"
+    )
 
     @property
     def raw_rules(self) -> list[dict]:
@@ -63,8 +67,14 @@ class LeadSegment(db.Model):
     __tablename__ = "lead_segments"
     __table_args__ = (
         # One open stay per (segment, lead); also the members of a segment in lead order.
-        Index("uq_lead_segments_active", "segment_id", "lead_id", unique=True,
-              postgresql_where=ACTIVE_PREDICATE, sqlite_where=ACTIVE_PREDICATE),
+        Index(
+            "uq_lead_segments_active",
+            "segment_id",
+            "lead_id",
+            unique=True,
+            postgresql_where=ACTIVE_PREDICATE,
+            sqlite_where=ACTIVE_PREDICATE,
+        ),
         # A lead's segments (incremental re-check, the lead page); also serves the cascade on lead delete.
         Index("ix_lead_segments_lead", "lead_id", "segment_id"),
         # The rows one refresh opened or closed (its events are selected by these), and the history.
@@ -89,8 +99,10 @@ class SegmentRefresh(OrgScopedMixin, db.Model):
     """One full refresh of a dynamic segment: its progress (as a job) and its result."""
 
     __tablename__ = "segment_refreshes"
-    __table_args__ = (Index("ix_segment_refreshes_segment", "segment_id", "id"),
-                      Index("ix_segment_refreshes_status", "status", "updated_at"))
+    __table_args__ = (
+        Index("ix_segment_refreshes_segment", "segment_id", "id"),
+        Index("ix_segment_refreshes_status", "status", "updated_at"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="pending")
@@ -122,4 +134,3 @@ class SegmentSnapshot(db.Model):
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
     member_count: Mapped[int] = mapped_column(Integer)
     taken_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-

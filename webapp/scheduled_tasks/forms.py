@@ -1,20 +1,31 @@
 """The bulk lead action form: WTForms renders and parses it; the task's payload validator checks it."""
+
 from datetime import timezone
 
 from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, SelectField, StringField
 from wtforms.validators import Length, Optional
 
-from ..models.leads import PRIORITIES, STATUSES
-from .handlers import BATCH_OPERATIONS, MAX_TAG_LENGTH
+from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
+from ..models.scheduled_tasks import BATCH_OPERATIONS
 
-OPERATION_LABELS = {"add_tag": "Add a tag", "remove_tag": "Remove a tag", "set_status": "Set the status",
-                    "set_priority": "Set the priority"}
+OPERATION_LABELS = {
+    "add_tag": "Add a tag",
+    "remove_tag": "Remove a tag",
+    "set_status": "Set the status",
+    "set_priority": "Set the priority",
+}
 # operation → the form field that holds its value
 VALUE_FIELDS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "new_status", "set_priority": "new_priority"}
 # a payload key named in the validator's errors → the form field that shows them
-PAYLOAD_FIELDS = {"payload.operation": "operation", "payload.tag": "tag", "payload.status": "new_status",
-                  "payload.priority": "new_priority", "scheduled_for": "run_at", "name": "name"}
+PAYLOAD_FIELDS = {
+    "payload.operation": "operation",
+    "payload.tag": "tag",
+    "payload.status": "new_status",
+    "payload.priority": "new_priority",
+    "scheduled_for": "run_at",
+    "name": "name",
+}
 
 
 def _choices(values):
@@ -27,8 +38,9 @@ class BulkActionForm(FlaskForm):
     # Only the chosen operation's field is sent; its value is checked by the payload validator (one place).
     new_status = SelectField("New status", choices=_choices(STATUSES), validate_choice=False)
     new_priority = SelectField("New priority", choices=_choices(PRIORITIES), validate_choice=False)
-    run_at = DateTimeLocalField("Run at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()],
-                                description="Leave empty to run as soon as a worker is free.")
+    run_at = DateTimeLocalField(
+        "Run at (UTC)", format="%Y-%m-%dT%H:%M", validators=[Optional()], description="Leave empty to run as soon as a worker is free."
+    )
     name = StringField("Task name (optional)", validators=[Length(max=200)])
 
     def value_field(self):

@@ -2,6 +2,7 @@
 
 Pure functions, no database. Cron expressions have five fields and are read in UTC.
 """
+
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone

@@ -1,5 +1,6 @@
 """Scheduled-task pages: the list (HTMX filters, run due tasks now), one task with its attempts
 (HTMX retry/cancel), and the bulk lead action that schedules a batch_operation task."""
+
 import json
 from datetime import datetime
 
@@ -14,13 +15,13 @@ from ..htmx import render_page_or_fragment
 from ..leads.services import lead_list_query
 from ..leads.views import current_filters as current_lead_filters
 from ..models import Lead, ScheduledTask, User, utcnow
-from ..models.scheduling import DUE_STATUSES, TASK_STATUSES, TASK_TYPES
+from ..models.scheduled_tasks import BATCH_OPERATIONS, DUE_STATUSES, MAX_LEAD_IDS, TASK_STATUSES
+from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, get_scoped, scoped
 from ..validation import Conflict, ValidationFailed
-from .engine import cancel_task, create_task, process_due, retry_task
+from .definitions import cancel_task, create_task, retry_task, task_type_names
+from .execution import process_due
 from .forms import OPERATION_LABELS, BulkActionForm
-from .handlers import BATCH_OPERATIONS, MAX_LEAD_IDS
-from .registry import registered_task_types
 
 bp = Blueprint("scheduled_tasks", __name__, url_prefix="/scheduled-tasks")
 LIST, DETAIL, BULK = "scheduled_tasks/index.html", "scheduled_tasks/detail.html", "scheduled_tasks/bulk.html"
@@ -32,29 +33,34 @@ RETRYABLE = ("failed", "cancelled")
 
 # --- the list --------------------------------------------------------------------------------------
 
-def task_types() -> list[str]:
-    return sorted(set(TASK_TYPES) | set(registered_task_types()))
-
 
 def list_filters() -> dict:
     """Status and type from the query string (or a posted form); unknown values are ignored."""
     filters = {"status": request.values.get("status", ""), "task_type": request.values.get("task_type", "")}
-    allowed = {"status": TASK_STATUSES, "task_type": task_types()}
+    allowed = {"status": TASK_STATUSES, "task_type": task_type_names()}
     return {name: value for name, value in filters.items() if value in allowed[name]}
 
 
 def _list_context(**extra) -> dict:
     filters = list_filters()
     query = scoped(ScheduledTask, *(getattr(ScheduledTask, name) == value for name, value in filters.items()))
-    total = db.session.scalar(select(func.count()).select_from(query.subquery()))
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    page = min(max(request.values.get("page", 1, type=int), 1), pages)
-    tasks = db.session.scalars(query.order_by(ScheduledTask.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    tasks = paginate(query.order_by(ScheduledTask.id.desc()), requested_page(), PER_PAGE)
     now = utcnow()
-    due_now = db.session.scalar(select(func.count()).select_from(scoped(
-        ScheduledTask, ScheduledTask.status.in_(DUE_STATUSES), ScheduledTask.scheduled_for <= now).subquery()))
-    return {"tasks": tasks, "filters": filters, "total": total, "page": page, "pages": pages, "due_now": due_now,
-            "statuses": TASK_STATUSES, "task_types": task_types(), "now": now, "relative": relative, **extra}
+    due_now = db.session.scalar(
+        select(func.count()).select_from(
+            scoped(ScheduledTask, ScheduledTask.status.in_(DUE_STATUSES), ScheduledTask.scheduled_for <= now).subquery()
+        )
+    )
+    return {
+        **tasks.context("tasks"),
+        "filters": filters,
+        "due_now": due_now,
+        "statuses": TASK_STATUSES,
+        "task_types": task_type_names(),
+        "now": now,
+        "relative": relative,
+        **extra,
+    }
 
 
 @bp.get("/")
@@ -70,8 +76,7 @@ def run_due():
     audit("trigger", changes={"process_due": counts})
     db.session.commit()
     if htmx:
-        return render_page_or_fragment(LIST, "results", **_list_context(processed=counts,
-                                                                         processed_message=processed_message(counts)))
+        return render_page_or_fragment(LIST, "results", **_list_context(processed=counts, processed_message=processed_message(counts)))
     flash(processed_message(counts), "success")
     return redirect(url_for("scheduled_tasks.index", **list_filters()))
 
@@ -79,19 +84,32 @@ def run_due():
 def processed_message(counts: dict) -> str:
     if not counts["processed"]:
         return "No task was due."
-    done = ", ".join(f"{counts[key]} {label}" for key, label in
-                     (("completed", "completed"), ("retry_scheduled", "to be retried"), ("failed", "failed")) if counts[key])
+    done = ", ".join(
+        f"{counts[key]} {label}"
+        for key, label in (("completed", "completed"), ("retry_scheduled", "to be retried"), ("failed", "failed"))
+        if counts[key]
+    )
     return f"Ran {counts['processed']} due task{'' if counts['processed'] == 1 else 's'}: {done}."
 
 
 # --- one task ----------------------------------------------------------------------------------------
 
+
 def _detail_context(task: ScheduledTask, **extra) -> dict:
     creator = get_scoped(User, task.created_by_id) if task.created_by_id else None
-    return {"task": task, "creator": creator, "payload_text": pretty(task.payload), "result_text": pretty(task.result),
-            "attempts": list(reversed(task.attempt_history or [])), "can_retry": task.status in RETRYABLE,
-            "can_cancel": task.status in CANCELLABLE, "now": utcnow(), "relative": relative,
-            "parse_time": parse_time, **extra}
+    return {
+        "task": task,
+        "creator": creator,
+        "payload_text": pretty(task.payload),
+        "result_text": pretty(task.result),
+        "attempts": list(reversed(task.attempt_history or [])),
+        "can_retry": task.status in RETRYABLE,
+        "can_cancel": task.status in CANCELLABLE,
+        "now": utcnow(),
+        "relative": relative,
+        "parse_time": parse_time,
+        **extra,
+    }
 
 
 @bp.get("/<int:task_id>")
@@ -136,6 +154,7 @@ def _change_state(task_id: int, change, notice: str):
 
 # --- bulk lead action ---------------------------------------------------------------------------------
 
+
 @bp.route("/bulk", methods=["GET", "POST"])
 @roles_required(*CONFIGURE)
 def bulk_action():
@@ -154,9 +173,14 @@ def bulk_action():
         else:
             lead_ids = db.session.scalars(matching.with_only_columns(Lead.id).order_by(Lead.id)).all()
             try:
-                task = create_task(g.organization_id, "batch_operation", form.payload(lead_ids),
-                                   name=(form.name.data or "").strip() or describe_bulk_action(form, len(lead_ids)),
-                                   scheduled_for=form.run_at_utc(), created_by_id=current_user.id)
+                task = create_task(
+                    g.organization_id,
+                    "batch_operation",
+                    form.payload(lead_ids),
+                    name=(form.name.data or "").strip() or describe_bulk_action(form, len(lead_ids)),
+                    scheduled_for=form.run_at_utc(),
+                    created_by_id=current_user.id,
+                )
                 audit("create", task, {"task_type": task.task_type, "name": task.name, "leads": len(lead_ids)})
                 db.session.commit()
                 flash(f"Scheduled for {len(lead_ids):,} lead{'' if len(lead_ids) == 1 else 's'}.", "success")
@@ -164,16 +188,25 @@ def bulk_action():
             except ValidationFailed as exc:
                 db.session.rollback()
                 form.show_errors(exc.errors)
-    response = render_page_or_fragment(BULK, "value_field", form=form, filters=filters, count=count,
-                                       max_leads=MAX_LEAD_IDS, too_many=too_many_message(count) if count > MAX_LEAD_IDS else "")
+    response = render_page_or_fragment(
+        BULK,
+        "value_field",
+        form=form,
+        filters=filters,
+        count=count,
+        max_leads=MAX_LEAD_IDS,
+        too_many=too_many_message(count) if count > MAX_LEAD_IDS else "",
+    )
     if form.is_submitted():
         response.status_code = 422
     return response
 
 
 def too_many_message(count: int) -> str:
-    return (f"{count:,} leads match these filters; a bulk action changes at most {MAX_LEAD_IDS:,} leads at once. "
-            "Narrow the filters, or use a segment for more.")
+    return (
+        f"{count:,} leads match these filters; a bulk action changes at most {MAX_LEAD_IDS:,} leads at once. "
+        "Narrow the filters, or use a segment for more."
+    )
 
 
 def describe_bulk_action(form: BulkActionForm, count: int) -> str:
@@ -183,6 +216,7 @@ def describe_bulk_action(form: BulkActionForm, count: int) -> str:
 
 
 # --- template helpers ------------------------------------------------------------------------------------
+
 
 def pretty(value) -> str:
     """JSON for a <pre>, with long lists cut to their first items and their length."""

@@ -10,6 +10,7 @@ comma-separated text is split for in/not_in). Datetime rows also post ``rules-i-
 API and the pages); ``builder_rows`` turns raw rules and their errors back into rows to render.
 Used by the segment pages and by the automation editor (conditions).
 """
+
 import re
 from datetime import date, datetime, timezone
 
@@ -23,8 +24,7 @@ from .rules import ENUM_CHOICES, FIELD_TYPES, LIST_OPERATORS, RELATIVE_DATE, fie
 ROW_KEY = re.compile(r"^rules-(\d+)-field$")
 ERROR_PATH = re.compile(r"(?:^|\.)rules\[(\d+)\](?:\.(\w+))?$")
 RELATIVE_UNITS = ("minutes", "hours", "days", "weeks")
-DATE_MODES = {"date": "a date", "datetime": "a date & time (UTC)",
-              **{unit: f"{unit} ago" for unit in RELATIVE_UNITS}}
+DATE_MODES = {"date": "a date", "datetime": "a date & time (UTC)", **{unit: f"{unit} ago" for unit in RELATIVE_UNITS}}
 DEFAULT_FIELD = "status"
 TAG_SUGGESTIONS = 40
 
@@ -72,8 +72,7 @@ def errors_by_row(errors: list[dict]) -> tuple[dict[int, dict[str, str]], list[s
             key = match.group(2) or "value"
             rows.setdefault(int(match.group(1)), {}).setdefault(key, error["message"])
         else:
-            general.append(error["message"] if error.get("field") in (None, "", "rules") else
-                           f"{error['field']}: {error['message']}")
+            general.append(error["message"] if error.get("field") in (None, "", "rules") else f"{error['field']}: {error['message']}")
     return rows, general
 
 
@@ -92,10 +91,22 @@ def row_view(index: int, rule: dict, errors: dict | None = None, mode: str | Non
     operator = rule.get("operator") if rule.get("operator") in operators else entry["operators"][0]["name"]
     widget = operators[operator]["widget"]
     value = rule.get("value")
-    view = {"index": index, "field": field, "entry": entry, "operator": operator, "widget": widget,
-            "operators": entry["operators"], "fields": list(fields.values()), "errors": errors or {},
-            "choices": list(ENUM_CHOICES.get(field, ())), "text": "", "selected": [], "mode": "date",
-            "amount": "", "modes": DATE_MODES}
+    view = {
+        "index": index,
+        "field": field,
+        "entry": entry,
+        "operator": operator,
+        "widget": widget,
+        "operators": entry["operators"],
+        "fields": list(fields.values()),
+        "errors": errors or {},
+        "choices": list(ENUM_CHOICES.get(field, ())),
+        "text": "",
+        "selected": [],
+        "mode": "date",
+        "amount": "",
+        "modes": DATE_MODES,
+    }
     items = value if isinstance(value, list) else ([] if value in (None, "") else [value])
     if widget in ("multiselect", "tag_list"):
         view["selected"] = [str(item).lower() for item in _split(items)]
@@ -149,10 +160,8 @@ def _tag_suggestions(chosen: list[str]) -> list[str]:
     organization_id = g.get("organization_id")
     tags = set(chosen)
     if organization_id is not None:
-        recent = (select(Lead.id).where(Lead.organization_id == organization_id)
-                  .order_by(Lead.id.desc()).limit(5000).scalar_subquery())
-        tags |= set(db.session.scalars(select(LeadTag.tag).where(LeadTag.lead_id.in_(recent)).distinct()
-                                       .limit(TAG_SUGGESTIONS)))
+        recent = select(Lead.id).where(Lead.organization_id == organization_id).order_by(Lead.id.desc()).limit(5000).scalar_subquery()
+        tags |= set(db.session.scalars(select(LeadTag.tag).where(LeadTag.lead_id.in_(recent)).distinct().limit(TAG_SUGGESTIONS)))
     return sorted(tags)
 
 
@@ -188,8 +197,9 @@ def describe_rule(rule: dict) -> str:
     entry = catalog().get(rule.get("field"))
     if entry is None:
         return f"{rule.get('field')} {rule.get('operator')} {rule.get('value')}"
-    operator = next((op["label"] for op in entry["operators"] if op["name"] == rule.get("operator")),
-                    str(rule.get("operator")).replace("_", " "))
+    operator = next(
+        (op["label"] for op in entry["operators"] if op["name"] == rule.get("operator")), str(rule.get("operator")).replace("_", " ")
+    )
     value = rule.get("value")
     shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
     return f"{entry['label']} {operator} {shown}"

@@ -15,6 +15,7 @@ and SQLite (tests/unit/test_rules_property.py):
 Case-folding is done by the database's ``lower()`` and Python's ``str.lower()``: they agree on
 ASCII letters everywhere; non-ASCII letters fold on PostgreSQL and in Python but not on SQLite.
 """
+
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -23,6 +24,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 
 from webapp.models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES, US_STATES, Lead, LeadTag
+from webapp.validation import normalise_tag
 
 # --- The catalog: fields, their types, operators and labels (what a rule builder needs) ---------
 
@@ -97,12 +99,11 @@ VALUE_HINTS: dict[str, str] = {
     "enum": "one of the choices",
     "text": "text (case-insensitive)",
     "number": "a number, e.g. 1000 or 1500.50",
-    "datetime": "a date (2024-05-01), a datetime (2024-05-01T09:30:00Z) or e.g. \"7 days ago\"",
+    "datetime": 'a date (2024-05-01), a datetime (2024-05-01T09:30:00Z) or e.g. "7 days ago"',
     "set": "a tag",
 }
 
 MAX_TEXT_LENGTH = 255
-MAX_TAG_LENGTH = 50  # lead_tags.tag is String(50): a longer tag can never match
 MAX_LIST_ITEMS = 500
 MAX_NUMBER = Decimal("999999999999.99")  # leads.value_estimate is Numeric(14, 2)
 CENT = Decimal("0.01")
@@ -246,9 +247,7 @@ def _validate_rule(prefix: str, raw) -> tuple[Rule | None, list[dict]]:
     if operator is None or operator == "":
         errors.append(_error(f"{prefix}.operator", "is required"))
     elif not isinstance(operator, str) or operator not in ALL_OPERATORS:
-        errors.append(
-            _error(f"{prefix}.operator", f"unknown operator {operator!r}; use one of {', '.join(ALL_OPERATORS)}")
-        )
+        errors.append(_error(f"{prefix}.operator", f"unknown operator {operator!r}; use one of {', '.join(ALL_OPERATORS)}"))
     elif not errors and operator not in OPERATORS[FIELD_TYPES[field]]:
         fitting = ", ".join(OPERATORS[FIELD_TYPES[field]])
         errors.append(_error(f"{prefix}.operator", f"{operator!r} does not apply to {field}; use one of {fitting}"))
@@ -345,7 +344,7 @@ def _coerce_number(field: str, operator: str, raw) -> Decimal:
 
 
 def _coerce_datetime(field: str, operator: str, raw) -> date | datetime | RelativeDate:
-    text = _text_of(raw, "a date, a datetime or a relative date such as \"7 days ago\"")
+    text = _text_of(raw, 'a date, a datetime or a relative date such as "7 days ago"')
     relative = RELATIVE_DATE.match(text)
     if relative:
         return _relative_date(int(relative.group(1)), relative.group(2).lower() + "s")
@@ -363,8 +362,7 @@ def _parse_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise RuleValueError(
-            f"{text!r} is not an ISO date (2024-05-01), datetime (2024-05-01T09:30:00Z) "
-            "or relative date (\"7 days ago\")"
+            f'{text!r} is not an ISO date (2024-05-01), datetime (2024-05-01T09:30:00Z) or relative date ("7 days ago")'
         ) from None
     return _as_utc(value)
 
@@ -376,10 +374,10 @@ def _relative_date(amount: int, unit: str) -> RelativeDate:
 
 
 def _coerce_tag(field: str, operator: str, raw) -> str:
-    tag = _text_of(raw, "a tag").lower()
-    if len(tag) > MAX_TAG_LENGTH:
-        raise RuleValueError(f"tags are at most {MAX_TAG_LENGTH} characters")
-    return tag
+    try:
+        return normalise_tag(_text_of(raw, "a tag"))  # a longer tag than lead_tags.tag holds can never match
+    except ValueError as exc:
+        raise RuleValueError(str(exc)) from None
 
 
 _COERCERS = {
@@ -474,30 +472,32 @@ def _plain_clause(column, operator: str, value) -> ColumnElement[bool]:
     raise ValueError(f"operator {operator!r} does not apply to {column.name}")
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+# LIKE patterns escaped by SQLAlchemy: ``%``, ``_`` and ``\\`` in a value are plain characters.
+LITERAL_LIKE = {"autoescape": True, "escape": "\\"}
 
 
 def _text_clause(column, operator: str, value) -> ColumnElement[bool]:
-    """Text: ``lower(col)`` against the lower-cased value; LIKE patterns escape ``%``, ``_``, ``\\``."""
+    """Text: ``lower(col)`` against the value lower-cased in Python, as the evaluator compares.
+
+    Not ``icontains()``: on PostgreSQL that is ILIKE, whose case-folding is not ``lower()``'s.
+    """
     lowered = func.lower(column)
     if operator in LIST_OPERATORS:
         values = [item.lower() for item in value]
         return lowered.in_(values) if operator == "in" else _or_null(column, lowered.not_in(values))
     text = value.lower()
-    escaped = _escape_like(text)
     if operator == "equals":
         return lowered == text
     if operator == "not_equals":
         return _or_null(column, lowered != text)
     if operator == "contains":
-        return lowered.like(f"%{escaped}%", escape="\\")
+        return lowered.contains(text, **LITERAL_LIKE)
     if operator == "not_contains":
-        return _or_null(column, lowered.not_like(f"%{escaped}%", escape="\\"))
+        return _or_null(column, ~lowered.contains(text, **LITERAL_LIKE))
     if operator == "starts_with":
-        return lowered.like(f"{escaped}%", escape="\\")
+        return lowered.startswith(text, **LITERAL_LIKE)
     if operator == "ends_with":
-        return lowered.like(f"%{escaped}", escape="\\")
+        return lowered.endswith(text, **LITERAL_LIKE)
     raise ValueError(f"operator {operator!r} does not apply to {column.name}")
 
 
@@ -580,15 +580,17 @@ def explain(rules: list[Rule], match_all: bool, lead_values: dict, tags: set[str
             actual = sorted(tags)
         else:
             actual = _json_value(lead_values.get(rule.field))
-        explanation.append({
-            "field": rule.field,
-            "field_label": FIELD_LABELS[rule.field],
-            "operator": rule.operator,
-            "operator_label": OPERATOR_LABELS[rule.field_type][rule.operator],
-            "value": _json_value(rule.value),
-            "actual": actual,
-            "matched": evaluate_rule(rule, lead_values, tags, now),
-        })
+        explanation.append(
+            {
+                "field": rule.field,
+                "field_label": FIELD_LABELS[rule.field],
+                "operator": rule.operator,
+                "operator_label": OPERATOR_LABELS[rule.field_type][rule.operator],
+                "value": _json_value(rule.value),
+                "actual": actual,
+                "matched": evaluate_rule(rule, lead_values, tags, now),
+            }
+        )
     return explanation
 
 

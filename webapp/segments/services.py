@@ -3,21 +3,23 @@
 The API and the pages call these; rules are validated in one place (``rules.validate_rules``).
 Services never commit, except the refresh job, which owns its transactions.
 """
+
 import logging
-import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from flask import current_app
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..jobs import enqueue
 from ..models import Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, SegmentRule, utcnow
+from ..scheduled_tasks.definitions import create_task
 from ..tenancy import ids_in_org
-from ..validation import Conflict, StrictModel, ValidationFailed, parse
+from ..text import MAX_SLUG_LENGTH, slugify
+from ..validation import Conflict, StrictModel, ValidationFailed, parse, text
 from . import membership
 from .rules import evaluate_rules, explain, has_relative_dates, lead_field_values, matching_lead_ids_query, validate_rules
 
@@ -39,16 +41,10 @@ class RuleFields(StrictModel):
     position: int | None = None  # accepted for round trips; the order of the list is the order
 
 
-def _blank_to_none(value):
-    return (value.strip() or None) if isinstance(value, str) else value
-
-
 class SegmentFields(StrictModel):
-    # Constraints sit on the inner type: applied to None (an emptied field) they would raise a TypeError.
-    name: Annotated[Annotated[str, Field(max_length=200)] | None, BeforeValidator(_blank_to_none)] = None
-    description: Annotated[Annotated[str, Field(max_length=5000)] | None, BeforeValidator(_blank_to_none)] = None
-    slug: Annotated[Annotated[str, Field(max_length=200, pattern=SLUG_PATTERN)] | None,
-                    BeforeValidator(_blank_to_none)] = None
+    name: text(200) = None
+    description: text(5000) = None
+    slug: text(MAX_SLUG_LENGTH, pattern=SLUG_PATTERN) = None
     is_active: bool = True
     is_dynamic: bool = True
     match_all_rules: bool = True
@@ -61,9 +57,6 @@ class PreviewFields(StrictModel):
 
 
 # --- validating and saving ------------------------------------------------------------------------------
-
-def slugify(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:200].strip("-") or "segment"
 
 
 def checked_rules(raw_rules: list, prefix: str = "") -> list[dict]:
@@ -89,8 +82,7 @@ def validate_segment(data, *, partial: bool) -> dict:
     if errors:
         raise ValidationFailed(errors)
     if values.get("rules") is not None:
-        values["rules"] = checked_rules([{"field": r["field"], "operator": r["operator"], "value": r["value"]}
-                                         for r in values["rules"]])
+        values["rules"] = checked_rules([{"field": r["field"], "operator": r["operator"], "value": r["value"]} for r in values["rules"]])
     elif "rules" in values:
         values["rules"] = []
     return values
@@ -108,17 +100,20 @@ def save_segment(segment: Segment, values: dict) -> dict:
             changes[name] = [getattr(segment, name), values[name]]
             setattr(segment, name, values[name])
     if not segment.slug:
-        segment.slug = slugify(segment.name)
+        segment.slug = slugify(segment.name, "segment")
         changes["slug"] = [None, segment.slug]
     if "rules" in values and values["rules"] != segment.raw_rules:
         changes["rules"] = [segment.raw_rules, values["rules"]]
-        segment.rules = [SegmentRule(field=r["field"], operator=r["operator"], value=r["value"], position=i)
-                         for i, r in enumerate(values["rules"])]
+        segment.rules = [
+            SegmentRule(field=r["field"], operator=r["operator"], value=r["value"], position=i) for i, r in enumerate(values["rules"])
+        ]
         segment.updated_at = utcnow()
     with db.session.no_autoflush:
-        taken = db.session.scalar(select(Segment.id).where(
-            Segment.organization_id == segment.organization_id, Segment.slug == segment.slug,
-            Segment.id != (segment.id or 0)))
+        taken = db.session.scalar(
+            select(Segment.id).where(
+                Segment.organization_id == segment.organization_id, Segment.slug == segment.slug, Segment.id != (segment.id or 0)
+            )
+        )
     if taken:
         raise Conflict(f"a segment with the slug '{segment.slug}' already exists")
     db.session.add(segment)
@@ -163,8 +158,8 @@ def delete_segment(segment: Segment) -> None:
 
 # --- preview, evaluate, explain -----------------------------------------------------------------------
 
-def preview_rules(organization_id: int, match_all: bool, raw_rules: list, limit: int = 100,
-                  now: datetime | None = None) -> dict:
+
+def preview_rules(organization_id: int, match_all: bool, raw_rules: list, limit: int = 100, now: datetime | None = None) -> dict:
     """``{"count", "lead_ids"}`` of the leads matching unsaved rules (first ``limit`` ids, ascending)."""
     rules, errors = validate_rules(raw_rules)
     if errors:
@@ -175,8 +170,7 @@ def preview_rules(organization_id: int, match_all: bool, raw_rules: list, limit:
 
 def evaluate_segment(segment: Segment, limit: int = 100, now: datetime | None = None) -> dict:
     """The segment's rules evaluated now: ``{"segment_id", "count", "lead_ids"}``; nothing saved."""
-    query = matching_lead_ids_query(membership.segment_rules(segment), segment.match_all_rules,
-                                    segment.organization_id, now or utcnow())
+    query = matching_lead_ids_query(membership.segment_rules(segment), segment.match_all_rules, segment.organization_id, now or utcnow())
     return {"segment_id": segment.id, **_count_and_ids(query, limit)}
 
 
@@ -189,8 +183,7 @@ def _count_and_ids(query, limit: int) -> dict:
 def first_matching_leads(organization_id: int, lead_ids: list[int]) -> list[Lead]:
     if not lead_ids:
         return []
-    return db.session.scalars(select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(lead_ids))
-                              .order_by(Lead.id)).all()
+    return db.session.scalars(select(Lead).where(Lead.organization_id == organization_id, Lead.id.in_(lead_ids)).order_by(Lead.id)).all()
 
 
 def explain_lead(segment: Segment, lead: Lead, now: datetime | None = None) -> dict:
@@ -199,36 +192,54 @@ def explain_lead(segment: Segment, lead: Lead, now: datetime | None = None) -> d
     now = now or utcnow()
     rules = membership.segment_rules(segment)
     values, tags = lead_field_values(lead), set(lead.tags)
-    stay = db.session.scalar(select(LeadSegment).where(
-        LeadSegment.segment_id == segment.id, LeadSegment.lead_id == lead.id, LeadSegment.is_active.is_(True)))
-    return {"rules": explain(rules, segment.match_all_rules, values, tags, now),
-            "matches": evaluate_rules(rules, segment.match_all_rules, values, tags, now),
-            "match_all": segment.match_all_rules, "member": stay, "has_rules": bool(rules)}
+    stay = db.session.scalar(
+        select(LeadSegment).where(LeadSegment.segment_id == segment.id, LeadSegment.lead_id == lead.id, LeadSegment.is_active.is_(True))
+    )
+    return {
+        "rules": explain(rules, segment.match_all_rules, values, tags, now),
+        "matches": evaluate_rules(rules, segment.match_all_rules, values, tags, now),
+        "match_all": segment.match_all_rules,
+        "member": stay,
+        "has_rules": bool(rules),
+    }
 
 
 def segments_of_lead(organization_id: int, lead_id: int):
     """The lead's open stays with their segments, newest first (a select of (LeadSegment, Segment))."""
-    return (select(LeadSegment, Segment).join(Segment, Segment.id == LeadSegment.segment_id)
-            .where(LeadSegment.organization_id == organization_id, LeadSegment.lead_id == lead_id,
-                   LeadSegment.is_active.is_(True))
-            .order_by(LeadSegment.entered_at.desc(), LeadSegment.id.desc()))
+    return (
+        select(LeadSegment, Segment)
+        .join(Segment, Segment.id == LeadSegment.segment_id)
+        .where(LeadSegment.organization_id == organization_id, LeadSegment.lead_id == lead_id, LeadSegment.is_active.is_(True))
+        .order_by(LeadSegment.entered_at.desc(), LeadSegment.id.desc())
+    )
 
 
 def members_query(segment: Segment):
     """The segment's current members with their entry time, in lead order: (Lead, entered_at)."""
-    return (select(Lead, LeadSegment.entered_at).join(LeadSegment, LeadSegment.lead_id == Lead.id)
-            .where(LeadSegment.segment_id == segment.id, LeadSegment.organization_id == segment.organization_id,
-                   LeadSegment.is_active.is_(True))
-            .order_by(LeadSegment.lead_id))
+    return (
+        select(Lead, LeadSegment.entered_at)
+        .join(LeadSegment, LeadSegment.lead_id == Lead.id)
+        .where(
+            LeadSegment.segment_id == segment.id, LeadSegment.organization_id == segment.organization_id, LeadSegment.is_active.is_(True)
+        )
+        .order_by(LeadSegment.lead_id)
+    )
 
 
 def membership_history(segment: Segment, limit: int = 30) -> list[dict]:
     """The latest entries and exits, newest first: ``{"lead", "event", "at", "by"}``."""
-    entries = db.session.scalars(select(LeadSegment).where(LeadSegment.segment_id == segment.id)
-                                 .order_by(LeadSegment.entered_at.desc(), LeadSegment.id.desc()).limit(limit)).all()
-    exits = db.session.scalars(select(LeadSegment).where(LeadSegment.segment_id == segment.id,
-                                                         LeadSegment.exited_at.is_not(None))
-                               .order_by(LeadSegment.exited_at.desc(), LeadSegment.id.desc()).limit(limit)).all()
+    entries = db.session.scalars(
+        select(LeadSegment)
+        .where(LeadSegment.segment_id == segment.id)
+        .order_by(LeadSegment.entered_at.desc(), LeadSegment.id.desc())
+        .limit(limit)
+    ).all()
+    exits = db.session.scalars(
+        select(LeadSegment)
+        .where(LeadSegment.segment_id == segment.id, LeadSegment.exited_at.is_not(None))
+        .order_by(LeadSegment.exited_at.desc(), LeadSegment.id.desc())
+        .limit(limit)
+    ).all()
     items = [{"stay": s, "event": "entered", "at": s.entered_at} for s in entries]
     items += [{"stay": s, "event": "exited", "at": s.exited_at} for s in exits]
     return sorted(items, key=lambda item: (item["at"], item["stay"].id), reverse=True)[:limit]
@@ -238,9 +249,12 @@ def size_history(segment: Segment, limit: int = 60) -> list[tuple[datetime, int]
     """The points of the size chart, oldest first, ending with the current size."""
     from ..models import SegmentSnapshot
 
-    rows = db.session.execute(select(SegmentSnapshot.taken_at, SegmentSnapshot.member_count)
-                              .where(SegmentSnapshot.segment_id == segment.id)
-                              .order_by(SegmentSnapshot.taken_at.desc(), SegmentSnapshot.id.desc()).limit(limit)).all()
+    rows = db.session.execute(
+        select(SegmentSnapshot.taken_at, SegmentSnapshot.member_count)
+        .where(SegmentSnapshot.segment_id == segment.id)
+        .order_by(SegmentSnapshot.taken_at.desc(), SegmentSnapshot.id.desc())
+        .limit(limit)
+    ).all()
     points = [(row.taken_at, row.member_count) for row in reversed(rows)]
     if not points or points[-1][1] != segment.member_count:
         points.append((utcnow(), segment.member_count))
@@ -249,17 +263,21 @@ def size_history(segment: Segment, limit: int = 60) -> list[tuple[datetime, int]
 
 # --- static members -------------------------------------------------------------------------------------
 
+
 def checked_lead_ids(lead_ids, organization_id: int) -> list[int]:
     """Lead ids from a request, all of the organization; ValidationFailed naming ``lead_ids`` otherwise."""
-    if (not isinstance(lead_ids, list) or not lead_ids
-            or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in lead_ids)):
+    if (
+        not isinstance(lead_ids, list)
+        or not lead_ids
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 1 for i in lead_ids)
+    ):
         raise ValidationFailed([{"field": "lead_ids", "message": "must be a non-empty list of lead ids"}])
     if len(lead_ids) > MAX_LEAD_IDS:
         raise ValidationFailed([{"field": "lead_ids", "message": f"at most {MAX_LEAD_IDS} leads per request"}])
     found = set()
     unique = sorted(set(lead_ids))
     for start in range(0, len(unique), membership.CHUNK):
-        found |= ids_in_org(Lead, unique[start:start + membership.CHUNK], organization_id)
+        found |= ids_in_org(Lead, unique[start : start + membership.CHUNK], organization_id)
     unknown = [i for i in unique if i not in found]
     if unknown:
         listed = ", ".join(str(i) for i in unknown[:10]) + (", …" if len(unknown) > 10 else "")
@@ -279,11 +297,11 @@ def remove_leads(segment: Segment, lead_ids, actor_id: int | None) -> dict:
     """Remove leads from a static segment by hand: ``{"removed"}`` (non-members are ignored)."""
     if segment.is_dynamic:
         raise Conflict("leads are removed by hand only from static segments; this one follows its rules")
-    return {"removed": membership.remove_members(segment, checked_lead_ids(lead_ids, segment.organization_id),
-                                                 actor_id)}
+    return {"removed": membership.remove_members(segment, checked_lead_ids(lead_ids, segment.organization_id), actor_id)}
 
 
 # --- refreshing ------------------------------------------------------------------------------------------
+
 
 def refresh_now(segment: Segment, actor_id: int | None = None, trigger: str = "api") -> SegmentRefresh:
     """Refresh a dynamic segment in this transaction; the returned record holds entered/exited."""
@@ -291,10 +309,20 @@ def refresh_now(segment: Segment, actor_id: int | None = None, trigger: str = "a
         raise Conflict("a static segment is not refreshed: its leads are added and removed by hand")
     now = utcnow()
     result = membership.refresh_membership(segment.organization_id, segment.id, now=now, actor_id=actor_id)
-    refresh = SegmentRefresh(organization_id=segment.organization_id, segment_id=segment.id, status="completed",
-                             trigger=trigger, user_id=actor_id, processed=1, total=1, entered=result["entered"],
-                             exited=result["exited"], member_count=result["member_count"], started_at=now,
-                             finished_at=utcnow())
+    refresh = SegmentRefresh(
+        organization_id=segment.organization_id,
+        segment_id=segment.id,
+        status="completed",
+        trigger=trigger,
+        user_id=actor_id,
+        processed=1,
+        total=1,
+        entered=result["entered"],
+        exited=result["exited"],
+        member_count=result["member_count"],
+        started_at=now,
+        finished_at=utcnow(),
+    )
     db.session.add(refresh)
     db.session.flush()
     return refresh
@@ -308,17 +336,19 @@ def start_refresh(segment: Segment, actor_id: int | None = None, trigger: str = 
     leads = db.session.scalar(select(func.count()).select_from(Lead).where(Lead.organization_id == segment.organization_id))
     if leads <= limit:
         return refresh_now(segment, actor_id, trigger)
-    refresh = SegmentRefresh(organization_id=segment.organization_id, segment_id=segment.id, status="pending",
-                             trigger=trigger, user_id=actor_id)
+    refresh = SegmentRefresh(
+        organization_id=segment.organization_id, segment_id=segment.id, status="pending", trigger=trigger, user_id=actor_id
+    )
     db.session.add(refresh)
     db.session.flush()
-    enqueue("webapp.segments.services.run_refresh_job", refresh.id, job_id=f"segment-refresh-{refresh.id}")
+    enqueue(run_refresh_job, refresh.id, job_id=f"segment-refresh-{refresh.id}")
     return refresh
 
 
 def latest_refresh(segment: Segment) -> SegmentRefresh | None:
-    return db.session.scalar(select(SegmentRefresh).where(SegmentRefresh.segment_id == segment.id)
-                             .order_by(SegmentRefresh.id.desc()).limit(1))
+    return db.session.scalar(
+        select(SegmentRefresh).where(SegmentRefresh.segment_id == segment.id).order_by(SegmentRefresh.id.desc()).limit(1)
+    )
 
 
 def run_refresh_job(refresh_id: int) -> None:
@@ -343,8 +373,7 @@ def run_refresh_job(refresh_id: int) -> None:
 
 def _run_refresh(refresh: SegmentRefresh) -> None:
     organization_id = refresh.organization_id
-    low, high = db.session.execute(select(func.min(Lead.id), func.max(Lead.id))
-                                   .where(Lead.organization_id == organization_id)).one()
+    low, high = db.session.execute(select(func.min(Lead.id), func.max(Lead.id)).where(Lead.organization_id == organization_id)).one()
     bounds = list(range(low or 0, (high or 0) + 1, REFRESH_CHUNK_LEADS)) if low else [0]
     # A fresh ``now`` per run: the events of a chunk are found by the run's timestamp.
     now = utcnow()
@@ -357,9 +386,13 @@ def _run_refresh(refresh: SegmentRefresh) -> None:
             db.session.commit()
             return
         last = step == len(bounds)
-        change = membership.apply_rules(segment, now, actor_id=refresh.user_id,
-                                        lead_ids_from=start if step > 1 else None,
-                                        lead_ids_to=None if last else start + REFRESH_CHUNK_LEADS)
+        change = membership.apply_rules(
+            segment,
+            now,
+            actor_id=refresh.user_id,
+            lead_ids_from=start if step > 1 else None,
+            lead_ids_to=None if last else start + REFRESH_CHUNK_LEADS,
+        )
         refresh.entered += change.entered
         refresh.exited += change.exited
         refresh.processed = step
@@ -372,15 +405,17 @@ def _run_refresh(refresh: SegmentRefresh) -> None:
 def requeue_stalled_refreshes() -> int:
     """Sweeper: refresh jobs lost with a worker (no progress for a while) are queued again."""
     cutoff = utcnow() - STALLED_REFRESH
-    stalled = db.session.scalars(select(SegmentRefresh.id).where(
-        SegmentRefresh.status.in_(("pending", "running")), SegmentRefresh.updated_at < cutoff).limit(100)).all()
+    stalled = db.session.scalars(
+        select(SegmentRefresh.id).where(SegmentRefresh.status.in_(("pending", "running")), SegmentRefresh.updated_at < cutoff).limit(100)
+    ).all()
     for refresh_id in stalled:
-        enqueue("webapp.segments.services.run_refresh_job", refresh_id)
+        enqueue(run_refresh_job, refresh_id)
     db.session.commit()
     return len(stalled)
 
 
-# --- periodic refresh (system_maintenance) and the scheduled-task hooks ------------------------------------
+# --- periodic refresh (the system_maintenance task of segments.task_types) ------------------------------------
+
 
 def _keep_relative_segments_fresh(segment: Segment, actor_id: int | None) -> None:
     if segment.is_dynamic and segment.is_active and has_relative_dates(membership.segment_rules(segment)):
@@ -392,24 +427,37 @@ def ensure_periodic_refresh(organization_id: int, actor_id: int | None = None) -
 
     Segments with relative dates ("7 days ago") change as time passes; this task keeps them true.
     """
-    from ..scheduled_tasks.engine import create_task
-
-    existing = db.session.scalar(select(ScheduledTask).where(
-        ScheduledTask.organization_id == organization_id, ScheduledTask.task_type == "system_maintenance",
-        ScheduledTask.recurrence.is_not(None), ScheduledTask.status.not_in(("cancelled", "failed")),
-        ScheduledTask.payload["operation"].as_string() == "refresh_dynamic_segments").limit(1))
+    existing = db.session.scalar(
+        select(ScheduledTask)
+        .where(
+            ScheduledTask.organization_id == organization_id,
+            ScheduledTask.task_type == "system_maintenance",
+            ScheduledTask.recurrence.is_not(None),
+            ScheduledTask.status.not_in(("cancelled", "failed")),
+            ScheduledTask.payload["operation"].as_string() == "refresh_dynamic_segments",
+        )
+        .limit(1)
+    )
     if existing is not None:
         return existing
-    return create_task(organization_id, "system_maintenance", {"operation": "refresh_dynamic_segments"},
-                       name="Refresh dynamic segments", recurrence=PERIODIC_REFRESH, priority=40,
-                       created_by_id=actor_id)
+    return create_task(
+        organization_id,
+        "system_maintenance",
+        {"operation": "refresh_dynamic_segments"},
+        name="Refresh dynamic segments",
+        recurrence=PERIODIC_REFRESH,
+        priority=40,
+        created_by_id=actor_id,
+    )
 
 
 def refresh_dynamic_segments(organization_id: int) -> dict:
     """Refresh every active dynamic segment of the organization (the maintenance task's work)."""
-    ids = db.session.scalars(select(Segment.id).where(
-        Segment.organization_id == organization_id, Segment.is_dynamic.is_(True), Segment.is_active.is_(True))
-        .order_by(Segment.id)).all()
+    ids = db.session.scalars(
+        select(Segment.id)
+        .where(Segment.organization_id == organization_id, Segment.is_dynamic.is_(True), Segment.is_active.is_(True))
+        .order_by(Segment.id)
+    ).all()
     results = []
     for segment_id in ids:
         try:
@@ -418,74 +466,9 @@ def refresh_dynamic_segments(organization_id: int) -> dict:
             results.append({"segment_id": segment_id, "error": str(exc)})
             continue
         results.append({"segment_id": segment_id, **result})
-    return {"segments": len(ids), "entered": sum(r.get("entered", 0) for r in results),
-            "exited": sum(r.get("exited", 0) for r in results), "results": results[:100]}
-
-
-def check_segment_for_task(organization_id: int, segment_id: int, operation: str) -> str | None:
-    segment = db.session.scalar(select(Segment).where(Segment.organization_id == organization_id,
-                                                      Segment.id == segment_id))
-    if segment is None:
-        return "no such segment"
-    if operation == "refresh_segment" and not segment.is_dynamic:
-        return "is a static segment: only dynamic segments are refreshed"
-    return None
-
-
-def refresh_segment_for_task(organization_id: int, segment_id: int) -> dict:
-    from ..scheduled_tasks.registry import PermanentTaskError
-
-    message = check_segment_for_task(organization_id, segment_id, "refresh_segment")
-    if message:
-        raise PermanentTaskError(f"payload.segment_id: {message}")
-    segment = db.session.get(Segment, segment_id)
-    refresh = refresh_now(segment, trigger="task")
-    return {"entered": refresh.entered, "exited": refresh.exited, "member_count": refresh.member_count}
-
-
-# --- demo data -------------------------------------------------------------------------------------------
-
-DEMO_SEGMENTS = [
-    {"name": "High-Value Auto Leads", "slug": "high-value-auto-leads",
-     "description": "Leads interested in auto insurance with high estimated value",
-     "rules": [{"field": "insurance_type", "operator": "equals", "value": "auto"},
-               {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
-               {"field": "status", "operator": "equals", "value": "new"}]},
-    {"name": "New leads older than 24 hours", "slug": "new-leads-older-than-24-hours",
-     "description": "Still new a day after they arrived: nobody has called yet",
-     "rules": [{"field": "status", "operator": "equals", "value": "new"},
-               {"field": "created_at", "operator": "less_than", "value": "24 hours ago"}]},
-    {"name": "VIP leads", "slug": "vip-leads", "description": "Tagged vip",
-     "rules": [{"field": "tags", "operator": "contains", "value": "vip"}]},
-    {"name": "Sun Belt homeowners", "slug": "sun-belt-homeowners", "description": "Home and renters leads in the south",
-     "rules": [{"field": "state", "operator": "in", "value": ["TX", "FL", "AZ", "GA"]},
-               {"field": "insurance_type", "operator": "in", "value": ["home", "renters"]}]},
-    {"name": "Hot prospects", "slug": "hot-prospects", "description": "Any sign that a lead is worth a call today",
-     "match_all_rules": False,
-     "rules": [{"field": "priority", "operator": "equals", "value": "urgent"},
-               {"field": "value_estimate", "operator": "greater_than", "value": "5000"},
-               {"field": "tags", "operator": "contains", "value": "referral-bonus"},
-               {"field": "status", "operator": "equals", "value": "quoted"}]},
-]
-
-
-def seed_demo_segments(org, people, rng) -> None:
-    """Demo segments (the seed's High-Value Auto Leads among them), filled, and a static one by hand."""
-    admin = people.get("Mia Marketer") or next(iter(people.values()), None)
-    actor_id = admin.id if admin else None
-    for spec in DEMO_SEGMENTS:
-        if db.session.scalar(select(Segment.id).where(Segment.organization_id == org.id, Segment.slug == spec["slug"])):
-            continue
-        create_segment(org.id, {"is_dynamic": True, "is_active": True, **spec}, actor_id)
-    if not db.session.scalar(select(Segment.id).where(Segment.organization_id == org.id,
-                                                      Segment.slug == "webinar-follow-ups")):
-        segment, _ = create_segment(org.id, {"name": "Webinar follow-ups", "slug": "webinar-follow-ups",
-                                             "description": "Picked by hand after the spring webinar",
-                                             "is_dynamic": False}, actor_id)
-        from ..models import LeadTag
-
-        picked = db.session.scalars(select(Lead.id).join(LeadTag, LeadTag.lead_id == Lead.id)
-                                    .where(Lead.organization_id == org.id, LeadTag.tag == "webinar")
-                                    .order_by(Lead.id).limit(12)).all()
-        if picked:
-            add_leads(segment, picked, actor_id)
+    return {
+        "segments": len(ids),
+        "entered": sum(r.get("entered", 0) for r in results),
+        "exited": sum(r.get("exited", 0) for r in results),
+        "results": results[:100],
+    }

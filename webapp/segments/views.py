@@ -1,9 +1,9 @@
 """Segment pages: list, builder (create/edit with live preview), detail (members, refresh, history,
 size chart, "why is this lead (not) in it"), and the rule-row endpoint the builder swaps in."""
+
 from flask import Blueprint, abort, flash, g, get_template_attribute, redirect, render_template, request, url_for
 from flask_login import current_user
-from markupsafe import Markup
-from sqlalchemy import case, func, select
+from sqlalchemy import case, select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
@@ -11,11 +11,13 @@ from ..extensions import db, htmx
 from ..htmx import render_page_or_fragment
 from ..leads.services import lead_list_query
 from ..models import Lead, Segment, SegmentRefresh
+from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, get_scoped, scoped
 from ..validation import Conflict, ValidationFailed
 from . import services
 from .builder import describe_rule, errors_by_row, requested_row, rule_rows_from_form
 from .forms import SegmentForm
+from .panels import lead_segments_panel
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 PER_PAGE = 25
@@ -31,6 +33,7 @@ def index():
 
 
 # --- the builder -------------------------------------------------------------------------------------
+
 
 @bp.route("/new", methods=["GET", "POST"], defaults={"segment_id": None})
 @bp.route("/<int:segment_id>/edit", methods=["GET", "POST"])
@@ -64,16 +67,16 @@ def edit(segment_id):
             form.slug.errors = list(form.slug.errors) + [f"{exc}; choose another slug"]
         segment = get_scoped(Segment, segment_id) if segment_id else None
     status = 422 if form.is_submitted() else 200
-    return render_template("segments/form.html", form=form, segment=segment, rules=rules, match_all=match_all,
-                           rule_errors=rule_errors), status
+    return render_template(
+        "segments/form.html", form=form, segment=segment, rules=rules, match_all=match_all, rule_errors=rule_errors
+    ), status
 
 
 def _saved_message(refresh: SegmentRefresh | None) -> str:
     if refresh is None:
         return "Segment saved."
     if refresh.status == "completed":
-        return (f"Segment saved: {refresh.entered:,} entered, {refresh.exited:,} left, "
-                f"{refresh.member_count:,} members.")
+        return f"Segment saved: {refresh.entered:,} entered, {refresh.exited:,} left, {refresh.member_count:,} members."
     return "Segment saved; its members are being refreshed in the background."
 
 
@@ -90,16 +93,16 @@ def preview():
     result, errors = None, []
     if complete:
         try:
-            result = services.preview_rules(g.organization_id, match_all, [rule for _, rule in complete],
-                                            limit=PREVIEW_LEADS)
+            result = services.preview_rules(g.organization_id, match_all, [rule for _, rule in complete], limit=PREVIEW_LEADS)
         except ValidationFailed as exc:
             errors = exc.errors
     by_position, general = errors_by_row(errors)
     row_errors = {index: by_position.get(position, {}) for position, (index, _) in enumerate(complete)}
     waiting = [index for index, rule in rows if (index, rule) not in complete]
     leads = services.first_matching_leads(g.organization_id, result["lead_ids"]) if result else []
-    return render_template("segments/_preview.html", result=result, leads=leads, row_errors=row_errors,
-                           general=general, has_rules=bool(rows), waiting=waiting)
+    return render_template(
+        "segments/_preview.html", result=result, leads=leads, row_errors=row_errors, general=general, has_rules=bool(rows), waiting=waiting
+    )
 
 
 @bp.get("/rule-row")
@@ -114,8 +117,13 @@ def rule_row():
 # --- the segment page ----------------------------------------------------------------------------------
 
 # The sections of the segment page an HTMX request may ask for, by the id of their element.
-FRAGMENTS = {"segment-members": "members", "segment-history": "history", "segment-chart": "chart",
-             "segment-refresh": "refresh", "why-result": "why"}
+FRAGMENTS = {
+    "segment-members": "members",
+    "segment-history": "history",
+    "segment-chart": "chart",
+    "segment-refresh": "refresh",
+    "why-result": "why",
+}
 
 
 @bp.get("/<int:segment_id>")
@@ -130,35 +138,36 @@ def detail(segment_id):
 
 def _detail_context(segment: Segment, page: int = 1, **extra) -> dict:
     lead = get_scoped(Lead, request.args.get("lead_id")) if request.args.get("lead_id") else None
-    return {"segment": segment, "describe_rule": describe_rule, "refresh": services.latest_refresh(segment),
-            **_members_context(segment, page), "history": services.membership_history(segment),
-            "chart": size_chart(services.size_history(segment)), "why_lead": lead,
-            "why": _explanation(segment, lead), **extra}
+    return {
+        "segment": segment,
+        "describe_rule": describe_rule,
+        "refresh": services.latest_refresh(segment),
+        **_members_context(segment, page),
+        "history": services.membership_history(segment),
+        "chart": size_chart(services.size_history(segment)),
+        "why_lead": lead,
+        "why": _explanation(segment, lead),
+        **extra,
+    }
 
 
 def _render_detail(segment: Segment, block: str, **context):
     """The whole segment page for a plain request, or just ``block`` for an HTMX swap."""
+    context = {"segment": segment, "describe_rule": describe_rule, **context}
     if not (htmx and htmx.target) or htmx.boosted:
         context = {**_detail_context(segment, page=context.get("page", 1)), **context}
-    return render_page_or_fragment("segments/detail.html", block, segment=segment, describe_rule=describe_rule,
-                                   **context)
+    return render_page_or_fragment("segments/detail.html", block, **context)
 
 
 def _members_context(segment: Segment, page: int) -> dict:
-    query = services.members_query(segment)
-    total = db.session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
-    pages = max((total + PER_PAGE - 1) // PER_PAGE, 1)
-    page = min(max(page, 1), pages)
-    members = db.session.execute(query.limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
-    return {"members": members, "total": total, "page": page, "pages": pages}
+    return paginate(services.members_query(segment), page, PER_PAGE, rows=True).context("members")
 
 
 @bp.get("/<int:segment_id>/members")
 @roles_required(*READ)
 def members(segment_id):
     segment = get_or_404(Segment, segment_id)
-    page = request.args.get("page", 1, type=int)
-    return _render_detail(segment, "members", **_members_context(segment, page))
+    return _render_detail(segment, "members", **_members_context(segment, requested_page()))
 
 
 @bp.get("/<int:segment_id>/lead-search")
@@ -180,8 +189,9 @@ def _search_leads(q: str) -> list[Lead]:
     order = [Lead.id.desc()]
     if q.lstrip("#").isdigit() and len(q) < 11:
         lead_id = int(q.lstrip("#"))
-        query = select(Lead).where(Lead.organization_id == g.organization_id,
-                                   (Lead.id == lead_id) | Lead.id.in_(query.with_only_columns(Lead.id)))
+        query = select(Lead).where(
+            Lead.organization_id == g.organization_id, (Lead.id == lead_id) | Lead.id.in_(query.with_only_columns(Lead.id))
+        )
         order.insert(0, case((Lead.id == lead_id, 0), else_=1))
     return db.session.scalars(query.order_by(*order).limit(SUGGESTIONS)).all()
 
@@ -270,8 +280,7 @@ def why(segment_id):
     """Each rule's verdict for one lead (``lead_id``): why it is, or is not, in the segment."""
     segment = get_or_404(Segment, segment_id)
     lead = get_or_404(Lead, request.args.get("lead_id")) if request.args.get("lead_id") else None
-    return _render_detail(segment, "why", why_lead=lead, why=_explanation(segment, lead),
-                          clear_suggestions=bool(htmx and htmx.target))
+    return _render_detail(segment, "why", why_lead=lead, why=_explanation(segment, lead), clear_suggestions=bool(htmx and htmx.target))
 
 
 def _explanation(segment: Segment, lead: Lead | None) -> dict | None:
@@ -294,25 +303,6 @@ def delete(segment_id):
     return redirect(url_for("segments.index"))
 
 
-# --- what segments add to other pages ---------------------------------------------------------------------
-
-def lead_segments_panel(lead: Lead, message: str | None = None, category: str = "success") -> Markup:
-    """The lead page's "Segments" card: the lead's segments, and adding it to a static one."""
-    stays = db.session.execute(services.segments_of_lead(lead.organization_id, lead.id)).all()
-    member_of = {segment.id for _, segment in stays}
-    static = db.session.scalars(select(Segment).where(
-        Segment.organization_id == lead.organization_id, Segment.is_dynamic.is_(False))
-        .order_by(Segment.name)).all()
-    return Markup(render_template("segments/_lead_panel.html", lead=lead, stays=stays,
-                                  addable=[s for s in static if s.id not in member_of], message=message,
-                                  category=category))
-
-
-def dashboard_figures(organization_id: int, since) -> list:
-    count = db.session.scalar(select(func.count()).select_from(Segment).where(Segment.organization_id == organization_id))
-    return [("Segments", count, url_for("segments.index"))]
-
-
 def size_chart(points: list, width: int = 320, height: int = 150) -> dict:
     """Coordinates of an inline SVG line chart of the segment's size: one point per snapshot, evenly
     spaced (snapshots come from refreshes and hourly buckets, so their spacing says little)."""
@@ -322,10 +312,24 @@ def size_chart(points: list, width: int = 320, height: int = 150) -> dict:
     counts = [count for _, count in points]
     high = max(max(counts), 1)
     inner_w, inner_h = width - pad_left - pad_right, height - pad_top - pad_bottom
-    coords = [(round(pad_left + inner_w * i / (len(points) - 1), 1), round(pad_top + inner_h * (1 - count / high), 1),
-               moment, count) for i, (moment, count) in enumerate(points)]
+    coords = [
+        (round(pad_left + inner_w * i / (len(points) - 1), 1), round(pad_top + inner_h * (1 - count / high), 1), moment, count)
+        for i, (moment, count) in enumerate(points)
+    ]
     line = " ".join(f"{x},{y}" for x, y, _, _ in coords)
     bottom = pad_top + inner_h
-    return {"width": width, "height": height, "line": line, "area": f"{coords[0][0]},{bottom} {line} {coords[-1][0]},{bottom}",
-            "points": coords, "high": high, "top": pad_top, "middle": pad_top + inner_h / 2, "bottom": bottom,
-            "left": pad_left, "right": width - pad_right, "first": points[0][0], "last": points[-1][0]}
+    return {
+        "width": width,
+        "height": height,
+        "line": line,
+        "area": f"{coords[0][0]},{bottom} {line} {coords[-1][0]},{bottom}",
+        "points": coords,
+        "high": high,
+        "top": pad_top,
+        "middle": pad_top + inner_h / 2,
+        "bottom": bottom,
+        "left": pad_left,
+        "right": width - pad_right,
+        "first": points[0][0],
+        "last": points[-1][0],
+    }

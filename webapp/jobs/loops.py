@@ -1,27 +1,27 @@
-"""Where background loops run: threads of each worker, or of the embedded web process.
+"""The background loops: threads of each worker (``worker.py``), or of the embedded web process.
 
 Two loops: the scheduled-task loop claims due tasks from the database; the sweep loop calls each
-registered sweeper (features add theirs), which finds work whose job was lost — with a dead worker
-or a restarted Redis — and queues it again.
+sweeper of ``features.Wiring.sweepers``, which finds work whose job was lost — with a dead worker or
+a restarted Redis — and queues it again.
 
 A row untouched for a while is not necessarily lost: its job may be waiting behind a backlog. Jobs
 that sweepers may look for carry the ids of their rows in their RQ job id (``job_id_for``), and a
 sweeper skips the rows of jobs still waiting in a queue (``waiting_id_ranges``); without this, every
 sweep during a long backlog queued the same work again, and the duplicates made the backlog longer.
 """
+
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 
 from flask import current_app
 from sqlalchemy import and_
 
-from .extensions import db
+from ..extensions import db
+from ..features import wiring
+from . import QUEUES, rq_queue
 
 log = logging.getLogger(__name__)
-# Features append functions that requeue their stalled work and return how much they found.
-sweepers: list[Callable[[], int]] = []
 
 
 def job_id_for(kind: str, first_id: int, last_id: int) -> str:
@@ -33,8 +33,6 @@ def waiting_id_ranges(kind: str) -> list[tuple[int, int]]:
     """Merged ``(first, last)`` id ranges of the ``kind`` rows that jobs still waiting in a queue will
     handle (none without Redis). A job already taken by a worker is not waiting: if that worker died,
     its rows are found stalled as before."""
-    from .jobs import QUEUES, rq_queue
-
     if not current_app.config.get("REDIS_URL"):
         return []
     ranges = []
@@ -59,11 +57,10 @@ def not_waiting(column, kind: str):
 
 def start_task_loop(app, worker_id: str):
     """Start the scheduled-task and sweep loops in daemon threads; returns a function that stops them."""
-    from .scheduled_tasks.engine import run_worker_loop
+    from ..scheduled_tasks.execution import run_worker_loop
 
     stop = threading.Event()
-    threading.Thread(target=run_worker_loop, args=(worker_id, stop), kwargs={"app": app},
-                     name="leadflow-scheduler", daemon=True).start()
+    threading.Thread(target=run_worker_loop, args=(worker_id, stop), kwargs={"app": app}, name="leadflow-scheduler", daemon=True).start()
     threading.Thread(target=_sweep_loop, args=(app, stop), name="leadflow-sweeper", daemon=True).start()
     return stop.set
 
@@ -71,12 +68,12 @@ def start_task_loop(app, worker_id: str):
 def run_sweepers() -> int:
     """Call every sweeper once; returns how many stalled items were requeued."""
     found = 0
-    for sweeper in sweepers:
+    for sweeper in wiring().sweepers:
         try:
-            found += sweeper() or 0
+            found += sweeper.function() or 0
         except Exception:
             db.session.rollback()
-            log.exception("sweeper %s failed", sweeper.__name__)
+            log.exception("sweeper for %s failed", sweeper.name)
     return found
 
 

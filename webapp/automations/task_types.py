@@ -1,4 +1,5 @@
 """The two scheduled-task types automations own: delayed steps and time_based occurrences."""
+
 from sqlalchemy import select
 
 from ..extensions import db
@@ -20,8 +21,11 @@ def validate_delayed_automation(payload: dict, organization_id: int) -> list[dic
     run = db.session.get(AutomationRun, run_id) if run_id else None
     if run is None or run.organization_id != organization_id:
         errors.append({"field": "payload.run_id", "message": "no such automation run"})
-    elif step_id is None or db.session.scalar(select(AutomationRunStep.id).where(
-            AutomationRunStep.id == step_id, AutomationRunStep.run_id == run.id)) is None:
+    elif (
+        step_id is None
+        or db.session.scalar(select(AutomationRunStep.id).where(AutomationRunStep.id == step_id, AutomationRunStep.run_id == run.id))
+        is None
+    ):
         errors.append({"field": "payload.step_id", "message": "no such step in this run"})
     return errors
 
@@ -45,11 +49,11 @@ def run_recurring_campaign(task: ScheduledTask) -> dict:
     if automation is None or not automation.is_active:
         return {"runs": 0, "reason": "the automation is not active"}
     segment_id = (automation.trigger_configuration or {}).get("segment_id")
-    member_ids = db.session.scalars(select(LeadSegment.lead_id).where(
-        LeadSegment.segment_id == int(segment_id), LeadSegment.is_active.is_(True))).all()
+    member_ids = db.session.scalars(
+        select(LeadSegment.lead_id).where(LeadSegment.segment_id == int(segment_id), LeadSegment.is_active.is_(True))
+    ).all()
     occurrence = task.scheduled_for.isoformat()
-    run_ids = create_runs(automation.organization_id, [(automation, lead_id, None) for lead_id in member_ids],
-                          occurrence=occurrence)
+    run_ids = create_runs(automation.organization_id, [(automation, lead_id, None) for lead_id in member_ids], occurrence=occurrence)
     return {"runs": len(run_ids), "members": len(member_ids), "occurrence": occurrence}
 
 

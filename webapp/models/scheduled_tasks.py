@@ -1,7 +1,9 @@
 """Scheduled tasks: durable delayed, recurring and batch work (SPEC §8).
 
-A task is a row first; workers only execute it (``webapp.scheduled_tasks.engine``).
+A task is a row first (``scheduled_tasks.definitions``); workers only execute it
+(``scheduled_tasks.execution``).
 """
+
 from datetime import datetime
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
@@ -10,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..extensions import db
 from .base import JSONType, OrgScopedMixin, UTCDateTime, utcnow
 
-TASK_TYPES = ("delayed_automation", "recurring_campaign", "batch_operation", "system_maintenance")
 TASK_STATUSES = ("pending", "running", "completed", "failed", "retry_scheduled", "cancelled")
 DUE_STATUSES = ("pending", "retry_scheduled")
 FINISHED_STATUSES = ("completed", "failed", "cancelled")
@@ -18,6 +19,16 @@ DEFAULT_PRIORITY = 50
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_TIMEOUT_SECONDS = 300
 HISTORY_LIMIT = 50  # attempts kept per task; a recurring task would otherwise grow without end
+MAX_NAME_LENGTH = 200
+PRIORITY_RANGE = (0, 100)
+MAX_ATTEMPTS_LIMIT = 25
+MAX_TIMEOUT_SECONDS = 24 * 3600
+# The payloads of the built-in types (segments.task_types runs them; the bulk-action page builds them).
+# operation → the payload key that holds its value (None: the operation takes no value)
+BATCH_OPERATIONS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "status", "set_priority": "priority", "refresh_segment": None}
+MAX_LEAD_IDS = 10_000
+MAINTENANCE_OPERATIONS = ("purge", "refresh_dynamic_segments")
+MAX_PURGE_DAYS = 3650
 
 # Literal SQL so that the partial indexes below also serve prepared (generic) plans.
 DUE_PREDICATE = text("status IN ('pending', 'retry_scheduled')")
@@ -37,11 +48,16 @@ class ScheduledTask(OrgScopedMixin, db.Model):
             name="status_known",
         ),
         # The claim: due rows, highest priority first, oldest first (engine.claim_due_tasks).
-        Index("ix_scheduled_tasks_due", text("priority DESC"), "scheduled_for", "id",
-              postgresql_where=DUE_PREDICATE, sqlite_where=DUE_PREDICATE),
+        Index(
+            "ix_scheduled_tasks_due",
+            text("priority DESC"),
+            "scheduled_for",
+            "id",
+            postgresql_where=DUE_PREDICATE,
+            sqlite_where=DUE_PREDICATE,
+        ),
         # Reclaiming the tasks of dead workers looks at running rows only: a handful.
-        Index("ix_scheduled_tasks_running", "started_at",
-              postgresql_where=RUNNING_PREDICATE, sqlite_where=RUNNING_PREDICATE),
+        Index("ix_scheduled_tasks_running", "started_at", postgresql_where=RUNNING_PREDICATE, sqlite_where=RUNNING_PREDICATE),
         # Lists in the API/UI and process-due for one organization.
         Index("ix_scheduled_tasks_org_status", "organization_id", "status", "scheduled_for"),
     )

@@ -1,4 +1,4 @@
-"""Running scheduled tasks durably: create, claim, run, retry, reschedule, cancel (SPEC §8, §13).
+"""Running scheduled tasks durably: claim, run, retry, reschedule (SPEC §8, §13).
 
 The life of a task::
 
@@ -11,8 +11,9 @@ The claim commits ``running`` (started_at, locked_by, attempts + 1) before the h
 killed worker leaves a row that a later claim finds once its timeout has passed. The handler's
 writes commit in the same transaction that marks the task completed, and only if the attempt is
 still this worker's (worker id + attempt number are the fencing token): a worker that outlived its
-timeout cannot commit a second effect. All SQL of the feature lives in this module.
+timeout cannot commit a second effect. Creating and changing tasks is ``scheduled_tasks.definitions``.
 """
+
 import json
 import logging
 import os
@@ -22,139 +23,30 @@ import uuid
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import case, delete, func, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.orm import aliased
 
 from ..extensions import db
+from ..features import wiring
 from ..models import ScheduledTask, utcnow
-from ..models.scheduling import (
-    DEFAULT_MAX_ATTEMPTS,
-    DEFAULT_PRIORITY,
-    DEFAULT_TIMEOUT_SECONDS,
-    DUE_PREDICATE,
-    FINISHED_STATUSES,
-    HISTORY_LIMIT,
-    RUNNING_PREDICATE,
-)
-from ..validation import Conflict, ValidationFailed
-from .recurrence import RecurrenceError, next_occurrence, validate_recurrence
-from .registry import PermanentTaskError, get_task_type, validate_payload
+from ..models.scheduled_tasks import DUE_PREDICATE, RUNNING_PREDICATE
+from ..validation import ValidationFailed
+from .definitions import PermanentTaskError, history_with
+from .recurrence import RecurrenceError, next_occurrence
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKOFF_SECONDS = 30  # app config TASK_BACKOFF_SECONDS; doubles with every attempt
 MAX_BACKOFF_SECONDS = 3600
-MAX_TIMEOUT_SECONDS = 24 * 3600
-MAX_ATTEMPTS_LIMIT = 25
 MAX_ERROR_LENGTH = 2000
 STALE_CLAIM = timedelta(seconds=1)  # a claimed task that waited longer than this in its batch renews its lease
 OUTCOMES = ("completed", "failed", "retry_scheduled")
-EDITABLE_FIELDS = ("task_type", "name", "payload", "scheduled_for", "priority", "max_attempts", "recurrence",
-                   "timeout_seconds")
-
-
-# --- creating and changing tasks (the caller commits) -----------------------------------------
-
-def validate_task(organization_id: int, *, task_type: str, payload, name: str = "",
-                  priority: int = DEFAULT_PRIORITY, max_attempts: int = DEFAULT_MAX_ATTEMPTS,
-                  recurrence: str | None = None, timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS) -> list[dict]:
-    """Every error of a task's fields and payload, as ``[{"field", "message"}]``."""
-    errors = []
-    if not isinstance(name, str) or len(name) > 200:
-        errors.append({"field": "name", "message": "must be a text of at most 200 characters"})
-    errors += _check_int("priority", priority, 0, 100)
-    errors += _check_int("max_attempts", max_attempts, 1, MAX_ATTEMPTS_LIMIT)
-    errors += _check_int("timeout_seconds", timeout_seconds, 1, MAX_TIMEOUT_SECONDS)
-    if recurrence is not None and (message := validate_recurrence(recurrence)):
-        errors.append({"field": "recurrence", "message": message})
-    return errors + validate_payload(task_type, payload, organization_id)
-
-
-def create_task(organization_id: int, task_type: str, payload: dict, *, name: str = "",
-                scheduled_for: datetime | None = None, priority: int = DEFAULT_PRIORITY,
-                max_attempts: int = DEFAULT_MAX_ATTEMPTS, recurrence: str | None = None,
-                timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
-                created_by_id: int | None = None) -> ScheduledTask:
-    """Validate and add a pending task to the session (flushed, not committed).
-
-    Raises ValidationFailed with the field errors. The task is a row of the caller's transaction:
-    it exists for workers exactly when the work that asked for it is committed.
-    """
-    errors = validate_task(organization_id, task_type=task_type, payload=payload, name=name,
-                           priority=priority, max_attempts=max_attempts, recurrence=recurrence,
-                           timeout_seconds=timeout_seconds)
-    if errors:
-        raise ValidationFailed(errors)
-    task = ScheduledTask(
-        organization_id=organization_id, task_type=task_type, name=name or task_type.replace("_", " "),
-        payload=payload, scheduled_for=scheduled_for or utcnow(), priority=priority,
-        max_attempts=max_attempts, recurrence=recurrence or None, timeout_seconds=timeout_seconds,
-        created_by_id=created_by_id, status="pending", attempts=0, attempt_history=[],
-    )
-    db.session.add(task)
-    db.session.flush()
-    return task
-
-
-def update_task(task: ScheduledTask, changes: dict) -> None:
-    """Replace the given fields of a task that is not running, keeping the others (not committed).
-
-    Raises Conflict for a running task and ValidationFailed with the field errors.
-    """
-    db.session.refresh(task, with_for_update=True)
-    if task.status == "running":
-        raise Conflict("a running task cannot be changed; cancel it or wait until it finishes")
-    errors = [{"field": key, "message": "unknown field"} for key in changes if key not in EDITABLE_FIELDS]
-    if "scheduled_for" in changes and not isinstance(changes["scheduled_for"], datetime):
-        errors.append({"field": "scheduled_for", "message": "must be a date and time"})
-    merged = {field: changes.get(field, getattr(task, field)) for field in EDITABLE_FIELDS if field != "scheduled_for"}
-    errors += validate_task(task.organization_id, **merged)
-    if errors:
-        raise ValidationFailed(errors)
-    for field, value in changes.items():
-        setattr(task, field, value)
-
-
-def cancel_task(task: ScheduledTask) -> None:
-    """Cancel a pending, retry-scheduled or running task (not committed).
-
-    A running attempt is not interrupted, but its writes are discarded when it finishes.
-    Raises Conflict for a task that is already finished.
-    """
-    db.session.refresh(task, with_for_update=True)
-    if task.status in FINISHED_STATUSES:
-        raise Conflict(f"a {task.status} task cannot be cancelled")
-    now = utcnow()
-    if task.status == "running":
-        task.attempt_history = _history_with(task, now, "cancelled", None)
-    task.status, task.finished_at, task.locked_by = "cancelled", now, None
-
-
-def retry_task(task: ScheduledTask) -> None:
-    """Make a failed or cancelled task pending again, due now, with fresh attempts (not committed)."""
-    db.session.refresh(task, with_for_update=True)
-    if task.status not in ("failed", "cancelled"):
-        raise Conflict(f"only failed or cancelled tasks can be retried; this one is {task.status}")
-    task.status, task.scheduled_for, task.attempts = "pending", utcnow(), 0
-    task.finished_at = task.locked_by = None
-
-
-def purge_finished_tasks(organization_id: int, cutoff: datetime) -> int:
-    """Delete the organization's completed, failed and cancelled tasks finished before ``cutoff``."""
-    statement = (
-        delete(ScheduledTask)
-        .where(ScheduledTask.organization_id == organization_id,
-               ScheduledTask.status.in_(FINISHED_STATUSES),
-               func.coalesce(ScheduledTask.finished_at, ScheduledTask.updated_at) < cutoff)
-        .execution_options(synchronize_session=False)
-    )
-    return db.session.execute(statement).rowcount
 
 
 # --- claiming --------------------------------------------------------------------------------
 
-def claim_due_tasks(worker_id: str, limit: int, now: datetime | None = None,
-                    organization_id: int | None = None) -> list[int]:
+
+def claim_due_tasks(worker_id: str, limit: int, now: datetime | None = None, organization_id: int | None = None) -> list[int]:
     """Claim up to ``limit`` due tasks for this worker and commit; ids in execution order.
 
     Due: pending or retry_scheduled with scheduled_for <= now, highest priority first, then oldest.
@@ -188,8 +80,7 @@ def _claim(worker_id: str, limit: int, now: datetime, organization_id: int | Non
     statement = (
         update(task)
         .where(task.id.in_(candidates.scalar_subquery()))
-        .values(status="running", locked_by=worker_id, started_at=now, finished_at=None,
-                attempts=task.attempts + 1, updated_at=now)
+        .values(status="running", locked_by=worker_id, started_at=now, finished_at=None, attempts=task.attempts + 1, updated_at=now)
         .returning(task.id, task.priority, task.scheduled_for)
         .execution_options(synchronize_session=False)
     )
@@ -205,12 +96,17 @@ def _recover_timed_out(now: datetime, organization_id: int | None) -> None:
     expired = [row.id for row in db.session.execute(running) if _lease_expired(row, now)]
     if not expired:
         return
-    locked = (select(ScheduledTask).where(ScheduledTask.id.in_(expired), RUNNING_PREDICATE)
-              .with_for_update(skip_locked=True).execution_options(populate_existing=True))
+    locked = (
+        select(ScheduledTask)
+        .where(ScheduledTask.id.in_(expired), RUNNING_PREDICATE)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
     for task in db.session.scalars(locked):
         if _lease_expired(task, now):  # re-checked under the lock
-            error = (f"no result after {task.timeout_seconds}s from worker {task.locked_by}: "
-                     "the worker stopped or the task ran past its timeout")
+            error = (
+                f"no result after {task.timeout_seconds}s from worker {task.locked_by}: the worker stopped or the task ran past its timeout"
+            )
             log.warning("scheduled task %s timed out on %s; taking it again", task.id, task.locked_by)
             _, changes = _failure_changes(task, error, now, outcome="timed_out", delay=timedelta(0))
             for name, value in changes.items():
@@ -222,6 +118,7 @@ def _lease_expired(row, now: datetime) -> bool:
 
 
 # --- running ---------------------------------------------------------------------------------
+
 
 def run_task(task_id: int, worker_id: str, now: datetime | None = None) -> str:
     """Execute a task claimed by this worker; returns its outcome.
@@ -252,7 +149,7 @@ def run_task(task_id: int, worker_id: str, now: datetime | None = None) -> str:
 
 
 def _execute(task: ScheduledTask):
-    task_type = get_task_type(task.task_type)
+    task_type = wiring().task_types.get(task.task_type)
     if task_type is None:
         raise PermanentTaskError(f"unknown task type '{task.task_type}'")
     if not isinstance(task.payload, dict):
@@ -293,28 +190,39 @@ def _write_own_attempt(task_id: int, worker_id: str, token: int, changes: dict) 
 
 
 def _own_attempt(task_id: int, worker_id: str, token: int) -> tuple:
-    return (ScheduledTask.id == task_id, ScheduledTask.status == "running",
-            ScheduledTask.locked_by == worker_id, ScheduledTask.attempts == token)
+    return (
+        ScheduledTask.id == task_id,
+        ScheduledTask.status == "running",
+        ScheduledTask.locked_by == worker_id,
+        ScheduledTask.attempts == token,
+    )
 
 
 # --- outcomes: the column changes each one makes -------------------------------------------------
 
+
 def _success_changes(task: ScheduledTask, result, now: datetime) -> dict:
-    changes = {"result": result, "locked_by": None, "finished_at": now, "status": "completed",
-               "attempt_history": _history_with(task, now, "completed", None)}
+    changes = {
+        "result": result,
+        "locked_by": None,
+        "finished_at": now,
+        "status": "completed",
+        "attempt_history": history_with(task, now, "completed", None),
+    }
     if task.recurrence:
         changes |= _next_occurrence_changes(task, now)
     return changes
 
 
-def _failure_changes(task: ScheduledTask, error: str, now: datetime, *, permanent: bool = False,
-                     outcome: str = "failed", delay: timedelta | None = None) -> tuple[str, dict]:
+def _failure_changes(
+    task: ScheduledTask, error: str, now: datetime, *, permanent: bool = False, outcome: str = "failed", delay: timedelta | None = None
+) -> tuple[str, dict]:
     """Keep the error; schedule a retry with backoff, or fail the task when out of attempts.
 
     A recurring task that runs out of attempts on a transient error keeps its schedule (the failed
     occurrence stays in its history and last_error); a permanent error stops it.
     """
-    changes = {"last_error": error, "locked_by": None, "attempt_history": _history_with(task, now, outcome, error)}
+    changes = {"last_error": error, "locked_by": None, "attempt_history": history_with(task, now, outcome, error)}
     if permanent or task.attempts >= task.max_attempts:
         changes |= {"status": "failed", "finished_at": now}
         if task.recurrence and not permanent:
@@ -341,13 +249,6 @@ def _backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), MAX_BACKOFF_SECONDS))
 
 
-def _history_with(task: ScheduledTask, now: datetime, outcome: str, error: str | None) -> list[dict]:
-    """The attempt history with this attempt added (the last HISTORY_LIMIT attempts are kept)."""
-    entry = {"attempt": task.attempts, "started_at": _iso(task.started_at), "finished_at": _iso(now),
-             "worker": task.locked_by, "outcome": outcome, "error": error}
-    return [*(task.attempt_history or [])[-(HISTORY_LIMIT - 1):], entry]
-
-
 def _describe(exc: Exception) -> str:
     if isinstance(exc, (PermanentTaskError, ValidationFailed)):
         text = str(exc)
@@ -357,6 +258,7 @@ def _describe(exc: Exception) -> str:
 
 
 # --- processing in this process, and the worker loop --------------------------------------------
+
 
 def process_due(organization_id: int | None = None, limit: int = 100, now: datetime | None = None) -> dict:
     """Claim and run due tasks now, in this process (only the organization's when given).
@@ -374,8 +276,15 @@ def process_due(organization_id: int | None = None, limit: int = 100, now: datet
     return counts
 
 
-def run_worker_loop(worker_id: str, stop_event: threading.Event, poll_interval: float = 1.0,
-                    batch: int = 10, *, burst: bool = False, app: Flask | None = None) -> int:
+def run_worker_loop(
+    worker_id: str,
+    stop_event: threading.Event,
+    poll_interval: float = 1.0,
+    batch: int = 10,
+    *,
+    burst: bool = False,
+    app: Flask | None = None,
+) -> int:
     """Claim and run due tasks until ``stop_event`` is set; returns how many were run.
 
     Runs in an app context: pass ``app`` to have the loop push its own (a thread of worker.py or
@@ -423,8 +332,7 @@ def _release(task_ids: list[int], worker_id: str) -> None:
     statement = (
         update(task)
         .where(task.id.in_(task_ids), task.status == "running", task.locked_by == worker_id)
-        .values(status=case((task.attempts > 1, "retry_scheduled"), else_="pending"),
-                attempts=task.attempts - 1, locked_by=None)
+        .values(status=case((task.attempts > 1, "retry_scheduled"), else_="pending"), attempts=task.attempts - 1, locked_by=None)
         .execution_options(synchronize_session=False)
     )
     try:
@@ -432,8 +340,7 @@ def _release(task_ids: list[int], worker_id: str) -> None:
         db.session.commit()
     except Exception:
         db.session.rollback()
-        log.exception("worker %s could not release tasks %s; they are taken again after their timeout",
-                      worker_id, task_ids)
+        log.exception("worker %s could not release tasks %s; they are taken again after their timeout", worker_id, task_ids)
 
 
 def make_worker_id(prefix: str = "worker") -> str:
@@ -442,12 +349,3 @@ def make_worker_id(prefix: str = "worker") -> str:
 
 
 # --- small helpers -----------------------------------------------------------------------------
-
-def _check_int(field: str, value, low: int, high: int) -> list[dict]:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        return [{"field": field, "message": f"must be a whole number from {low} to {high}"}]
-    return []
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -1,66 +1,26 @@
-"""The built-in task types: ``batch_operation`` and ``system_maintenance`` (SPEC §8, §12).
+"""The scheduled-task types that work on leads and segments: ``batch_operation`` and
+``system_maintenance`` (SPEC §8, §12); ``features.build_wiring`` lists them.
 
-Lead changes go through the lead service, so every change records its lead events. Segment work
-is done by the segments feature through ``segment_hooks`` (below); until it plugs in, segment
-operations are refused with "segments are not available".
+Lead changes go through the lead service, so every change records its lead events. None of these
+functions commits: they run inside the task's transaction.
 """
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 
-from sqlalchemy import delete
+from datetime import timedelta
+
+from sqlalchemy import select
 
 from ..extensions import db
+from ..features import wiring
 from ..leads.services import apply_bulk_change
-from ..models import Lead, LeadEvent, ScheduledTask, utcnow
-from ..models.leads import PRIORITIES, STATUSES
+from ..models import Lead, ScheduledTask, Segment, utcnow
+from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
+from ..models.scheduled_tasks import BATCH_OPERATIONS, MAINTENANCE_OPERATIONS, MAX_LEAD_IDS, MAX_PURGE_DAYS
+from ..scheduled_tasks.definitions import PermanentTaskError
 from ..tenancy import ids_in_org
-from . import engine
-from .registry import PermanentTaskError, register_task_type
-
-MAX_LEAD_IDS = 10_000
-MAX_TAG_LENGTH = 50
-MAX_PURGE_DAYS = 3650
-SEGMENTS_UNAVAILABLE = "segments are not available"
-# operation → the payload key that holds its value (None: the operation takes no value)
-BATCH_OPERATIONS = {"add_tag": "tag", "remove_tag": "tag", "set_status": "status",
-                    "set_priority": "priority", "refresh_segment": None}
-MAINTENANCE_OPERATIONS = ("purge", "refresh_dynamic_segments")
-
-
-@dataclass(frozen=True)
-class SegmentHooks:
-    """What batch and maintenance tasks need from the segments feature.
-
-    ``webapp.segments`` plugs in when it is imported::
-
-        from webapp.scheduled_tasks import handlers
-        handlers.segment_hooks = handlers.SegmentHooks(check_segment=..., member_ids=..., ...)
-
-    None of the functions commits: they run inside the task's transaction.
-    """
-
-    # (organization_id, segment_id, operation) → an error message for payload.segment_id, or None.
-    # ``operation`` lets it refuse, say, refresh_segment on a static segment.
-    check_segment: Callable[[int, int, str], str | None]
-    # (organization_id, segment_id) → the ids of the segment's active members
-    member_ids: Callable[[int, int], list[int]]
-    # (organization_id, segment_id) → {"entered", "exited", "member_count"}
-    refresh_segment: Callable[[int, int], dict]
-    # (organization_id) → a JSON-able summary of refreshing every dynamic segment of the organization
-    refresh_dynamic_segments: Callable[[int], dict]
-
-
-segment_hooks: SegmentHooks | None = None
-
-
-def _segments() -> SegmentHooks:
-    if segment_hooks is None:
-        raise PermanentTaskError(SEGMENTS_UNAVAILABLE)
-    return segment_hooks
-
+from . import membership, services
 
 # --- batch_operation -------------------------------------------------------------------------
+
 
 def validate_batch_operation(payload: dict, organization_id: int) -> list[dict]:
     """Errors of a batch_operation payload (unknown keys and values name ``payload.<key>``)."""
@@ -84,7 +44,7 @@ def run_batch_operation(task: ScheduledTask) -> dict:
         raise PermanentTaskError(f"payload.operation: unknown operation '{operation}'")
     if operation == "refresh_segment":
         segment_id = _required(payload, "segment_id")
-        return {"operation": operation, **_segments().refresh_segment(organization_id, segment_id)}
+        return {"operation": operation, **_refresh_segment(organization_id, segment_id)}
     value = _required(payload, BATCH_OPERATIONS[operation])
     lead_ids = _target_lead_ids(payload, organization_id)
     changed = apply_bulk_change(organization_id, lead_ids, operation, value, actor_id=task.created_by_id)
@@ -93,7 +53,7 @@ def run_batch_operation(task: ScheduledTask) -> dict:
 
 def _target_lead_ids(payload: dict, organization_id: int) -> list[int]:
     if "lead_ids" not in payload:
-        return _segments().member_ids(organization_id, _required(payload, "segment_id"))
+        return membership.member_ids(organization_id, _required(payload, "segment_id"))
     lead_ids = payload["lead_ids"]
     if not isinstance(lead_ids, list) or not all(_is_id(i) for i in lead_ids):
         raise PermanentTaskError("payload.lead_ids: must be a list of lead ids")
@@ -142,26 +102,29 @@ def _check_lead_ids(lead_ids, organization_id: int) -> list[dict]:
 def _check_segment_id(segment_id, organization_id: int, operation: str) -> list[dict]:
     if not _is_id(segment_id):
         return [_error("segment_id", "must be a segment id")]
-    if segment_hooks is None:
-        return [_error("segment_id", SEGMENTS_UNAVAILABLE)]
-    message = segment_hooks.check_segment(organization_id, segment_id, operation)
+    message = check_segment(organization_id, segment_id, operation)
     return [_error("segment_id", message)] if message else []
 
 
+def check_segment(organization_id: int, segment_id: int, operation: str) -> str | None:
+    """Why a task cannot work on this segment (an error for ``payload.segment_id``), or None."""
+    segment = db.session.scalar(select(Segment).where(Segment.organization_id == organization_id, Segment.id == segment_id))
+    if segment is None:
+        return "no such segment"
+    if operation == "refresh_segment" and not segment.is_dynamic:
+        return "is a static segment: only dynamic segments are refreshed"
+    return None
+
+
+def _refresh_segment(organization_id: int, segment_id: int) -> dict:
+    message = check_segment(organization_id, segment_id, "refresh_segment")
+    if message:
+        raise PermanentTaskError(f"payload.segment_id: {message}")
+    refresh = services.refresh_now(db.session.get(Segment, segment_id), trigger="task")
+    return {"entered": refresh.entered, "exited": refresh.exited, "member_count": refresh.member_count}
+
+
 # --- system_maintenance ----------------------------------------------------------------------
-
-def _purge_lead_events(organization_id: int, cutoff: datetime) -> int:
-    statement = delete(LeadEvent).where(LeadEvent.organization_id == organization_id,
-                                        LeadEvent.created_at < cutoff)
-    return db.session.execute(statement).rowcount
-
-
-# What ``purge`` deletes: name → (organization_id, cutoff) → rows deleted. Other features may add
-# theirs (automation runs) the same way; each must delete only finished rows older than the cutoff.
-purgers: dict[str, Callable[[int, datetime], int]] = {
-    "scheduled_tasks": engine.purge_finished_tasks,
-    "lead_events": _purge_lead_events,
-}
 
 
 def validate_system_maintenance(payload: dict, organization_id: int) -> list[dict]:
@@ -170,8 +133,7 @@ def validate_system_maintenance(payload: dict, organization_id: int) -> list[dic
     if operation not in MAINTENANCE_OPERATIONS:
         return [_error("operation", f"must be one of: {', '.join(MAINTENANCE_OPERATIONS)}")]
     if operation == "refresh_dynamic_segments":
-        errors = _unknown_keys(payload, {"operation"}, f"operation '{operation}'")
-        return errors + ([_error("operation", SEGMENTS_UNAVAILABLE)] if segment_hooks is None else [])
+        return _unknown_keys(payload, {"operation"}, f"operation '{operation}'")
     errors = _unknown_keys(payload, {"operation", "older_than_days"}, f"operation '{operation}'")
     days = payload.get("older_than_days")
     if not _is_id(days) or days > MAX_PURGE_DAYS:
@@ -183,18 +145,19 @@ def run_system_maintenance(task: ScheduledTask) -> dict:
     """Purge old finished work of the task's organization, or refresh its dynamic segments."""
     operation = task.payload.get("operation")
     if operation == "refresh_dynamic_segments":
-        return {"operation": operation, **_segments().refresh_dynamic_segments(task.organization_id)}
+        return {"operation": operation, **services.refresh_dynamic_segments(task.organization_id)}
     if operation != "purge":
         raise PermanentTaskError(f"payload.operation: unknown operation '{operation}'")
     days = _required(task.payload, "older_than_days")
     if not _is_id(days):
         raise PermanentTaskError("payload.older_than_days: must be a whole number of days")
     cutoff = utcnow() - timedelta(days=days)
-    deleted = {name: purge(task.organization_id, cutoff) for name, purge in purgers.items()}
+    deleted = {name: purge(task.organization_id, cutoff) for name, purge in wiring().purgers.items()}
     return {"operation": operation, "older_than": cutoff.isoformat(), "deleted": deleted}
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
 
 def _error(key: str, message: str) -> dict:
     return {"field": f"payload.{key}", "message": message}
@@ -212,7 +175,3 @@ def _required(payload: dict, key: str):
 
 def _is_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-register_task_type("batch_operation", run_batch_operation, validate_batch_operation)
-register_task_type("system_maintenance", run_system_maintenance, validate_system_maintenance)
