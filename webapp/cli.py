@@ -14,6 +14,7 @@ from .leads.services import create_leads
 from .models import Campaign, Lead, LeadEvent, Organization, User, utcnow
 from .models.org import ROLES
 from .text import slugify
+from .validation import user_email_problem
 
 users_cli = AppGroup("users", help="Manage users.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -29,6 +30,8 @@ def get_or_create_org(name: str) -> Organization:
 
 
 def create_user(email: str, password: str, org_name: str, role: str = "admin", superuser: bool = False, name: str = "") -> User:
+    if problem := user_email_problem(email.strip()):
+        raise click.ClickException(f"{email} is not an email address: {problem}")
     if db.session.scalar(select(User.id).where(func.lower(User.email) == email.strip().lower())):
         raise click.ClickException(f"a user with the email {email} already exists")
     org = get_or_create_org(org_name)

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
+import email_validator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from .models.base import MAX_ID
@@ -158,3 +159,14 @@ Tag = Annotated[str, AfterValidator(normalise_tag)]
 # A set of tags: a list or comma-separated text; blanks dropped, duplicates merged, sorted. A tag that
 # is too long is reported on the whole field.
 Tags = Annotated[list[str], BeforeValidator(_split_tags), AfterValidator(_normalise_tags)]
+
+
+def user_email_problem(address: str) -> str | None:
+    """Why ``address`` cannot be a user's sign-in address, or None. One rule for ``flask users
+    create`` and the users page: a well-formed address; internal and test domains (``acme.test``)
+    are accepted, since nobody needs to send mail to them for the user to sign in."""
+    try:
+        email_validator.validate_email(address, check_deliverability=False, globally_deliverable=False, test_environment=True)
+    except email_validator.EmailNotValidError as exc:
+        return str(exc)
+    return None

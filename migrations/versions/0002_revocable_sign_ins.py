@@ -1,4 +1,4 @@
-"""revocable sign-ins: browser sessions as rows, a token version per user; import attempts
+"""revocable sign-ins: browser sessions as rows, a token version per user; attempts of swept jobs
 
 Revision ID: 0002
 Revises: 0001
@@ -27,9 +27,12 @@ def upgrade():
     )
     op.create_index(op.f("ix_user_sessions_user_id"), "user_sessions", ["user_id"], unique=False)
     op.add_column("import_jobs", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
+    op.add_column("segment_refreshes", sa.Column("attempts", sa.Integer(), server_default="0", nullable=False))
 
 
 def downgrade():
+    with op.batch_alter_table("segment_refreshes") as batch:
+        batch.drop_column("attempts")
     with op.batch_alter_table("import_jobs") as batch:
         batch.drop_column("attempts")
     op.drop_index(op.f("ix_user_sessions_user_id"), table_name="user_sessions")

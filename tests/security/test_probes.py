@@ -1,6 +1,7 @@
 """The classes of an outside security probe, kept as the project's own tests: body size, deep JSON,
 headers, impossible ids in signed tokens, and login timing."""
 
+import io
 import json
 import statistics
 import time
@@ -132,3 +133,41 @@ def test_control_characters_in_names_are_folded_to_spaces_on_save(api):
     assert response.status_code == 201
     assert (response.json["first_name"], response.json["last_name"]) == ("Ann Bcc: x@evil.example", "Lee Smith")
     assert api.post("/api/v1/leads", json={"first_name": "Nul\x00"}).status_code == 422
+
+
+# --- pagination bounds ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/leads/?page=100000000000000000000",
+        "/admin/audit?page=100000000000000000000",
+        "/leads/?page=-5",
+        "/outbox/?page=abc",
+        "/scheduled-tasks/?page=99999999999",
+    ],
+)
+def test_page_numbers_out_of_range_show_a_page_not_an_error(app, client, admin, org, url):
+    make_lead(org)
+    login_browser(client, admin.email)
+    assert client.get(url).status_code == 200
+
+
+def test_api_page_numbers_out_of_range_are_a_422(api):
+    assert api.get("/api/v1/leads?page=100000000000000000000").status_code == 422
+    assert api.get("/api/v1/leads?per_page=0").status_code == 422
+
+
+# --- a body that never arrives -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/api/v1/auth/token", "/api/v1/leads", "/login"])
+def test_a_body_shorter_than_its_content_length_is_a_400(api, client, url):
+    response = client.post(
+        url,
+        input_stream=io.BytesIO(b"{"),
+        content_type="application/json",
+        headers={"Content-Length": "1000000", "Authorization": f"Bearer {api.token}"},
+    )
+    assert response.status_code == 400

@@ -106,3 +106,17 @@ def test_deactivation_ends_every_session_and_token_for_good(app, admin, maria):
 
 def test_an_address_on_a_reserved_domain_can_sign_in_in_the_browser(app, org):
     assert can_sign_in(app, make_user(org, email="admin@acme.test", role="admin"), "secret-pass-1")
+
+
+def test_the_users_page_and_the_cli_agree_with_sign_in_on_what_an_address_is(app, admin):
+    from webapp.cli import create_user
+
+    browser = browser_for(app, admin)
+    form = {"email": "agent@acme.test", "name": "Test Agent", "role": "agent", "password": "agent-pass-1"}
+    assert browser.post("/admin/users", data=form).status_code == 302
+    assert browser.post("/admin/users", data={**form, "email": "not-an-address"}).status_code == 422
+    with app.app_context():
+        with pytest.raises(Exception, match="not an email address"):
+            create_user("not-an-address", "pass-word-1", "Acme Insurance")
+        assert create_user("ops@acme.test", "pass-word-1", "Acme Insurance").id
+    assert can_sign_in(app, db.session.scalar(db.select(User).where(User.email == "agent@acme.test")), "agent-pass-1")

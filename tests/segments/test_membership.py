@@ -328,6 +328,20 @@ def test_stalled_refresh_jobs_are_requeued(org, small_chunks, run_jobs):
     assert db.session.get(Segment, segment.id).member_count == 20
 
 
+def test_a_refresh_that_keeps_stopping_is_failed_not_swept_for_ever(org, small_chunks):
+    many_leads(org, 20)
+    segment, refresh = services.create_segment(org.id, SEED_SEGMENT)
+    db.session.execute(
+        text("UPDATE segment_refreshes SET status = 'running', attempts = :n, updated_at = now() - interval '1 hour'"),
+        {"n": services.MAX_REFRESH_ATTEMPTS},
+    )
+    db.session.commit()
+    assert services.requeue_stalled_refreshes() == 0
+    failed = db.session.get(SegmentRefresh, refresh.id, populate_existing=True)
+    assert failed.status == "failed" and "stopped 3 times" in failed.error
+    assert services.requeue_stalled_refreshes() == 0
+
+
 def test_the_size_chart_keeps_one_point_per_hour_for_small_changes(org):
     lead = make_lead(org, status="contacted")
     segment = new_segment(org)  # the refresh on save: a point with 0 members

@@ -4,7 +4,7 @@ from flask import Blueprint, flash, g, redirect, render_template, request, url_f
 from flask_wtf import FlaskForm
 from sqlalchemy import func, select
 from wtforms import EmailField, PasswordField, SelectField, StringField
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..audit import audit
 from ..auth.access import ADMIN, roles_required
@@ -16,13 +16,19 @@ from ..models import AuditLog, User
 from ..models.org import ROLES
 from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
+from ..validation import user_email_problem
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
 
 
 class UserForm(FlaskForm):
-    email = EmailField("Email", validators=[DataRequired(), Email()])
+    email = EmailField("Email", validators=[DataRequired(), Length(max=320)])
+
+    def validate_email(self, field):
+        if problem := user_email_problem(field.data.strip()):
+            raise ValidationError(problem)
+
     name = StringField("Name", validators=[Length(max=200)])
     role = SelectField("Role", choices=[(r, r.capitalize()) for r in ROLES], default="agent")
     password = PasswordField("Password", validators=[DataRequired(), Length(min=8)])

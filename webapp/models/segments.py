@@ -106,6 +106,7 @@ class SegmentRefresh(OrgScopedMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     segment_id: Mapped[int] = mapped_column(ForeignKey("segments.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # jobs that started it
     trigger: Mapped[str] = mapped_column(String(20), default="manual")  # manual, rules, api, periodic
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     processed: Mapped[int] = mapped_column(Integer, default=0)  # lead-id chunks done

@@ -31,6 +31,7 @@ DEFAULT_INLINE_REFRESH_LEADS = 20_000  # app config SEGMENT_INLINE_REFRESH_LEADS
 REFRESH_CHUNK_LEADS = 50_000  # lead ids per step of a refresh job (its progress)
 PERIODIC_REFRESH = "every 15 minutes"
 STALLED_REFRESH = timedelta(minutes=10)
+MAX_REFRESH_ATTEMPTS = 3  # jobs that may start one refresh before the sweeper gives up on it
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
@@ -378,6 +379,7 @@ def _run_refresh(refresh: SegmentRefresh) -> None:
     # A fresh ``now`` per run: the events of a chunk are found by the run's timestamp.
     now = utcnow()
     refresh.status, refresh.started_at, refresh.total, refresh.processed = "running", now, len(bounds), 0
+    refresh.attempts += 1
     db.session.commit()
     for step, start in enumerate(bounds, start=1):
         segment = membership.lock_segment(organization_id, refresh.segment_id)
@@ -406,12 +408,18 @@ def requeue_stalled_refreshes() -> int:
     """Sweeper: refresh jobs lost with a worker (no progress for a while) are queued again."""
     cutoff = utcnow() - STALLED_REFRESH
     stalled = db.session.scalars(
-        select(SegmentRefresh.id).where(SegmentRefresh.status.in_(("pending", "running")), SegmentRefresh.updated_at < cutoff).limit(100)
+        select(SegmentRefresh).where(SegmentRefresh.status.in_(("pending", "running")), SegmentRefresh.updated_at < cutoff).limit(100)
     ).all()
-    for refresh_id in stalled:
-        enqueue(run_refresh_job, refresh_id)
+    retried = [refresh for refresh in stalled if refresh.attempts < MAX_REFRESH_ATTEMPTS]
+    for refresh in stalled:
+        if refresh.attempts >= MAX_REFRESH_ATTEMPTS:  # it stops the same way every time: retrying cannot help
+            refresh.status, refresh.finished_at = "failed", utcnow()
+            refresh.error = f"the refresh stopped {refresh.attempts} times without finishing"
+        else:
+            refresh.updated_at = utcnow()  # not swept again while its job waits in the queue
+            enqueue(run_refresh_job, refresh.id)
     db.session.commit()
-    return len(stalled)
+    return len(retried)
 
 
 # --- periodic refresh (the system_maintenance task of segments.task_types) ------------------------------------
