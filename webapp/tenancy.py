@@ -44,7 +44,7 @@ def get_or_404(model, object_id):
 
 def ids_in_org(model, ids, organization_id: int) -> set[int]:
     """Which of these ids belong to the organization (ids from request bodies are checked here)."""
-    ids = {int(i) for i in ids}
+    ids = {int(i) for i in ids if is_row_id(int(i))}  # a larger number names no row (and would overflow the query)
     if not ids:
         return set()
     found = db.session.scalars(select(model.id).where(model.organization_id == organization_id, model.id.in_(ids)))

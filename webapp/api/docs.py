@@ -82,6 +82,20 @@ def _input_schema(model, components: dict) -> dict:
     return {"$ref": f"#/components/schemas/{model.__name__}In"}
 
 
+def _update_schema(model, components: dict) -> dict:
+    """The body of a PUT/PATCH: the same fields, none required and none with a default, since an
+    update changes only the fields it is given (SPEC §12). A generated client that filled in the
+    create defaults would silently change what the caller never sent (opt a lead back in to email).
+    Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs."""
+    _input_schema(model, components)
+    schema = dict(components[model.__name__ + "In"])
+    schema.pop("required", None)
+    schema["properties"] = {name: {k: v for k, v in prop.items() if k != "default"} for name, prop in schema["properties"].items()}
+    schema["title"] = f"{schema.get('title', model.__name__)} (update)"
+    components[model.__name__ + "Update"] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}Update"}
+
+
 def build_openapi() -> dict:
     components: dict = {"Problem": PROBLEM_SCHEMA}
     paths: dict = {}
@@ -91,10 +105,12 @@ def build_openapi() -> dict:
         if spec is None:
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
-        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(path, {})[method.lower()] = _operation(rule, spec, components)
+        methods = sorted(rule.methods - {"HEAD", "OPTIONS"})
+        for method in methods:
+            operation_id = rule.endpoint.replace(".", "_") + (f"_{method.lower()}" if len(methods) > 1 else "")
+            paths.setdefault(path, {})[method.lower()] = _operation(rule, method, operation_id, spec, components)
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {
             "title": "Leadflow API",
             "version": "1.0.0",
@@ -109,10 +125,10 @@ def build_openapi() -> dict:
     }
 
 
-def _operation(rule, spec: dict, components: dict) -> dict:
+def _operation(rule, method: str, operation_id: str, spec: dict, components: dict) -> dict:
     operation = {
         "summary": spec["summary"],
-        "operationId": rule.endpoint.replace(".", "_"),
+        "operationId": operation_id,
         "tags": [spec["tag"]] if spec["tag"] else [],
         "parameters": [],
         "responses": {},
@@ -126,7 +142,8 @@ def _operation(rule, spec: dict, components: dict) -> dict:
     for name, schema in spec["headers"].items():
         operation["parameters"].append({"name": name, "in": "header", "required": False, "schema": schema})
     if spec["body"] is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": _input_schema(spec["body"], components)}}}
+        body_schema = (_update_schema if method in ("PUT", "PATCH") else _input_schema)(spec["body"], components)
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
     ok = {"description": "Success"}
     if spec["response"] is not None:
         ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}
@@ -142,6 +159,5 @@ def _operation(rule, spec: dict, components: dict) -> dict:
             "description": "Problem",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-    if not spec["public"]:
-        operation["security"] = [{"bearerAuth": []}]
+    operation["security"] = [] if spec["public"] else [{"bearerAuth": []}]
     return operation

@@ -117,6 +117,8 @@ def validate_automation(data: dict, organization_id: int, *, partial: bool) -> d
     """Check an automation body; returns the values given (all of them when not partial)."""
     fields = parse(AutomationFields, data)
     values = fields.model_dump(exclude_unset=partial)
+    if fields.actions is not None and "actions" in values:  # a given list replaces the steps: each step whole
+        values["actions"] = [action.model_dump() for action in fields.actions]
     errors = []
     if not partial:
         for key in ("name", "trigger_type"):

@@ -74,6 +74,8 @@ def validate_segment(data, *, partial: bool) -> dict:
         raise ValidationFailed([{"field": "body", "message": "must be an object"}])
     fields = parse(SegmentFields, data)
     values = fields.model_dump(exclude_unset=partial)
+    if fields.rules is not None and "rules" in values:  # a given list replaces the rules: each rule whole
+        values["rules"] = [rule.model_dump() for rule in fields.rules]
     errors = []
     if not partial and not values.get("name"):
         errors.append({"field": "name", "message": "is required"})
