@@ -170,3 +170,9 @@ def user_email_problem(address: str) -> str | None:
     except email_validator.EmailNotValidError as exc:
         return str(exc)
     return None
+
+
+def documented_as(**json_schema):
+    """Tell the API document a rule that a service checks itself (with its own messages), so that the
+    document and the server agree: ``Annotated[str, documented_as(enum=[...])]``."""
+    return Field(json_schema_extra=json_schema)

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated
 
 from flask import g, jsonify, url_for
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..audit import audit
 from ..automations.services import (
@@ -19,7 +19,7 @@ from ..automations.services import (
 from ..extensions import db
 from ..models import Automation, AutomationRun
 from ..tenancy import get_or_404, scoped
-from ..validation import RowId, StrictModel, parse
+from ..validation import RowId, StrictModel, documented_as, parse
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -87,8 +87,12 @@ class RunOut(Out):
 
 
 class TriggerRequest(StrictModel):
+    """``lead_id``, ``lead_ids`` or both (the leads are started once each)."""
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["lead_id"]}, {"required": ["lead_ids"]}]})
+
     lead_id: RowId | None = None
-    lead_ids: Annotated[list[RowId], Field(max_length=MAX_MANUAL_LEADS)] | None = None
+    lead_ids: Annotated[list[RowId], Field(max_length=MAX_MANUAL_LEADS), documented_as(minItems=1)] | None = None
 
     def all_lead_ids(self) -> list[int]:
         return ([self.lead_id] if self.lead_id else []) + (self.lead_ids or [])

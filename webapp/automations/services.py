@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import case, func, select
 
 from ..auth.access import MAX_ID
@@ -20,12 +20,12 @@ from ..models import (
     User,
     utcnow,
 )
-from ..models.automations import TRIGGER_TYPES
+from ..models.automations import ACTION_TYPES, TRIGGER_TYPES
 from ..models.leads import PRIORITIES, STATUSES
 from ..scheduled_tasks.recurrence import next_occurrence, validate_recurrence
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, RowId, StrictModel, ValidationFailed, parse, text
+from ..validation import Conflict, RowId, StrictModel, ValidationFailed, documented_as, parse, text
 from .actions import validate_action_configuration
 from .conditions import validate_conditions
 from .engine import cancel_open_runs, create_runs
@@ -36,7 +36,7 @@ Minutes = Annotated[int, Field(ge=0, le=525_600)]
 
 
 class ActionFields(StrictModel):
-    action_type: str
+    action_type: Annotated[str, documented_as(enum=list(ACTION_TYPES))]
     action_order: int | None = None
     is_active: bool = True
     configuration: dict = {}
@@ -45,10 +45,13 @@ class ActionFields(StrictModel):
 
 
 class AutomationFields(StrictModel):
+    # A new automation needs these (the service says so); an update changes only what it is given.
+    model_config = ConfigDict(json_schema_extra={"required": ["name", "trigger_type"]})
+
     name: Name | None = None
     description: text(5000) = None
     slug: text(MAX_SLUG_LENGTH) = None
-    trigger_type: str | None = None
+    trigger_type: Annotated[str, documented_as(enum=list(TRIGGER_TYPES))] | None = None
     trigger_configuration: dict = {}
     conditions: dict | None = None
     is_active: bool = False

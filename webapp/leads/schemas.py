@@ -6,7 +6,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES, US_STATES
-from ..validation import Money, RowId, StrictModel, Tags, blank_to_none, choice, line, optional, text
+from ..validation import Money, RowId, StrictModel, Tags, blank_to_none, choice, documented_as, line, optional, text
 
 MAX_BULK = 1000
 
@@ -31,7 +31,13 @@ def _check_state(value: str | None) -> str | None:
 
 
 Email = Annotated[str | None, BeforeValidator(blank_to_none), AfterValidator(_check_email)]
-State = Annotated[str | None, BeforeValidator(blank_to_none), AfterValidator(_check_state)]
+# Any case is accepted and stored upper-case.
+State = Annotated[
+    str | None,
+    BeforeValidator(blank_to_none),
+    AfterValidator(_check_state),
+    documented_as(pattern="^[A-Za-z]{2}$", description="A US state code, e.g. TX (any case; stored upper-case)"),
+]
 
 
 class LeadFields(StrictModel):

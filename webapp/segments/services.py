@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from flask import current_app
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,9 +19,18 @@ from ..models import Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, 
 from ..scheduled_tasks.definitions import create_task
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, StrictModel, ValidationFailed, parse, text
+from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, parse, text
 from . import membership
-from .rules import evaluate_rules, explain, has_relative_dates, lead_field_values, matching_lead_ids_query, validate_rules
+from .rules import (
+    ALL_OPERATORS,
+    FIELD_TYPES,
+    evaluate_rules,
+    explain,
+    has_relative_dates,
+    lead_field_values,
+    matching_lead_ids_query,
+    validate_rules,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,13 +45,16 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
 class RuleFields(StrictModel):
-    field: Annotated[str, Field(max_length=40)]
-    operator: Annotated[str, Field(max_length=40)]
+    field: Annotated[str, Field(max_length=40), documented_as(enum=list(FIELD_TYPES))]
+    operator: Annotated[str, Field(max_length=40), documented_as(enum=list(ALL_OPERATORS))]
     value: Any = None
     position: int | None = None  # accepted for round trips; the order of the list is the order
 
 
 class SegmentFields(StrictModel):
+    # A new segment needs a name (the service says so); an update changes only what it is given.
+    model_config = ConfigDict(json_schema_extra={"required": ["name"]})
+
     name: text(200) = None
     description: text(5000) = None
     slug: text(MAX_SLUG_LENGTH, pattern=SLUG_PATTERN) = None
