@@ -51,3 +51,14 @@ def test_no_update_body_declares_a_default(client):
 def test_put_and_patch_of_a_lead_are_two_operations(client):
     lead = document(client)["paths"]["/api/v1/leads/{lead_id}"]
     assert lead["put"]["operationId"] != lead["patch"]["operationId"]
+
+
+def test_each_create_links_to_the_get_update_and_delete_of_what_it_created(client):
+    doc = document(client)
+    links = doc["paths"]["/api/v1/leads"]["post"]["responses"]["201"]["links"]
+    operation_ids = {op["operationId"] for op in doc["paths"]["/api/v1/leads/{lead_id}"].values()}
+    assert {link["operationId"] for link in links.values()} == operation_ids
+    assert all(link["parameters"] == {"lead_id": "$response.body#/id"} for link in links.values())
+    creates = [path for path, item in doc["paths"].items() if "201" in item.get("post", {}).get("responses", {})]
+    linked = [path for path in creates if "links" in doc["paths"][path]["post"]["responses"]["201"]]
+    assert len(linked) >= 6, linked

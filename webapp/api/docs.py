@@ -109,6 +109,7 @@ def build_openapi() -> dict:
         for method in methods:
             operation_id = rule.endpoint.replace(".", "_") + (f"_{method.lower()}" if len(methods) > 1 else "")
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method, operation_id, spec, components)
+    _link_creates_to_their_item(paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -123,6 +124,27 @@ def build_openapi() -> dict:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+def _link_creates_to_their_item(paths: dict) -> None:
+    """OpenAPI links from each create (201 on ``/things``) to the get, update and delete of
+    ``/things/{thing_id}``, with the new id taken from the answer, so that clients and stateful
+    testers need not guess how the operations chain."""
+    for path, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        for other, operations in paths.items():
+            parameter = re.fullmatch(re.escape(path) + r"/\{(\w+_id)\}", other)
+            if parameter is None:
+                continue
+            created["links"] = {
+                f"{method.capitalize()}Created": {
+                    "operationId": operation["operationId"],
+                    "parameters": {parameter.group(1): "$response.body#/id"},
+                }
+                for method, operation in sorted(operations.items())
+            }
 
 
 def _operation(rule, method: str, operation_id: str, spec: dict, components: dict) -> dict:
