@@ -6,7 +6,7 @@ model shares (bounded text, ids, tags, choices from a model's tuple) are defined
 
 import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
@@ -29,9 +29,30 @@ class Conflict(Exception):
 
 
 class StrictModel(BaseModel):
-    """Request bodies: unknown fields are errors, strings are trimmed."""
+    """Request bodies: unknown fields are errors, strings are trimmed.
+
+    ``required_on_create``: fields a new object needs (blank or null is "is required"). An update
+    changes only the fields it is given, and may not set these or ``never_null`` fields to null ("may
+    not be empty"). ``presence_errors`` checks both; the API document states both (``api.docs``).
+    """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    required_on_create: ClassVar[tuple[str, ...]] = ()
+    never_null: ClassVar[tuple[str, ...]] = ()
+
+
+def presence_errors(model: type[StrictModel], values: dict, *, partial: bool, prefix: str = "") -> list[dict]:
+    """The ``required_on_create`` and ``never_null`` rules of ``model`` for these values."""
+    errors = []
+    if not partial:
+        for name in model.required_on_create:
+            if values.get(name) is None:
+                errors.append({"field": field_path((name,), prefix), "message": "is required"})
+        return errors
+    for name in (*model.required_on_create, *model.never_null):
+        if name in values and values[name] is None:
+            errors.append({"field": field_path((name,), prefix), "message": "may not be empty"})
+    return errors
 
 
 def field_path(loc: tuple, prefix: str = "") -> str:
@@ -176,3 +197,28 @@ def documented_as(**json_schema):
     """Tell the API document a rule that a service checks itself (with its own messages), so that the
     document and the server agree: ``Annotated[str, documented_as(enum=[...])]``."""
     return Field(json_schema_extra=json_schema)
+
+
+def requires_one_of(*names: str, non_blank: bool = False):
+    """A model's ``json_schema_extra``: the body needs at least one of these fields (non-blank text,
+    with ``non_blank``). It is written as one complete object schema per field, which client
+    generators turn into typed alternatives (a bare ``anyOf`` of ``required`` lists becomes ``Any``)."""
+
+    def extra(schema: dict) -> None:
+        whole = {key: schema.pop(key) for key in ("type", "properties", "required", "additionalProperties") if key in schema}
+        alternatives = []
+        for name in names:
+            properties = dict(whole["properties"])
+            if non_blank:
+                properties[name] = {**{k: v for k, v in properties[name].items() if k != "default"}, "pattern": r"\S"}
+            alternatives.append(
+                {
+                    **whole,
+                    "title": f"{schema.get('title', 'Body')} with {name}",
+                    "properties": properties,
+                    "required": sorted({*whole.get("required", []), name}),
+                }
+            )
+        schema["anyOf"] = alternatives
+
+    return extra

@@ -5,9 +5,10 @@ code generator or sandbox hook does its job, so each test fails if Jinja stops c
 import jinja2
 import pytest
 from jinja2.compiler import CodeGenerator
+from jinja2.runtime import Context
 
 from webapp.email_templates.rendering import TemplateRenderError, check_syntax, render_text
-from webapp.email_templates.rendering.sandbox import EmailCodeGenerator, EmailSandbox
+from webapp.email_templates.rendering.sandbox import EmailCodeGenerator, EmailContext, EmailSandbox
 
 OVERRIDDEN = ("visit_Template", "visit_Output", "visit_Concat", "_output_const_repr", "_output_child_pre", "_output_child_post")
 
@@ -58,3 +59,15 @@ def test_unsupported_tags_are_refused_by_visit_template():
 def test_operators_are_size_checked_through_the_sandbox_binop_table():
     with pytest.raises(TemplateRenderError, match="repeating a value"):
         render_text("{% set s = 'A' * 10**9 %}done", {})
+
+
+@pytest.mark.parametrize("blocks", [{}, {"footer": lambda context: iter(())}])
+@pytest.mark.parametrize("globals_", [None, {"range": range, "dict": dict}])
+def test_the_email_context_is_built_as_jinja_builds_its_context(blocks, globals_):
+    environment = EmailSandbox(autoescape=True)
+    assert environment.context_class is EmailContext
+    ours = EmailContext(environment, {"city": "Austin"}, "name", blocks, globals_)
+    jinjas = Context(environment, {"city": "Austin"}, "name", blocks, globals_)
+    assert set(vars(ours)) == set(vars(jinjas))
+    for name, value in vars(jinjas).items():
+        assert vars(getattr(ours, name)) == vars(value) if name == "eval_ctx" else getattr(ours, name) == value, name

@@ -19,7 +19,7 @@ from ..automations.services import (
 from ..extensions import db
 from ..models import Automation, AutomationRun
 from ..tenancy import get_or_404, scoped
-from ..validation import RowId, StrictModel, documented_as, parse
+from ..validation import RowId, StrictModel, documented_as, parse, requires_one_of
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -89,7 +89,7 @@ class RunOut(Out):
 class TriggerRequest(StrictModel):
     """``lead_id``, ``lead_ids`` or both (the leads are started once each)."""
 
-    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["lead_id"]}, {"required": ["lead_ids"]}]})
+    model_config = ConfigDict(json_schema_extra=requires_one_of("lead_id", "lead_ids"))
 
     lead_id: RowId | None = None
     lead_ids: Annotated[list[RowId], Field(max_length=MAX_MANUAL_LEADS), documented_as(minItems=1)] | None = None

@@ -76,10 +76,49 @@ def _schema(model, components: dict) -> dict:
 
 def _input_schema(model, components: dict) -> dict:
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}In", mode="validation")
+    models = _models_within(model)
     for name, sub in schema.pop("$defs", {}).items():
-        components[name + "In"] = sub
-    components[model.__name__ + "In"] = schema
+        components[name + "In"] = _with_presence_rules(sub, models.get(name))
+    components[model.__name__ + "In"] = _with_presence_rules(schema, model)
     return {"$ref": f"#/components/schemas/{model.__name__}In"}
+
+
+def _with_presence_rules(schema: dict, model) -> dict:
+    """State a model's ``required_on_create`` fields as required and never null (see StrictModel)."""
+    required = getattr(model, "required_on_create", ())
+    if required:
+        schema["required"] = sorted(set(schema.get("required", [])) | set(required))
+        for name in required:
+            schema["properties"][name] = _not_null(schema["properties"][name])
+    return schema
+
+
+def _not_null(prop: dict) -> dict:
+    """A property schema without its null alternative and its (null) default."""
+    prop = {key: value for key, value in prop.items() if key != "default"}
+    if "anyOf" in prop:
+        kept = [alternative for alternative in prop.pop("anyOf") if alternative != {"type": "null"}]
+        return {**prop, **kept[0]} if len(kept) == 1 else {**prop, "anyOf": kept}
+    if "type" not in prop and "$ref" not in prop:
+        return {**prop, "not": {"type": "null"}}
+    return prop
+
+
+def _models_within(model) -> dict:
+    """The pydantic models a model's fields refer to, by name (their schemas are its ``$defs``)."""
+    found, stack = {}, [model]
+    while stack:
+        for field in stack.pop().model_fields.values():
+            for candidate in _classes_in(field.annotation):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel) and candidate.__name__ not in found:
+                    found[candidate.__name__] = candidate
+                    stack.append(candidate)
+    return found
+
+
+def _classes_in(annotation) -> list:
+    args = getattr(annotation, "__args__", None) or getattr(annotation, "__metadata__", None) and (annotation.__origin__,)
+    return [annotation] + [c for arg in (args or ()) for c in _classes_in(arg)] if args else [annotation]
 
 
 def _update_schema(model, components: dict) -> dict:
@@ -88,9 +127,12 @@ def _update_schema(model, components: dict) -> dict:
     create defaults would silently change what the caller never sent (opt a lead back in to email).
     Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs."""
     _input_schema(model, components)
-    schema = dict(components[model.__name__ + "In"])
-    schema.pop("required", None)
-    schema["properties"] = {name: {k: v for k, v in prop.items() if k != "default"} for name, prop in schema["properties"].items()}
+    schema = {key: value for key, value in components[model.__name__ + "In"].items() if key not in ("required", "anyOf")}
+    never_null = (*getattr(model, "required_on_create", ()), *getattr(model, "never_null", ()))
+    schema["properties"] = {
+        name: _not_null(prop) if name in never_null else {k: v for k, v in prop.items() if k != "default"}
+        for name, prop in schema["properties"].items()
+    }
     schema["title"] = f"{schema.get('title', model.__name__)} (update)"
     components[model.__name__ + "Update"] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}Update"}

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import case, func, select
 
 from ..auth.access import MAX_ID
@@ -25,7 +25,7 @@ from ..models.leads import PRIORITIES, STATUSES
 from ..scheduled_tasks.recurrence import next_occurrence, validate_recurrence
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, RowId, StrictModel, ValidationFailed, documented_as, parse, text
+from ..validation import Conflict, RowId, StrictModel, ValidationFailed, documented_as, parse, presence_errors, text
 from .actions import validate_action_configuration
 from .conditions import validate_conditions
 from .engine import cancel_open_runs, create_runs
@@ -45,8 +45,7 @@ class ActionFields(StrictModel):
 
 
 class AutomationFields(StrictModel):
-    # A new automation needs these (the service says so); an update changes only what it is given.
-    model_config = ConfigDict(json_schema_extra={"required": ["name", "trigger_type"]})
+    required_on_create = ("name", "trigger_type")
 
     name: Name | None = None
     description: text(5000) = None
@@ -122,11 +121,9 @@ def validate_automation(data: dict, organization_id: int, *, partial: bool) -> d
     values = fields.model_dump(exclude_unset=partial)
     if fields.actions is not None and "actions" in values:  # a given list replaces the steps: each step whole
         values["actions"] = [action.model_dump() for action in fields.actions]
-    errors = []
-    if not partial:
-        for key in ("name", "trigger_type"):
-            if not values.get(key):
-                errors.append({"field": key, "message": "is required"})
+    if "conditions" in values and values["conditions"] is None:
+        values["conditions"] = {}  # null: no conditions
+    errors = presence_errors(AutomationFields, values, partial=partial)
     if "conditions" in values:
         errors += validate_conditions(values["conditions"], "conditions")
     if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):

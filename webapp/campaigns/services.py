@@ -8,10 +8,13 @@ from sqlalchemy import func, select
 from ..extensions import db
 from ..models import Campaign, Lead
 from ..models.leads import CAMPAIGN_STATUSES
-from ..validation import Money, StrictModel, ValidationFailed, choice, optional, parse, text
+from ..validation import Money, StrictModel, ValidationFailed, choice, optional, parse, presence_errors, text
 
 
 class CampaignFields(StrictModel):
+    required_on_create = ("name",)
+    never_null = ("status",)
+
     name: text(200) = None
     description: text(5000) = None
     status: choice(CAMPAIGN_STATUSES) = "draft"
@@ -35,12 +38,9 @@ def _aware(value: datetime) -> datetime:
 
 def validate_campaign(data: dict, *, partial: bool) -> dict:
     values = parse(CampaignFields, data).model_dump(exclude_unset=partial)
-    if not partial and not values.get("name"):
-        raise ValidationFailed([{"field": "name", "message": "is required"}])
-    if partial and "name" in values and not values["name"]:
-        raise ValidationFailed([{"field": "name", "message": "may not be empty"}])
-    if partial and values.get("status", "x") is None:
-        raise ValidationFailed([{"field": "status", "message": "may not be empty"}])
+    errors = presence_errors(CampaignFields, values, partial=partial)
+    if errors:
+        raise ValidationFailed(errors)
     return values
 
 

@@ -4,7 +4,7 @@ the pages alike. Services never commit; the caller owns the transaction."""
 import difflib
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -12,7 +12,7 @@ from ..extensions import db
 from ..models import Automation, AutomationAction, EmailTemplate, EmailTemplateVersion, Lead
 from ..models.email import CONTENT_FIELDS
 from ..text import slugify
-from ..validation import Conflict, StrictModel, ValidationFailed, parse
+from ..validation import Conflict, StrictModel, ValidationFailed, parse, requires_one_of
 from .delivery import lead_template_context, organization_sample_context, render_for_delivery
 from .rendering import MAX_TEMPLATE_CHARS, TemplateRenderError, validate_template
 from .unsubscribe import preview_unsubscribe_url
@@ -53,6 +53,8 @@ class TemplateChanges(StrictModel):
 class TemplateIn(TemplateChanges):
     """A new template (the seed's example). ``slug`` defaults to one derived from the name; when
     ``body_text`` is empty the text part is derived from the HTML."""
+
+    model_config = ConfigDict(json_schema_extra=requires_one_of("body_html", "body_text", non_blank=True))
 
     name: Name
     subject: Subject

@@ -43,6 +43,8 @@ State = Annotated[
 class LeadFields(StrictModel):
     """A lead's writable fields. On update only the fields given are changed."""
 
+    never_null = ("status", "priority", "email_opt_out")
+
     first_name: line(100) = None
     last_name: line(100) = None
     email: Email = None

@@ -13,7 +13,7 @@ from ..extensions import db
 from ..models import Campaign, Lead, LeadEvent, LeadTag, User, utcnow
 from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..tenancy import ids_in_org
-from ..validation import ValidationFailed, field_path, is_row_id, parse
+from ..validation import ValidationFailed, field_path, is_row_id, parse, presence_errors
 from .bulk import insert_rows, insert_with_ids
 from .changes import EventRow, after_lead_changes, new_event
 from .schemas import BulkLeads, LeadFields
@@ -25,7 +25,6 @@ FIELD_EVENTS = {
     "assigned_to_id": "lead_assigned",
     "value_estimate": "lead_value_changed",
 }
-NOT_NULL = ("status", "priority", "email_opt_out")
 
 
 def validate_lead(data, organization_id: int, *, partial: bool = False) -> dict:
@@ -53,13 +52,10 @@ def validate_leads(data, organization_id: int) -> list[dict]:
 
 def _checked_values(values: dict, organization_id: int, partial: bool, prefix: str = "") -> dict:
     """The checks a field type cannot make: required fields kept, ids of the organization."""
-    errors = []
-    for name in NOT_NULL:
-        if name in values and values[name] is None:
-            if partial:
-                errors.append({"field": field_path((name,), prefix), "message": "may not be empty"})
-            else:
-                del values[name]
+    errors = presence_errors(LeadFields, values, partial=partial, prefix=prefix)
+    for name in LeadFields.never_null:
+        if not partial and name in values and values[name] is None:
+            del values[name]  # null on create: the default
     if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):
         errors.append({"field": field_path(("campaign_id",), prefix), "message": "no such campaign"})
     if values.get("assigned_to_id") is not None and not ids_in_org(User, [values["assigned_to_id"]], organization_id):

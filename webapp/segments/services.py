@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from flask import current_app
-from pydantic import ConfigDict, Field
+from pydantic import Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -19,7 +19,7 @@ from ..models import Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, 
 from ..scheduled_tasks.definitions import create_task
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, parse, text
+from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, parse, presence_errors, text
 from . import membership
 from .rules import (
     ALL_OPERATORS,
@@ -45,6 +45,7 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
 class RuleFields(StrictModel):
+    required_on_create = ("value",)  # every rule in a body is a whole rule, on update too
     field: Annotated[str, Field(max_length=40), documented_as(enum=list(FIELD_TYPES))]
     operator: Annotated[str, Field(max_length=40), documented_as(enum=list(ALL_OPERATORS))]
     value: Any = None
@@ -52,8 +53,8 @@ class RuleFields(StrictModel):
 
 
 class SegmentFields(StrictModel):
-    # A new segment needs a name (the service says so); an update changes only what it is given.
-    model_config = ConfigDict(json_schema_extra={"required": ["name"]})
+    required_on_create = ("name",)
+    never_null = ("is_active", "is_dynamic", "match_all_rules")
 
     name: text(200) = None
     description: text(5000) = None
@@ -88,12 +89,7 @@ def validate_segment(data, *, partial: bool) -> dict:
     values = fields.model_dump(exclude_unset=partial)
     if fields.rules is not None and "rules" in values:  # a given list replaces the rules: each rule whole
         values["rules"] = [rule.model_dump() for rule in fields.rules]
-    errors = []
-    if not partial and not values.get("name"):
-        errors.append({"field": "name", "message": "is required"})
-    for name in ("name", "is_active", "is_dynamic", "match_all_rules"):
-        if partial and name in values and values[name] is None:
-            errors.append({"field": name, "message": "may not be empty"})
+    errors = presence_errors(SegmentFields, values, partial=partial)
     if errors:
         raise ValidationFailed(errors)
     if values.get("rules") is not None:

@@ -6,7 +6,6 @@ items) and output characters against the limits below, with a clock as a backsto
 """
 
 import time
-from contextlib import contextmanager
 from contextvars import ContextVar
 
 from .errors import TemplateRenderError
@@ -41,15 +40,21 @@ class Budget:
 current_budget: ContextVar[Budget | None] = ContextVar("email_render_budget", default=None)
 
 
-@contextmanager
-def new_budget():
-    """A fresh budget for the render run inside the ``with`` block."""
-    budget = Budget()
-    token = current_budget.set(budget)
-    try:
-        yield budget
-    finally:
-        current_budget.reset(token)
+class new_budget:  # used as a function: ``with new_budget() as budget:``
+    """A fresh budget for the render run inside the ``with`` block.
+
+    A class rather than a ``@contextmanager`` generator, which costs three times as much: every
+    email enters two."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> Budget:
+        budget = Budget()
+        self._token = current_budget.set(budget)
+        return budget
+
+    def __exit__(self, *exception) -> None:
+        current_budget.reset(self._token)
 
 
 def spend(steps: int = 1) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from jinja2 import TemplateSyntaxError
 from jinja2.environment import Template
+from jinja2.runtime import Context
 
 from . import css, text
 from .budget import MAX_OUTPUT_CHARS, MAX_TEMPLATE_CHARS, count_output, current_budget, new_budget
@@ -44,16 +45,40 @@ def render_email(subject: str, body_html: str, body_text: str, context: dict, ca
     """
     check_context(context)
     variables = {**PLAIN_ENV.globals, **context}  # shared by the parts' contexts
+    sources = (subject, body_html, body_text)
+    email_key = sources if cache_key is None else cache_key
+    parts = _compiled_email(email_key, sources)
     with new_budget() as budget:
-        rendered_subject = " ".join(_render_part("subject", subject, variables, cache_key).split()) if subject else ""
-        if body_text.strip():
-            html = _render_part("body_html", body_html, variables, cache_key) if body_html.strip() else ""
-            text_part = _render_part("body_text", body_text, variables, cache_key)
-        elif body_html.strip():
-            html, text_part = _render_html_and_derived_text(body_html, variables, cache_key)
-        else:
-            html = text_part = ""
-    return RenderedEmail(rendered_subject, html, text_part, sorted(budget.missing))
+        if parts is not None:
+            rendered = _render_parts(sources, parts.__getitem__, variables)
+        else:  # compiled part by part as they render (a compile error comes in turn), then cached as an email
+            parts = {}
+
+            def part(name: str) -> CompiledPart | DerivedTextPart:
+                parts[name] = compiled_part(name, sources[_SOURCE[name]], cache_key)
+                return parts[name]
+
+            rendered = _render_parts(sources, part, variables)
+            _cache_email(email_key, sources, parts)
+    return RenderedEmail(*rendered, sorted(budget.missing) if budget.missing else [])
+
+
+def _render_parts(sources: tuple[str, str, str], part, variables: dict) -> tuple[str, str, str]:
+    """The subject, HTML and text parts rendered, each compiled part given by ``part(name)``."""
+    subject, body_html, body_text = sources
+    rendered_subject = " ".join(_render_compiled("subject", part("subject"), variables).split()) if subject else ""
+    if _written(body_text):
+        html = _render_compiled("body_html", part("body_html"), variables) if _written(body_html) else ""
+        return rendered_subject, html, _render_compiled("body_text", part("body_text"), variables)
+    if _written(body_html):
+        html = _render_compiled("body_html", part("body_html"), variables)
+        return rendered_subject, html, _derived_text(part(TEXT_FROM_HTML), html, variables)
+    return rendered_subject, "", ""
+
+
+def _written(source: str) -> bool:
+    """``bool(source.strip())``, without copying the source."""
+    return bool(source) and not source.isspace()
 
 
 def render_text(source: str, context: dict, cache_key=None, *, field: str = "message") -> str:
@@ -86,6 +111,10 @@ class DerivedTextPart:
 
 _compiled_parts: OrderedDict = OrderedDict()
 _compiled_parts_lock = threading.Lock()
+# The compiled parts of each template version rendered as an email, under the same key: one look-up
+# per email rather than one per part.
+_compiled_emails: OrderedDict = OrderedDict()
+_SOURCE = {"subject": 0, "body_html": 1, "body_text": 2, TEXT_FROM_HTML: 1}  # which of the sources a part compiles
 
 
 def compiled_part(name: str, source: str, cache_key) -> CompiledPart | DerivedTextPart:
@@ -103,6 +132,24 @@ def compiled_part(name: str, source: str, cache_key) -> CompiledPart | DerivedTe
         while len(_compiled_parts) > _CACHE_SIZE:
             _compiled_parts.popitem(last=False)
     return part
+
+
+def _compiled_email(key, sources: tuple[str, str, str]) -> dict | None:
+    """The compiled parts of an email template, by name, if this version was rendered before."""
+    with _compiled_parts_lock:
+        cached = _compiled_emails.get(key)
+        if cached is not None and cached[0] == sources:
+            _compiled_emails.move_to_end(key)
+            return cached[1]
+    return None
+
+
+def _cache_email(key, sources: tuple[str, str, str], parts: dict) -> None:
+    with _compiled_parts_lock:
+        _compiled_emails[key] = (sources, parts)
+        _compiled_emails.move_to_end(key)
+        while len(_compiled_emails) > _CACHE_SIZE:
+            _compiled_emails.popitem(last=False)
 
 
 def _compile_part(name: str, source: str) -> CompiledPart:
@@ -163,15 +210,13 @@ def _render_compiled(name: str, part: CompiledPart, variables: dict) -> str:
     return output
 
 
-def _render_html_and_derived_text(body_html: str, variables: dict, cache_key) -> tuple[str, str]:
-    """The HTML part, and the text part derived from it: by the text template derived once per
-    version, or else by converting the rendered HTML."""
-    html = _render_part("body_html", body_html, variables, cache_key)
-    derived = compiled_part(TEXT_FROM_HTML, body_html, cache_key)
+def _derived_text(derived: DerivedTextPart, html: str, variables: dict) -> str:
+    """The text part derived from the HTML part: by the text template derived once per version, or
+    else by converting the rendered HTML."""
     if derived.template is None:
-        return html, text.html_to_text(html)
+        return text.html_to_text(html)
     with new_budget():
-        return html, text.finish_text(run(derived.template, "body_text", variables))
+        return text.finish_text(run(derived.template, "body_text", variables))
 
 
 def run(template: Template, name: str, variables: dict) -> str:
@@ -179,13 +224,14 @@ def run(template: Template, name: str, variables: dict) -> str:
     its output; any failure becomes a TemplateRenderError with the template line."""
     budget = current_budget.get()
     chunks = []
+    append = chunks.append
     try:
         try:
-            for chunk in template.root_render_func(template.new_context(variables, shared=True)):
+            for chunk in template.root_render_func(_new_context(template, variables)):
                 budget.output += len(chunk)
                 if budget.output > MAX_OUTPUT_CHARS:
                     count_output(budget, "")  # raises
-                chunks.append(chunk)
+                append(chunk)
         except Exception:
             template.environment.handle_exception()  # re-raises with the template's lines in the traceback
         return "".join(chunks)
@@ -198,6 +244,14 @@ def run(template: Template, name: str, variables: dict) -> str:
         raise TemplateRenderError("the template needs too much memory", field=name) from None
     except Exception as error:  # anything a template does wrong: its message, with its line
         raise TemplateRenderError(str(error), field=name, line=_template_line(error)) from error
+
+
+def _new_context(template: Template, variables: dict) -> Context:
+    """``template.new_context(variables, shared=True)``, given the environment's globals rather than
+    the template's ``ChainMap`` over them, whose names ``Context`` would list again at every render:
+    a template compiled from a string here has no globals of its own, so the names are the same."""
+    environment = template.environment
+    return environment.context_class(environment, variables, template.name, template.blocks, globals=environment.globals)
 
 
 def _template_line(error: BaseException) -> int | None:

@@ -22,7 +22,8 @@ from datetime import date
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, find_undeclared
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Undefined
+from jinja2.nodes import EvalContext
+from jinja2.runtime import Context, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
@@ -69,6 +70,9 @@ _REFUSED_NODES = (
 )
 
 
+_PRINTED = "printed_value"  # the value being printed, in compiled templates (Jinja's names are l_*, t_*...)
+
+
 class EmailCodeGenerator(CodeGenerator):
     """Jinja's code generator, plus: unsupported tags fail to compile, every ``for`` loop draws on the
     step budget, every printed value is checked (and counted when written into a buffer), and ``~``
@@ -98,14 +102,21 @@ class EmailCodeGenerator(CodeGenerator):
         text = super()._output_const_repr(group)
         return f"environment.emit({text})" if self._counting else text
 
+    # {{ value }} is written ``(escape(v) if type(v := value) is str else environment.output_html(v))``
+    # in the HTML part, ``(v if type(v := value) is str else environment.output_text(v))`` elsewhere:
+    # what the output hooks do with a str, without calling them for the values printed most.
     def _output_child_pre(self, node, frame, finalize) -> None:
         # {% autoescape %} is refused, so whether to escape is known here (eval_ctx is never volatile).
         if self._counting:
             self.write("environment.emit(")
-        self.write("environment.output_html(" if frame.eval_ctx.autoescape else "environment.output_text(")
+        self.write(f"(escape({_PRINTED}) if type({_PRINTED} := " if frame.eval_ctx.autoescape else f"({_PRINTED} if type({_PRINTED} := ")
 
     def _output_child_post(self, node, frame, finalize) -> None:
-        self.write(")")
+        if frame.eval_ctx.autoescape:
+            self.write(f") is str else environment.output_html({_PRINTED}))")
+        else:
+            as_is = self.environment.text_as_is
+            self.write(f") is str{' and ' + as_is.format(_PRINTED) if as_is else ''} else environment.output_text({_PRINTED}))")
         if self._counting:
             self.write(")")
 
@@ -117,15 +128,34 @@ class EmailCodeGenerator(CodeGenerator):
         self.write(f"), {frame.eval_ctx.autoescape!r})")
 
 
+class EmailContext(Context):
+    """Jinja's ``Context``, as ``Context.__init__`` builds it (Jinja 3.1) but without a dict
+    comprehension run for a template without blocks: three contexts are built for every email.
+    ``tests/unit/test_render_jinja_overrides.py`` checks that both build the same context."""
+
+    def __init__(self, environment, parent, name, blocks, globals=None) -> None:
+        self.parent = parent
+        self.vars = {}
+        self.environment = environment
+        self.eval_ctx = EvalContext(environment, name)
+        self.exported_vars = set()
+        self.name = name
+        self.globals_keys = set() if globals is None else set(globals)
+        self.blocks = {key: [block] for key, block in blocks.items()} if blocks else {}
+
+
 class EmailSandbox(SandboxedEnvironment):
     """The sandbox email templates render in (see the module docstring for what it allows)."""
 
     code_generator_class = EmailCodeGenerator
+    context_class = EmailContext
     intercepted_binops = frozenset({"*", "**", "+", "%"})
 
     emit = staticmethod(emit)
     output_html = staticmethod(output_html)
     output_text = staticmethod(output_text)
+    # When ``output_text`` returns a str as it is (``{}``: the str), for the code generator: always.
+    text_as_is = ""
     checked_concat = staticmethod(checked_concat)
 
     def __init__(self, *, autoescape: bool) -> None:

@@ -87,13 +87,15 @@ def finish_text(text: str) -> str:
 
     Written with ``str`` methods rather than regular expressions where it can: this runs for
     every email, and each regular expression pass costs as much as printing a few values."""
-    while _LINK_TEXT in text:  # a link inside a link: the inner one first
-        text, resolved = _LINK.subn(_link_with_url, text)
+    links = text.count(_LINK_TEXT)
+    while links:  # a link inside a link: the inner one first
+        text, resolved = _LINK.subn(_link_with_url, text)  # each resolved link loses its _LINK_TEXT
         if not resolved:
             break
+        links -= resolved
     if _ONLY_VALUES in text:
-        text = _without_empty_lines_of_values(text)
-    for marker in _MARKERS:
+        text = _without_empty_lines_of_values(text)  # and without _ONLY_VALUES
+    for marker in _MARKERS[1:3] if links == 0 else _MARKERS[:3]:
         if marker in text:
             text = text.replace(marker, "")
     text = _squeezed(text)
@@ -111,6 +113,7 @@ def _squeezed(text: str) -> str:
 
 
 def _without_empty_lines_of_values(text: str) -> str:
+    """``text`` without the lines marked _ONLY_VALUES that hold nothing visible, nor the marks."""
     pieces, done = [], 0
     marker = text.find(_ONLY_VALUES)
     while marker >= 0:
@@ -120,7 +123,11 @@ def _without_empty_lines_of_values(text: str) -> str:
         if not text[start:end].strip(_INVISIBLE):
             pieces.append(text[done:start])
             done = end + 1
-        marker = text.find(_ONLY_VALUES, end)
+            marker = text.find(_ONLY_VALUES, end)
+        else:  # a line to keep, without its marks
+            pieces.append(text[done:marker])
+            done = marker + 1
+            marker = text.find(_ONLY_VALUES, done)
     pieces.append(text[done:])
     return "".join(pieces)
 
@@ -387,7 +394,7 @@ def _derived_line(line: str, kinds: list[str]) -> str:
 def _as_html_shows(value) -> str:
     """``{{ value }}`` in a derived text template: as the HTML part shows it, on one line."""
     text = output_text(value)
-    if _IRREGULAR.search(text):
+    if not text.isprintable() and _IRREGULAR.search(text):  # every character _IRREGULAR matches is unprintable
         text = _IRREGULAR.sub(lambda match: " " if match.group().isspace() else "", text)
     return text
 
@@ -396,6 +403,7 @@ class DerivedTextSandbox(EmailSandbox):
     """The sandbox of derived text templates: unescaped, printing values as ``_as_html_shows``."""
 
     output_text = staticmethod(_as_html_shows)
+    text_as_is = "{}.isprintable()"  # _as_html_shows returns a printable str as it is
 
 
 TEXT_FROM_HTML_ENV = DerivedTextSandbox(autoescape=False)
