@@ -94,13 +94,16 @@ def _with_presence_rules(schema: dict, model) -> dict:
 
 
 def _not_null(prop: dict) -> dict:
-    """A property schema without its null alternative and its (null) default."""
+    """A property schema without its null alternative and its (null) default; text must not be blank
+    (the services read blank text as no value)."""
     prop = {key: value for key, value in prop.items() if key != "default"}
     if "anyOf" in prop:
         kept = [alternative for alternative in prop.pop("anyOf") if alternative != {"type": "null"}]
-        return {**prop, **kept[0]} if len(kept) == 1 else {**prop, "anyOf": kept}
-    if "type" not in prop and "$ref" not in prop:
+        prop = {**prop, **kept[0]} if len(kept) == 1 else {**prop, "anyOf": kept}
+    elif "type" not in prop and "$ref" not in prop:
         return {**prop, "not": {"type": "null"}}
+    if prop.get("type") == "string" and "enum" not in prop and "pattern" not in prop:
+        prop["pattern"] = r"\S"
     return prop
 
 
