@@ -5,6 +5,7 @@ query parameters, success status and the error statuses it may return. ``build_o
 URL map, so a route cannot exist without appearing in the document.
 """
 
+import json
 import re
 
 from flask import current_app
@@ -155,6 +156,7 @@ def build_openapi() -> dict:
             operation_id = rule.endpoint.replace(".", "_") + (f"_{method.lower()}" if len(methods) > 1 else "")
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method, operation_id, spec, components)
     _link_creates_to_their_item(paths)
+    components = _referenced(components, paths)
     return {
         "openapi": "3.1.0",
         "info": {
@@ -169,6 +171,21 @@ def build_openapi() -> dict:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+def _referenced(components: dict, paths: dict) -> dict:
+    """Only the schemas that the operations use, directly or through other schemas."""
+    used, pending = set(), _refs_in(paths)
+    while pending:
+        name = pending.pop()
+        if name not in used:
+            used.add(name)
+            pending |= _refs_in(components[name])
+    return {name: schema for name, schema in components.items() if name in used}
+
+
+def _refs_in(value) -> set[str]:
+    return set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(value)))
 
 
 def _link_creates_to_their_item(paths: dict) -> None:
