@@ -240,7 +240,7 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
         "POST /api/v1/automations/scheduled-tasks",
         201,
         body=M.ScheduledTaskIn(
-            task_type="batch_operation",
+            task_type=M.ScheduledTaskInTaskType("batch_operation"),
             name="Tag the high-value auto leads",
             payload=M.ScheduledTaskInPayload.from_dict({"operation": "add_tag", "tag": "high-value", "segment_id": segment.id}),
             scheduled_for=due,
@@ -467,7 +467,10 @@ def create_samples(M, n: int) -> dict:
             "POST /api/v1/automations/scheduled-tasks",
             201,
             M.ScheduledTaskIn,
-            {"task_type": "system_maintenance", "payload": M.ScheduledTaskInPayload.from_dict({"operation": "refresh_dynamic_segments"})},
+            {
+                "task_type": M.ScheduledTaskInTaskType("system_maintenance"),
+                "payload": M.ScheduledTaskInPayload.from_dict({"operation": "refresh_dynamic_segments"}),
+            },
             None,
         ),
     }

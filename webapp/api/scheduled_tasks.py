@@ -53,7 +53,13 @@ TimeoutSeconds = Annotated[int, Field(strict=True, ge=1, le=MAX_TIMEOUT_SECONDS)
 When = Annotated[datetime, AfterValidator(_utc)]
 Recurrence = text(100)
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
-TaskType = Annotated[str, Field(min_length=1, max_length=40)]
+
+
+def _task_type_enum(schema: dict) -> None:
+    schema["enum"] = task_type_names()  # the app's task types, when the document is built
+
+
+TaskType = Annotated[str, Field(min_length=1, max_length=40, json_schema_extra=_task_type_enum)]
 
 
 # An optional field that is never null: its placeholder default stays out of the document.
