@@ -10,6 +10,7 @@ from unittest import mock
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from jinja2.filters import do_title
 
 from tests.unit.render_helpers import LEAD, TODAY, context
 from webapp.email_templates.rendering import (
@@ -92,6 +93,13 @@ def test_numbers_dates_and_lists_can_be_used():
 def test_loops_and_conditionals_work():
     text = text_of("{% for tag in tags %}{{ loop.index }}.{{ tag | upper }} {% endfor %}{% if priority == 'high' %}!{% endif %}")
     assert text == "1.VIP 2.HOMEOWNER !"
+
+
+@pytest.mark.parametrize("tag", ["vip", "homeOWNER", "ǆemal", "ßtraße", "İstanbul", "2nd", "x2", "multi-car", "a b", "(vip)", "", "ŉ"])
+def test_title_gives_what_jinjas_title_gives(tag):
+    # A single word is titled without Jinja's regular expression: to the same result.
+    assert text_of("{{ tags[0] | title }}", tags=[tag]) == do_title(tag)
+    assert html_of("<p>{{ tags[0] | title }}</p>", tags=[tag]) == f"<p>{do_title(tag)}</p>"
 
 
 def test_macros_work():

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from webapp.email_templates.rendering import TemplateRenderError, build_context, render_email, validate_template
+from webapp.email_templates.rendering import TemplateRenderError, build_context, render_email, urls, validate_template
 
 LEAD = {
     "first_name": "Ann",
@@ -239,6 +239,22 @@ def test_script_urls_from_lead_data_are_neutralised_in_links(url, body):
     for value in re.findall(r"""(?:href|src)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", html, re.IGNORECASE):
         browser_url = re.sub(r"[\x00-\x20]", "", html_module.unescape(value.strip("\"'"))).lower()
         assert not browser_url.startswith(("javascript:", "vbscript:", "data:text")), html
+
+
+@pytest.mark.parametrize("name", ["href", "SRC", "Action", "formaction", "BACKGROUND", "poster", "cite", "xlink:href", "HrEf \n"])
+def test_script_urls_are_neutralised_in_every_url_attribute_whatever_its_case(name):
+    variables = build_context({**LEAD, "city": "javascript:alert(1)"}, "Acme", None, "https://u", date(2024, 5, 1))
+    html = render_email("", f'<p style="display: block" {name}="{{{{ city }}}}" data-x="javascript:x">go</p>', "", variables).html
+    assert html == f'<p style="display: block" {name}="#" data-x="javascript:x">go</p>'
+
+
+def test_only_ascii_letters_end_url_attribute_names_case_insensitively():
+    # neutralise_script_urls rules out an attribute by the last two letters of its name, lowercased,
+    # before matching the names case-insensitively: no other character may match those letters.
+    letters = "".join(sorted({letter for ending in urls._URL_ATTRIBUTE_ENDINGS for letter in ending}))
+    pattern = re.compile(f"[{letters}]", re.IGNORECASE)
+    cased = (chr(code) for code in range(0x80, 0x110000) if chr(code).lower() != chr(code) or chr(code).upper() != chr(code))
+    assert [character for character in cased if pattern.fullmatch(character)] == []
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,14 @@ def _default(value, default_value="", boolean=False):
     return value
 
 
+def _title(value):
+    """Jinja's ``title``, without its regular expression for a single word (a tag, a name): one
+    that ``isalnum()`` holds none of the characters at which ``title`` starts a word."""
+    if type(value) is str and value.isalnum():
+        return value[0].upper() + value[1:].lower()
+    return jinja_filters.do_title(value)
+
+
 def _center(value, width=80):
     if width > MAX_FORMAT_WIDTH:
         refuse(f"widths are limited to {MAX_FORMAT_WIDTH:,}")
@@ -135,7 +143,7 @@ def email_filters() -> dict:
     plain = {name: jinja_filters.FILTERS[name] for name in _PLAIN_FILTERS}
     plain.update(batch=_batch, slice=_slice, sum=_sum, default=_default, d=_default)
     text = {name: jinja_filters.FILTERS[name] for name in _TEXT_FILTERS}
-    text.update(center=_center, indent=_indent, join=_join, replace=_replace, format=_format)
+    text.update(center=_center, indent=_indent, join=_join, replace=_replace, format=_format, title=_title)
     filters = {name: _checked_filter(function) for name, function in plain.items()}
     filters.update({name: _checked_filter(function, none_as_empty=True) for name, function in text.items()})
     filters[LOOP_FILTER] = count_loop_steps

@@ -6,7 +6,8 @@ derived once per version from the HTML part (``text.text_template_source``), els
 HTML converted to text. All draw on one budget (``budget``), except the derived text part, which
 gets a budget of its own: it repeats work the HTML part was just allowed.
 
-Compiled parts are cached under the template version (``cache_key``), or under the source itself.
+Compiled parts are cached under the template version (``cache_key``), or under the source itself;
+so are the parts of each email template, for ``render_email`` to find them with one look-up.
 """
 
 import threading
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 
 from jinja2 import TemplateSyntaxError
 from jinja2.environment import Template
-from jinja2.runtime import Context
 
 from . import css, text
 from .budget import MAX_OUTPUT_CHARS, MAX_TEMPLATE_CHARS, count_output, current_budget, new_budget
@@ -225,15 +225,20 @@ def run(template: Template, name: str, variables: dict) -> str:
     budget = current_budget.get()
     chunks = []
     append = chunks.append
+    environment = template.environment
     try:
         try:
-            for chunk in template.root_render_func(_new_context(template, variables)):
+            # ``template.new_context(variables, shared=True)``, given the environment's globals rather
+            # than the template's ``ChainMap`` over them, whose names ``Context`` would list again at
+            # every render: a template compiled from a string here has no globals of its own.
+            context = environment.context_class(environment, variables, template.name, template.blocks, environment.globals)
+            for chunk in template.root_render_func(context):
                 budget.output += len(chunk)
                 if budget.output > MAX_OUTPUT_CHARS:
                     count_output(budget, "")  # raises
                 append(chunk)
         except Exception:
-            template.environment.handle_exception()  # re-raises with the template's lines in the traceback
+            environment.handle_exception()  # re-raises with the template's lines in the traceback
         return "".join(chunks)
     except TemplateRenderError as error:
         error.field, error.line = name, _template_line(error)
@@ -244,14 +249,6 @@ def run(template: Template, name: str, variables: dict) -> str:
         raise TemplateRenderError("the template needs too much memory", field=name) from None
     except Exception as error:  # anything a template does wrong: its message, with its line
         raise TemplateRenderError(str(error), field=name, line=_template_line(error)) from error
-
-
-def _new_context(template: Template, variables: dict) -> Context:
-    """``template.new_context(variables, shared=True)``, given the environment's globals rather than
-    the template's ``ChainMap`` over them, whose names ``Context`` would list again at every render:
-    a template compiled from a string here has no globals of its own, so the names are the same."""
-    environment = template.environment
-    return environment.context_class(environment, variables, template.name, template.blocks, globals=environment.globals)
 
 
 def _template_line(error: BaseException) -> int | None:

@@ -13,8 +13,9 @@ Templates are written by an organization's users, so:
 
 The code generator overrides private methods of Jinja's ``CodeGenerator`` (``visit_Template``,
 ``visit_Output``, ``visit_Concat``, ``_output_const_repr``, ``_output_child_pre`` and
-``_output_child_post``): Jinja is pinned to the minor version they were written against, and
-``tests/unit/test_render_jinja_overrides.py`` fails if they stop taking effect.
+``_output_child_post``), and ``EmailContext`` builds Jinja's ``Context`` itself: Jinja is pinned to
+the minor version they were written against, and ``tests/unit/test_render_jinja_overrides.py`` fails
+if they stop taking effect.
 """
 
 from datetime import date
@@ -154,7 +155,8 @@ class EmailSandbox(SandboxedEnvironment):
     emit = staticmethod(emit)
     output_html = staticmethod(output_html)
     output_text = staticmethod(output_text)
-    # When ``output_text`` returns a str as it is (``{}``: the str), for the code generator: always.
+    # For the code generator: the condition on a printed str (``{}``) under which ``output_text``
+    # returns it as it is ("": always).
     text_as_is = ""
     checked_concat = staticmethod(checked_concat)
 

@@ -95,7 +95,7 @@ def finish_text(text: str) -> str:
         links -= resolved
     if _ONLY_VALUES in text:
         text = _without_empty_lines_of_values(text)  # and without _ONLY_VALUES
-    for marker in _MARKERS[1:3] if links == 0 else _MARKERS[:3]:
+    for marker in (_LINK_URL, _LINK_END) if links == 0 else (_LINK_TEXT, _LINK_URL, _LINK_END):
         if marker in text:
             text = text.replace(marker, "")
     text = _squeezed(text)
@@ -138,9 +138,15 @@ def _collapse_whitespace(text: str) -> str:
 
 
 def _link_with_url(match: re.Match) -> str:
-    text, url = match.group(1), " ".join(match.group(2).split())
-    shown = " ".join(text.replace(_ONLY_VALUES, "").split())  # the only marker a link's text can hold
-    if not url or url.startswith("#") or url in (shown, f"mailto:{shown}"):
+    # The URL and the text shown as " ".join(....split()), not split when they read so already: every
+    # whitespace character but the space is unprintable. _ONLY_VALUES is the only marker a text can hold.
+    text, url = match.groups()
+    if " " in url or not url.isprintable():
+        url = " ".join(url.split())
+    shown = text.replace(_ONLY_VALUES, "") if _ONLY_VALUES in text else text
+    if " " in shown and ("  " in shown or shown[0] == " " or shown[-1] == " ") or not shown.isprintable():
+        shown = " ".join(shown.split())
+    if not url or url[0] == "#" or url == shown or url == "mailto:" + shown:
         return text
     if not url.startswith(("https://", "http://", "mailto:")) and is_script_url(url):
         return text

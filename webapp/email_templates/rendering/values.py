@@ -19,6 +19,7 @@ from .errors import TemplateRenderError
 
 # The types of single plain values; their strings are already bounded by the operators and filters.
 SCALAR_TYPES = frozenset({str, Markup, int, bool, float, Decimal, date, datetime, type(None)})
+_STRINGS = frozenset({str, Markup})
 
 
 def checked_size(value, *, macros_allowed: bool = False) -> int:
@@ -28,6 +29,14 @@ def checked_size(value, *, macros_allowed: bool = False) -> int:
     """
     if type(value) is str:
         return len(value)
+    if type(value) is list and _STRINGS.issuperset(map(type, value)):  # a list of strings (tags): the loop below, unrolled
+        spend(len(value))
+        size = 2 + 2 * len(value)
+        if size <= MAX_STRING_CHARS:
+            size += sum(map(len, value))
+        if size > MAX_STRING_CHARS:
+            raise TemplateRenderError(f"a value is larger than {MAX_STRING_CHARS:,} characters")
+        return size
     size = 0
     pending = [value]
     while pending:
