@@ -111,6 +111,31 @@ def welcome_template(M):
     )
 
 
+def seed_segment(M, **fields):
+    """The seed's High-Value Auto Leads segment as a generated body."""
+    return M.SegmentFields(
+        name="High-Value Auto Leads",
+        description="Leads interested in auto insurance with high estimated value",
+        slug="high-value-auto-leads",
+        is_dynamic=True,
+        rules=high_value_auto_rules(M),
+        **fields,
+    )
+
+
+def welcome_automation(M, template_id: int, assignee_id: int, **fields):
+    """The seed's welcome automation (send the welcome email, then a follow-up task) as a generated body."""
+    return M.AutomationFields(
+        name="Welcome Email Automation",
+        description="Send welcome email to new leads",
+        slug="welcome-email-automation",
+        trigger_type=enum_of(M, "AutomationFieldsTriggerType")("lead_created"),
+        trigger_configuration=M.AutomationFieldsTriggerConfiguration(),
+        actions=welcome_actions(M, template_id, assignee_id),
+        **fields,
+    )
+
+
 def welcome_actions(M, template_id: int, assignee_id: int):
     return [
         M.ActionFields(
@@ -157,15 +182,7 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     segment = gen_api.call(
         "POST /api/v1/segments",
         201,
-        body=M.SegmentFields(
-            name="High-Value Auto Leads",
-            description="Leads interested in auto insurance with high estimated value",
-            slug="high-value-auto-leads",
-            is_active=True,
-            is_dynamic=True,
-            match_all_rules=True,
-            rules=high_value_auto_rules(M),
-        ),
+        body=seed_segment(M, is_active=True, match_all_rules=True),
     ).parsed
     assert (segment.name, segment.slug, segment.is_dynamic, segment.match_all_rules) == (
         "High-Value Auto Leads",
@@ -204,16 +221,7 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     automation = gen_api.call(
         "POST /api/v1/automations",
         201,
-        body=M.AutomationFields(
-            name="Welcome Email Automation",
-            description="Send welcome email to new leads",
-            slug="welcome-email-automation",
-            trigger_type=enum_of(M, "AutomationFieldsTriggerType")("lead_created"),
-            trigger_configuration=M.AutomationFieldsTriggerConfiguration(),
-            is_active=True,
-            run_immediately=True,
-            actions=welcome_actions(M, template.id, admin_id),
-        ),
+        body=welcome_automation(M, template.id, admin_id, is_active=True, run_immediately=True),
     ).parsed
     assert (automation.trigger_type, automation.is_active, automation.run_immediately) == ("lead_created", True, True)
     assert [(a.action_type, a.action_order) for a in automation.actions] == [("send_email", 0), ("create_task", 1)]
@@ -318,15 +326,7 @@ def make_segment(gen_api, M, admin_id):
     return gen_api.call(
         "POST /api/v1/segments",
         201,
-        body=M.SegmentFields(
-            name="High-Value Auto Leads",
-            description="Leads interested in auto insurance with high estimated value",
-            slug="high-value-auto-leads",
-            is_active=False,
-            is_dynamic=True,
-            match_all_rules=False,
-            rules=high_value_auto_rules(M),
-        ),
+        body=seed_segment(M, is_active=False, match_all_rules=False),  # not the defaults: an update must keep them
     ).parsed
 
 
@@ -336,12 +336,10 @@ def make_automation(gen_api, M, admin_id):
     return gen_api.call(
         "POST /api/v1/automations",
         201,
-        body=M.AutomationFields(
-            name="Welcome Email Automation",
-            description="Send welcome email to new leads",
-            slug="welcome-email-automation",
-            trigger_type=enum_of(M, "AutomationFieldsTriggerType")("lead_created"),
-            trigger_configuration=M.AutomationFieldsTriggerConfiguration(),
+        body=welcome_automation(
+            M,
+            template.id,
+            admin_id,
             conditions=enum_of(M, "AutomationFieldsConditions").from_dict(
                 {"match_all": True, "rules": [{"field": "insurance_type", "operator": "equals", "value": "auto"}]}
             ),
@@ -350,7 +348,6 @@ def make_automation(gen_api, M, admin_id):
             delay_minutes=30,
             allow_reentry=True,
             campaign_id=campaign.id,
-            actions=welcome_actions(M, template.id, admin_id),
         ),
     ).parsed
 

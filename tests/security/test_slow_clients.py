@@ -17,7 +17,6 @@ import selectors
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -186,7 +185,6 @@ def slow_clients(port: int, count: int, opening: bytes = SLOW_HEADERS, interval:
         selector.close()
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="process groups")
 @pytest.mark.parametrize("opening", [SLOW_HEADERS, SLOW_BODY], ids=["slow-headers", "slow-body"])
 def test_a_normal_request_is_answered_quickly_while_slow_clients_trickle(test_env, opening):
     command = procfile_command("web")

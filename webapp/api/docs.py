@@ -7,6 +7,7 @@ URL map, so a route cannot exist without appearing in the document.
 
 import json
 import re
+import typing
 
 from flask import current_app
 from pydantic import BaseModel
@@ -120,9 +121,11 @@ def _models_within(model) -> dict:
     return found
 
 
-def _classes_in(annotation) -> list:
-    args = getattr(annotation, "__args__", None) or getattr(annotation, "__metadata__", None) and (annotation.__origin__,)
-    return [annotation] + [c for arg in (args or ()) for c in _classes_in(arg)] if args else [annotation]
+def _classes_in(annotation):
+    """The annotation and every type nested in it (``list[Rule] | None`` gives ``Rule`` too)."""
+    yield annotation
+    for argument in typing.get_args(annotation):
+        yield from _classes_in(argument)
 
 
 def _update_schema(model, components: dict) -> dict:

@@ -6,10 +6,10 @@ from flask import abort, g, session
 from flask_login import current_user, login_required
 
 from ..extensions import db, login_manager
-from ..models import Organization, User
+from ..models import Organization
 from ..models.base import MAX_ID
 from ..validation import is_row_id
-from .sessions import session_is_live
+from .sessions import signed_in_user
 
 READ = ("admin", "marketer", "agent", "viewer")
 WORK = ("admin", "marketer", "agent")
@@ -19,10 +19,7 @@ ADMIN = ("admin",)
 
 @login_manager.user_loader
 def load_user(user_id: str):
-    if not (user_id.isdigit() and is_row_id(int(user_id)) and session_is_live(int(user_id))):
-        return None
-    user = db.session.get(User, int(user_id))
-    return user if user and user.is_active else None
+    return signed_in_user(int(user_id)) if user_id.isdigit() and is_row_id(int(user_id)) else None
 
 
 def bind_acting_organization() -> None:

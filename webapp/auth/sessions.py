@@ -9,7 +9,7 @@ import secrets
 
 from flask import session
 from flask_login import login_user, logout_user
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ..extensions import db
 from ..models import User, UserSession, utcnow
@@ -35,10 +35,19 @@ def sign_out() -> None:
     logout_user()
 
 
-def session_is_live(user_id: int) -> bool:
-    """Does this request's cookie name a session of ``user_id`` that was not revoked?"""
-    row = db.session.get(UserSession, session.get(SESSION_KEY) or "")
-    return row is not None and row.user_id == user_id and row.revoked_at is None
+def signed_in_user(user_id: int) -> User | None:
+    """The active user ``user_id`` if this request's cookie names one of its sessions that was not
+    revoked (one query: it runs on every signed-in request)."""
+    return db.session.scalar(
+        select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == user_id,
+            User.is_active.is_(True),
+            UserSession.id == (session.get(SESSION_KEY) or ""),
+            UserSession.revoked_at.is_(None),
+        )
+    )
 
 
 def revoke_sign_ins(user: User, *, keep_this_session: bool = False) -> None:
