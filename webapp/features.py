@@ -10,8 +10,9 @@ Features depend on each other one way only (a feature may import those before it
     leads, campaigns, auth, admin, dashboard   (the core: leads, lead events, users)
       └─ scheduled_tasks                       (durable delayed and recurring work)
            └─ email_templates                  (templates, outbox, delivery, unsubscribe)
-                └─ segments                    (rules, membership, the rule builder)
-                     └─ automations            (triggers, actions, runs, the step editor)
+                └─ tasks                       (agents' tasks, titles rendered like email variables)
+                     └─ segments               (rules, membership, the rule builder)
+                          └─ automations       (triggers, actions, runs, the step editor)
 
 The core calls later features only through the hooks below, which this module hands it.
 """
@@ -27,6 +28,8 @@ class NavItem:
     endpoint: str
     label: str
     roles: tuple[str, ...] | None = None  # None: every role sees it
+    badge: Callable | None = None  # function(user) -> a count shown next to the label, or None
+    badge_label: str = ""  # what the count counts, for screen readers ("3 open tasks due")
 
 
 @dataclass(frozen=True)
@@ -38,12 +41,14 @@ class TaskType:
     transaction that marks the task completed, so it must not commit.
 
     A validator takes ``(payload, organization_id)`` and returns ``[{"field", "message"}]`` with
-    fields named ``payload.<key>``; it runs on create/update and again before each run.
+    fields named ``payload.<key>``; it runs on create/update and again before each run. The payload's
+    JSON Schema tells the API document what the validator accepts (which ids exist aside).
     """
 
     name: str
     handler: Callable
     validate_payload: Callable[[dict, int], list[dict]]
+    payload_schema: Mapping | None = None  # None: any object
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Wiring:
     purgers: Mapping[str, Callable]  # name -> function(organization_id, cutoff) -> rows deleted
     sweepers: tuple[Periodic, ...]
     demo_seeders: tuple[Callable, ...]  # function(org, people, rng), after the demo leads exist
+    landing_pages: Mapping[str, str]  # role -> the endpoint a user of that role lands on after signing in
 
 
 def build_wiring() -> Wiring:
@@ -99,6 +105,9 @@ def build_wiring() -> Wiring:
     from .segments.membership import recheck_leads
     from .segments.services import requeue_stalled_refreshes
     from .segments.views import bp as segments_bp
+    from .tasks.demo import seed_demo_tasks
+    from .tasks.views import bp as tasks_bp
+    from .tasks.views import lead_tasks_panel, nav_badge
 
     return Wiring(
         blueprints=(
@@ -113,21 +122,29 @@ def build_wiring() -> Wiring:
             email_templates_bp,
             outbox_bp,
             unsubscribe_bp,
+            tasks_bp,
             segments_bp,
             automations_bp,
         ),
+        # The first five stand in the top bar; the others are under "More" (templates/base.html).
         navigation=(
             NavItem("dashboard.index", "Dashboard"),
+            NavItem("tasks.index", "My tasks", badge=nav_badge, badge_label="open tasks due"),
             NavItem("leads.index", "Leads"),
             NavItem("segments.index", "Segments"),
-            NavItem("campaigns.index", "Campaigns"),
-            NavItem("scheduled_tasks.index", "Scheduled tasks", ("admin", "marketer")),
-            NavItem("email_templates.index", "Email templates"),
-            NavItem("outbox.index", "Outbox"),
             NavItem("automations.index", "Automations"),
+            NavItem("email_templates.index", "Email templates"),
+            NavItem("campaigns.index", "Campaigns"),
+            NavItem("outbox.index", "Outbox"),
+            NavItem("scheduled_tasks.index", "Scheduled tasks", ("admin", "marketer")),
         ),
         admin_navigation=(NavItem("admin.users", "Users"), NavItem("admin.audit_log", "Audit log")),
-        lead_panels=(email_panels.lead_emails_panel, segment_panels.lead_segments_panel, automation_panels.lead_runs_panel),
+        lead_panels=(
+            lead_tasks_panel,
+            email_panels.lead_emails_panel,
+            segment_panels.lead_segments_panel,
+            automation_panels.lead_runs_panel,
+        ),
         campaign_panels=(email_panels.campaign_emails_panel, automation_panels.campaign_automations_panel),
         dashboard_figures=(segment_panels.dashboard_figures, automation_panels.dashboard_figures),
         # What a change to leads sets off (leads.changes.after_lead_changes), inside its transaction:
@@ -138,10 +155,30 @@ def build_wiring() -> Wiring:
         task_types={
             task_type.name: task_type
             for task_type in (
-                TaskType("batch_operation", segment_tasks.run_batch_operation, segment_tasks.validate_batch_operation),
-                TaskType("system_maintenance", segment_tasks.run_system_maintenance, segment_tasks.validate_system_maintenance),
-                TaskType("delayed_automation", automation_tasks.run_delayed_automation, automation_tasks.validate_delayed_automation),
-                TaskType("recurring_campaign", automation_tasks.run_recurring_campaign, automation_tasks.validate_recurring_campaign),
+                TaskType(
+                    "batch_operation",
+                    segment_tasks.run_batch_operation,
+                    segment_tasks.validate_batch_operation,
+                    segment_tasks.BATCH_OPERATION_PAYLOAD,
+                ),
+                TaskType(
+                    "system_maintenance",
+                    segment_tasks.run_system_maintenance,
+                    segment_tasks.validate_system_maintenance,
+                    segment_tasks.SYSTEM_MAINTENANCE_PAYLOAD,
+                ),
+                TaskType(
+                    "delayed_automation",
+                    automation_tasks.run_delayed_automation,
+                    automation_tasks.validate_delayed_automation,
+                    automation_tasks.DELAYED_AUTOMATION_PAYLOAD,
+                ),
+                TaskType(
+                    "recurring_campaign",
+                    automation_tasks.run_recurring_campaign,
+                    automation_tasks.validate_recurring_campaign,
+                    automation_tasks.RECURRING_CAMPAIGN_PAYLOAD,
+                ),
             )
         },
         # What system_maintenance's ``purge`` deletes: only finished rows older than the cutoff.
@@ -153,7 +190,8 @@ def build_wiring() -> Wiring:
             Periodic("stalled segment refreshes", requeue_stalled_refreshes),
             Periodic("stalled automation runs", requeue_stalled_runs),
         ),
-        demo_seeders=(seed_demo_templates, seed_demo_segments, seed_demo_automations),
+        demo_seeders=(seed_demo_templates, seed_demo_segments, seed_demo_automations, seed_demo_tasks),
+        landing_pages={"agent": "tasks.index"},
     )
 
 

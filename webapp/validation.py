@@ -5,11 +5,12 @@ model shares (bounded text, ids, tags, choices from a model's tuple) are defined
 """
 
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
 
 import email_validator
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
 
 from .models.base import MAX_ID
 from .models.leads import MAX_TAG_LENGTH
@@ -102,21 +103,50 @@ def no_nul(value: str | None) -> str | None:
     return value
 
 
+# What str.strip() removes, as a regex class body: the document's patterns say "blank" with it
+# (a regex's own \s differs from Python's, and between regex engines).
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# Blank text, which the optional fields read as no value: so the API document says.
+BLANK = {"type": "string", "pattern": f"^[{WHITESPACE}]*$"}
+
+
+def _blank_too(schema: dict) -> None:
+    schema["anyOf"] = [*schema.get("anyOf", []), BLANK]
+
+
 def optional(value_type):
     """``value_type`` or None, blank text counting as None.
 
     Constraints belong on ``value_type`` itself: on the union they would also be applied to None.
     """
-    return Annotated[value_type | None, BeforeValidator(blank_to_none)]
+    return Annotated[value_type | None, BeforeValidator(blank_to_none), Field(json_schema_extra=_blank_too)]
+
+
+def at_most(max_length: int) -> BeforeValidator:
+    """Text of at most ``max_length`` characters as sent, before it is trimmed or folded (what the
+    API document's ``maxLength`` says)."""
+
+    def check(value):
+        if isinstance(value, str) and len(value) > max_length:
+            raise ValueError(f"must be at most {max_length} characters")
+        return value
+
+    return BeforeValidator(check)
 
 
 def text(max_length: int, **constraints):
     """Trimmed text of at most ``max_length`` characters, without NUL; blank is None.
 
-    ``constraints`` are further ``Field`` constraints of the text (``min_length``, ``pattern``).
+    ``constraints`` are further ``Field`` constraints of the text (``min_length``, ``pattern``). A
+    pattern admits blank text too: blank is no value, before the pattern is checked.
     """
+    if "pattern" in constraints:
+        constraints["pattern"] = rf"^\s*$|{constraints['pattern']}"
     return Annotated[
-        Annotated[str, Field(max_length=max_length, **constraints)] | None, BeforeValidator(blank_to_none), AfterValidator(no_nul)
+        Annotated[str, Field(max_length=max_length, **constraints)] | None,
+        BeforeValidator(blank_to_none),
+        AfterValidator(no_nul),
+        at_most(max_length),
     ]
 
 
@@ -133,7 +163,7 @@ _CONTROL_CHARACTERS = re.compile("[\x01-\x1f\x7f\x85\u2028\u2029]+")  # NUL stay
 
 def line(max_length: int, **constraints):
     """``text`` on one line: control characters are folded to spaces before it is trimmed."""
-    return Annotated[text(max_length, **constraints), BeforeValidator(one_line)]
+    return Annotated[text(max_length, **constraints), BeforeValidator(one_line), at_most(max_length)]
 
 
 def choice(values: tuple[str, ...]):
@@ -141,8 +171,42 @@ def choice(values: tuple[str, ...]):
     return Literal[values]
 
 
-# An amount of dollars as the Numeric(14, 2) columns hold it; blank is None.
-Money = optional(Annotated[Decimal, Field(ge=0, le=Decimal("999999999999"), decimal_places=2)])
+# An amount of dollars as the Numeric(14, 2) columns hold it, as a number or as text; blank is None.
+MAX_MONEY = 999_999_999_999
+Money = optional(
+    Annotated[
+        Decimal,
+        Field(ge=0, le=MAX_MONEY, decimal_places=2),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "number", "minimum": 0, "maximum": MAX_MONEY, "multipleOf": 0.01},
+                    {"type": "string", "pattern": r"^\s*[0-9]{1,12}(\.[0-9]{1,2})?\s*$"},
+                ]
+            },
+            mode="validation",
+        ),
+    ]
+)
+
+
+def iso_date(year: str = r"[1-9][0-9]{3}") -> str:
+    """A regex (unanchored) of the calendar dates of ``year``, a regex too: each month with its days
+    (February with 28: a pattern cannot tell leap years)."""
+    days = r"((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))"
+    return f"({year})-{days}"
+
+
+def iso_text_only(value):
+    """A moment is ISO 8601 text (or null): a number is not a time (pydantic would read it as seconds
+    since 1970)."""
+    if value is None or isinstance(value, (str, datetime)):
+        return value
+    raise ValueError("must be a date and time in ISO 8601, like 2025-05-01T09:00:00Z")
+
+
+# A moment given as ISO 8601 text; blank is None.
+DateTime = optional(Annotated[datetime, BeforeValidator(iso_text_only), Field(json_schema_extra={"format": "date-time"})])
 
 # A row id: a positive 32-bit integer key (a larger one names no row and would overflow the query).
 RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -179,7 +243,25 @@ def _normalise_tags(tags: list[str]) -> list[str]:
 Tag = Annotated[str, AfterValidator(normalise_tag)]
 # A set of tags: a list or comma-separated text; blanks dropped, duplicates merged, sorted. A tag that
 # is too long is reported on the whole field.
-Tags = Annotated[list[str], BeforeValidator(_split_tags), AfterValidator(_normalise_tags)]
+Tags = Annotated[
+    list[str],
+    BeforeValidator(_split_tags),
+    AfterValidator(_normalise_tags),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "array", "items": {"type": "string", "maxLength": MAX_TAG_LENGTH}},
+                {
+                    "type": "string",
+                    "description": "comma-separated tags",
+                    "pattern": f"^[^,\\x00]{{0,{MAX_TAG_LENGTH}}}(,[^,\\x00]{{0,{MAX_TAG_LENGTH}}})*$",
+                },
+                {"type": "null", "description": "no tags"},
+            ]
+        },
+        mode="validation",
+    ),
+]
 
 
 def user_email_problem(address: str) -> str | None:
@@ -199,6 +281,47 @@ def documented_as(**json_schema):
     return Field(json_schema_extra=json_schema)
 
 
+def any_case_of(words: list[str] | tuple[str, ...]) -> str:
+    """A pattern matching exactly these words in any case (JSON Schema patterns have no flags):
+    ``("TX",)`` gives ``^(?:[Tt][Xx])$``."""
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word) for word in words)
+    return f"^(?:{'|'.join(spelled)})$"
+
+
+def one_of_kinds(alternatives):
+    """A model's ``json_schema_extra``: the body is one of ``alternatives`` (a kind of rule, step,
+    trigger or task, each with what it takes: ``{"title", "properties", "required"}``). Each is
+    written whole, the model's other properties included, since client generators make a class of
+    each alternative and ignore the properties beside them; those stay for updates (``api.docs``)."""
+
+    def extra(schema: dict) -> None:
+        schema["oneOf"] = [
+            {
+                "type": "object",
+                "title": alternative["title"],
+                "properties": {**schema["properties"], **alternative["properties"]},
+                "required": sorted({*schema.get("required", []), *alternative.get("required", [])}),
+                "additionalProperties": schema.get("additionalProperties", False),
+            }
+            for alternative in (alternatives() if callable(alternatives) else alternatives)
+        ]
+
+    return extra
+
+
+def _given(prop: dict, non_blank: bool) -> dict:
+    """A property's schema when it must be given: no default, no null; non-blank text if asked."""
+    prop = {key: value for key, value in prop.items() if key != "default"}
+    alternatives = [alternative for alternative in prop.pop("anyOf", []) if alternative != {"type": "null"}]
+    if len(alternatives) == 1:
+        prop.update(alternatives[0])
+    elif alternatives:
+        prop["anyOf"] = alternatives
+    if non_blank and "pattern" not in prop:  # a pattern of its own admits no blank text (the email's)
+        prop["pattern"] = r"\S"
+    return prop
+
+
 def requires_one_of(*names: str, non_blank: bool = False):
     """A model's ``json_schema_extra``: the body needs at least one of these fields (non-blank text,
     with ``non_blank``). It is written as one complete object schema per field, which client
@@ -209,8 +332,7 @@ def requires_one_of(*names: str, non_blank: bool = False):
         alternatives = []
         for name in names:
             properties = dict(whole["properties"])
-            if non_blank:
-                properties[name] = {**{k: v for k, v in properties[name].items() if k != "default"}, "pattern": r"\S"}
+            properties[name] = _given(properties[name], non_blank)
             alternatives.append(
                 {
                     **whole,

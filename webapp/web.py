@@ -1,6 +1,6 @@
 """Request-wide behaviour of the browser app: acting organization, template helpers, errors, headers."""
 
-from flask import Flask, current_app, render_template, request
+from flask import Flask, current_app, render_template, request, send_from_directory
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
@@ -28,6 +28,7 @@ LARGE_BODY_ENDPOINTS = {"leads.import_csv": MAX_IMPORT_BYTES + 1024 * 1024}  # t
 def install_web_hooks(app: Flask) -> None:
     app.before_request(bind_acting_organization)
     app.before_request(_start_embedded_scheduler_once)
+    app.add_url_rule("/favicon.ico", "favicon", favicon)
 
     @app.context_processor
     def template_helpers():
@@ -70,6 +71,11 @@ def install_web_hooks(app: Flask) -> None:
         if request.endpoint != "static" and (current_user.is_authenticated or request.path.startswith("/api/")):
             response.headers["Cache-Control"] = "no-store"  # nobody's leads in a shared or back-button cache
         return response
+
+
+def favicon():
+    """Browsers ask for /favicon.ico on pages without a <link rel=icon> (the API document, error pages)."""
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml", max_age=86400)
 
 
 def allow_large_uploads() -> None:

@@ -37,6 +37,7 @@ SKIPPED_ENDPOINTS = {  # public by design
     "api.openapi_document",
     "api.issue_access_token",
     "unsubscribe.unsubscribe",  # the signed link in marketing emails (SPEC §6): the token is the credential
+    "favicon",  # the site icon, the same file as /static/favicon.svg
 }
 PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
 
@@ -320,6 +321,7 @@ def test_public_pages_are_the_ones_listed(app):
     assert client.get("/api/v1/openapi.json").status_code == 200
     assert client.post("/api/v1/auth/token", json={"email": "x@example.com", "password": "y"}).status_code == 401
     assert client.get("/u/not-a-valid-token").status_code == 404
+    assert client.get("/favicon.ico").status_code == 200
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert SKIPPED_ENDPOINTS <= endpoints
 

@@ -236,7 +236,7 @@ def test_follow_up_for_leads_still_new_after_24_hours(api, run_jobs, smtp, org, 
     [mail] = smtp.messages
     assert_marketing_mail(mail, to="Omar Ray <omar@example.com>", subject="Omar, still looking for a quote?", text="Hello again, Omar")
     [task] = tasks_of(stale)
-    assert (task.task_type, task.title, task.assignee_id, task.due_date) == (
+    assert (task.task_type, task.title, task.assignee_id, task.due_at.date()) == (
         "call",
         "Call: no contact after 24 h",
         agent.id,
@@ -287,7 +287,7 @@ def test_cross_sell_when_an_auto_lead_converts(api, run_jobs, smtp, org):
     )
     [task] = tasks_of(buyer)
     assert (task.task_type, task.title, task.assignee_id) == ("follow_up", "Offer the home bundle", agent.id)
-    assert (task.due_date - utcnow().date()).days == 7
+    assert (task.due_at.date() - utcnow().date()).days == 7
     assert tasks_of(home_buyer) == [] and tasks_of(not_yet) == []
     assert db.session.get(Lead, buyer).tags == ["cross-sell-home"]
     [run] = run_history(api, automation["id"])

@@ -10,6 +10,7 @@ from tests.conftest import login_browser
 from tests.email.helpers import make_template
 from tests.factories import make_lead, make_org, make_user
 from webapp.email_templates.delivery import queue_email
+from webapp.email_templates.rendering.pipeline import render_email
 from webapp.extensions import db
 from webapp.models import EmailTemplate, OutboxMessage
 
@@ -64,7 +65,8 @@ def test_the_editor_renders_a_preview_for_the_chosen_lead(browser, org):
 
     page = browser.get(f"/email-templates/{template.id}?lead_id={lead.id}").get_data(as_text=True)
 
-    assert f'<option value="{lead.id}" selected>' in page
+    assert f'name="lead_id" id="preview-lead" value="{lead.id}"' in page  # the lead combobox's chosen lead
+    assert f'value="Noor Doe (#{lead.id})"' in page
     assert re.search(r'<iframe class="preview-frame"[^>]* sandbox referrerpolicy', page)
     assert "allow-scripts" not in page and "allow-same-origin" not in page
     assert f'src="/email-templates/{template.id}/frame?lead_id={lead.id}"' in page
@@ -199,4 +201,14 @@ def test_demo_seed_creates_the_seeds_welcome_email_once(app, org, admin):
     assert {"Welcome Email", "Quote follow-up", "Documents received", "New lead assigned"} <= set(names)
     assert len(names) == len(set(names))
     welcome = db.session.scalar(select(EmailTemplate).where(EmailTemplate.slug == "welcome-email"))
-    assert welcome.subject == "Welcome to {{company_name}} Insurance" and welcome.version == 1
+    assert welcome.subject == "Welcome to {{ company_name }}" and welcome.version == 1
+
+
+def test_the_demo_welcome_email_names_the_company_once(app, org, admin):
+    from webapp.email_templates.demo import seed_demo_templates
+    from webapp.email_templates.services import preview_context
+
+    seed_demo_templates(org, {"Mia Marketer": admin}, None)
+    welcome = db.session.scalar(select(EmailTemplate).where(EmailTemplate.slug == "welcome-email"))
+    rendered = render_email(welcome.subject, welcome.body_html, welcome.body_text, preview_context(org.id, make_lead(org)))
+    assert org.name == "Acme Insurance" and rendered.subject == "Welcome to Acme Insurance"

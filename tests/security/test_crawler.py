@@ -58,6 +58,7 @@ from webapp.models import (
     OutboxMessage,
     ScheduledTask,
     Segment,
+    Task,
     User,
     utcnow,
 )
@@ -86,7 +87,10 @@ ROW_ARGUMENTS = {
     "message_id": OutboxMessage,
     "import_id": ImportJob,
     "user_id": User,
+    "agent_task_id": Task,  # ``task_id`` of the agents' task routes (``row_argument``)
 }
+# The agents' task routes (``/tasks/…``, ``/api/v1/tasks/…``), whose ``task_id`` names a task.
+AGENT_TASK_ROUTES = re.compile(r"^(/api/v1)?/tasks/")
 # Path arguments that name a row of the row another argument of the same route names.
 CHILD_ARGUMENTS = {
     "step_id": "automation_id",  # a step of that automation
@@ -105,9 +109,9 @@ NOT_ORGANIZATION_DATA = {
 # values: {lead}, {lead_email}, {template}, {segment}, {user}, {campaign}).
 QUERY_VARIANTS = {
     "leads.index": ["q=smith", "status=new&priority=high", "tag=vip", "state=tx&insurance_type=auto", "page=2", "page=999"],
+    "leads.search": ["q={lead}", "q={lead_email}&listbox=dry-lead-options", "q=smith&listbox=%22%3E%3Cb%3E"],
     "segments.detail": ["lead_id={lead}"],
     "segments.why": ["lead_id={lead}"],
-    "segments.lead_search": ["q={lead}&for=why", "q={lead_email}&for=add", "q=smith&for=add"],
     "segments.members": ["page=2"],
     "segments.refresh": ["polling=1"],
     "segments.rule_row": [
@@ -133,6 +137,8 @@ QUERY_VARIANTS = {
     "admin.audit_log": ["action=login", "action=create", "page=2"],
     "api.list_leads": ["status=new", "q=smith", "tag=vip", "assigned_to_id={user}", "page=2&per_page=10"],
     "api.list_scheduled_tasks": ["status=completed", "task_type=batch_operation"],
+    "api.list_tasks": ["assignee=me&overdue=true", "status=done", "due_before=2030-01-01", "lead_id={lead}", "assignee_id={user}"],
+    "tasks.index": ["assignee=all", "assignee={user}"],
     "api.list_email_templates": ["template_type=marketing", "is_active=true"],
     "api.segment_members": ["page=1&per_page=5"],
 }
@@ -369,6 +375,11 @@ def unfillable(rules) -> list[str]:
     return [f"{rule.rule} ({rule.endpoint}): <{name}>" for rule in rules for name in path_arguments(rule) if name not in known]
 
 
+def row_argument(rule, name: str) -> str:
+    """The ``ROW_ARGUMENTS`` key of a path argument of this rule (``task_id`` names two kinds of rows)."""
+    return "agent_task_id" if name == "task_id" and AGENT_TASK_ROUTES.match(rule.rule) else name
+
+
 def fillings(rule, org: SeededOrg, first_only: bool = False) -> list[dict]:
     """Every combination of the organization's real values for the rule's path arguments."""
     combos = [{}]
@@ -378,7 +389,7 @@ def fillings(rule, org: SeededOrg, first_only: bool = False) -> list[dict]:
             if name in CHILD_ARGUMENTS:
                 options = org.children[name].get(combo[CHILD_ARGUMENTS[name]], [])
             else:
-                options = org.values[name]
+                options = org.values[row_argument(rule, name)]
             grown.extend({**combo, name: value} for value in (options[:1] if first_only else options))
         combos = grown
     return combos

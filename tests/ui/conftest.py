@@ -85,3 +85,15 @@ def sign_in(page, email: str, password: str = "secret-pass-1") -> None:
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/")
+
+
+def follow_navigation(page, label: str) -> None:
+    """Click ``label`` in the main navigation, opening the Menu button or a "More"/"Admin" group first
+    when the link is behind one (templates/base.html)."""
+    link = page.locator(f"nav[aria-label=Main] a.nav-link:text-is('{label}')")  # found hidden as well as shown
+    toggle = page.locator(".nav-toggle")
+    if not link.is_visible() and toggle.is_visible():
+        toggle.click()
+    if not link.is_visible():
+        link.locator("xpath=ancestor::li[contains(@class, 'nav-group')]/button").click()
+    link.click()

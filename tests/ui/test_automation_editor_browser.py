@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from tests.email.helpers import make_template
 from tests.factories import make_org, make_user
+from tests.ui.combobox import choose_lead
 from tests.ui.conftest import screenshot, sign_in
 from webapp.extensions import db
 from webapp.models import Automation, Lead, OutboxMessage, Task
@@ -155,7 +156,7 @@ def test_build_activate_run_and_dry_run_the_welcome_automation(app, acme, page, 
 
     # dry run on that lead: each step's verdict; a disabled step is not run
     dry = page.locator("#dry-run-section")
-    dry.get_by_label("Lead id").fill(str(lead_id))
+    choose_lead(dry.get_by_role("combobox", name="Lead"), "Maria", lead_id)
     dry.get_by_role("button", name="Dry run").click()
     verdicts = page.locator("#dry-run-result li[data-verdict]")
     expect(verdicts).to_have_count(2)

@@ -143,7 +143,8 @@ def test_csv_import_shows_progress_until_the_leads_are_there(page, leads_of_acme
     page.get_by_role("link", name="Import CSV").click()
 
     page.get_by_label("CSV file").set_input_files(files=[{"name": "spring-leads.csv", "mimeType": "text/csv", "buffer": csv_of(rows)}])
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Start import").click()
 
     page.wait_for_url(re.compile(r"/leads/import/\d+$"))
     progress = page.get_by_role("progressbar", name="Import progress")
@@ -178,11 +179,12 @@ def test_a_csv_with_bad_rows_lists_them_and_imports_nothing(page, leads_of_acme,
     page.goto("/leads/import")
     content = b"first_name,email,state\nAnn,ann@example.com,TX\nBen,not-an-email,TX\nCat,cat@example.com,XX\n"
     page.get_by_label("CSV file").set_input_files(files=[{"name": "bad.csv", "mimeType": "text/csv", "buffer": content}])
-    page.get_by_role("button", name="Upload and import").click()
+    page.get_by_role("button", name="Upload", exact=True).click()
+    page.get_by_role("button", name="Start import").click()
 
     errors = page.locator("#import-errors tbody tr")
     expect(errors).to_have_count(2, timeout=30_000)
-    expect(page.locator("#import-progress")).to_contain_text("Nothing was imported: 2 problems found.")
+    expect(page.locator("#import-progress")).to_contain_text("Nothing was imported: 2 of 3 rows have problems (2 problems found).")
     expect(errors.nth(0)).to_contain_text("3")
     expect(errors.nth(0)).to_contain_text("email")
     expect(errors.nth(1)).to_contain_text("state")

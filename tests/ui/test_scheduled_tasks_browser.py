@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.factories import make_lead, make_org, make_user
-from tests.ui.conftest import screenshot, sign_in
+from tests.ui.conftest import follow_navigation, screenshot, sign_in
 from webapp.extensions import db
 from webapp.models import ScheduledTask, utcnow
 
@@ -86,7 +86,7 @@ def tasks(app):
 
 def test_the_list_the_detail_and_retry(tasks, page):
     sign_in(page, tasks["email"])
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Scheduled tasks").click()
+    follow_navigation(page, "Scheduled tasks")
     expect(page.get_by_role("heading", name="Scheduled tasks")).to_be_visible()
     expect(page.locator("#task-results tbody tr")).to_have_count(4)
     screenshot(page, "scheduled-tasks-list")

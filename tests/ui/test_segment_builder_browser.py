@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 from sqlalchemy import update
 
 from tests.factories import make_lead, make_org, make_user
+from tests.ui.combobox import choose_lead
 from tests.ui.conftest import screenshot, sign_in
 from webapp.extensions import db
 from webapp.models import Lead
@@ -190,8 +191,7 @@ def test_build_save_refresh_and_explain_the_seeds_segment(page, acme, app):
 
     # Why is a lead not in it? Each rule's verdict.
     outsider = acme["ids"][3]  # home, 700, new
-    page.get_by_label("Find a lead").fill(str(outsider))
-    page.locator("#why-suggestions button.suggestion", has_text=f"#{outsider} ·").click()
+    choose_lead(page.get_by_role("combobox", name="Find a lead"), str(outsider), outsider)
     expect(page.locator("#why-verdict")).to_contain_text("Matches 1 of 3 rules")
     expect(page.locator("ol.rule-verdicts li")).to_have_count(3)
     expect(page.locator("ol.rule-verdicts li.fail")).to_have_count(2)

@@ -9,7 +9,8 @@ from playwright.sync_api import expect
 
 from tests.email.helpers import make_template
 from tests.factories import make_lead, make_org, make_user
-from tests.ui.conftest import screenshot, sign_in
+from tests.ui.combobox import choose_lead
+from tests.ui.conftest import follow_navigation, screenshot, sign_in
 from webapp.email_templates.services import save_template
 from webapp.extensions import db
 
@@ -56,7 +57,7 @@ def shown_frame(page):
 
 def test_edit_and_watch_the_preview_follow_for_the_chosen_lead(editor_data, page):
     sign_in(page, editor_data["email"])
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Email templates").click()
+    follow_navigation(page, "Email templates")
     expect(page.get_by_role("heading", name="Email templates")).to_be_visible()
     screenshot(page, "email-templates-list")
     page.get_by_role("link", name="Quote ready").click()
@@ -64,7 +65,7 @@ def test_edit_and_watch_the_preview_follow_for_the_chosen_lead(editor_data, page
 
     # sample data first, then the chosen lead
     expect(shown_frame(page).locator("h2")).to_have_text("Hi Jamie,")
-    page.get_by_label("Preview for").select_option(str(editor_data["maria_id"]))
+    choose_lead(page.get_by_role("combobox", name="Preview for"), "maria", editor_data["maria_id"])
     expect(page.locator("#preview-subject")).to_have_text("Maria, your home quote is ready")
     expect(shown_frame(page).locator("h2")).to_have_text("Hi Maria,")
     expect(shown_frame(page).locator("body")).to_contain_text("Alex Morgan · Acme Insurance")
@@ -159,7 +160,7 @@ def test_send_me_a_test_lands_in_the_outbox(editor_data, page):
     page.get_by_role("button", name="Send me a test").click()
     expect(page.locator("#test-result")).to_contain_text("mia@acme.example.com")
 
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Outbox").click()
+    follow_navigation(page, "Outbox")
     row = page.locator("table.outbox tbody tr").first
     expect(row).to_contain_text("[Test] Maria, your home quote is ready")
     expect(row).to_contain_text("held")

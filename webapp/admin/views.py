@@ -10,13 +10,14 @@ from ..audit import audit
 from ..auth.access import ADMIN, roles_required
 from ..auth.forms import MIN_PASSWORD_LENGTH
 from ..auth.sessions import revoke_sign_ins
-from ..extensions import db
+from ..extensions import db, htmx
 from ..htmx import render_page_or_fragment
 from ..models import AuditLog, User
 from ..models.org import ROLES
 from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
 from ..validation import user_email_problem
+from .services import audit_objects, describe_changes
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 PER_PAGE = 50
@@ -58,15 +59,21 @@ def users():
 @bp.post("/users/<int:user_id>/toggle")
 @roles_required(*ADMIN)
 def toggle_user(user_id):
+    """Deactivate or activate a user; an HTMX request gets the user's row back, swapped in place."""
     user = get_or_404(User, user_id)
+    problem = None
     if user.id == g.user.id:
-        flash("You cannot deactivate yourself.", "error")
+        problem = "You cannot deactivate yourself."
     else:
         user.is_active = not user.is_active
         if not user.is_active:
             revoke_sign_ins(user)  # every browser session and API token of the user ends now
-        audit("update", user, {"is_active": user.is_active})
+        audit("update", user, {"is_active": [not user.is_active, user.is_active]})
         db.session.commit()
+    if htmx:
+        return render_page_or_fragment("admin/users.html", "user_row", user=user, problem=problem, toggled=problem is None)
+    if problem:
+        flash(problem, "error")
     return redirect(url_for("admin.users"))
 
 
@@ -95,4 +102,7 @@ def audit_log():
     if action:
         query = query.where(AuditLog.action == action)
     entries = paginate(query.order_by(AuditLog.id.desc()), requested_page(), PER_PAGE)
-    return render_page_or_fragment("admin/audit.html", "entries", **entries.context("entries"), action=action)
+    objects = audit_objects(g.organization_id, entries.items)
+    return render_page_or_fragment(
+        "admin/audit.html", "entries", **entries.context("entries"), action=action, objects=objects, describe_changes=describe_changes
+    )

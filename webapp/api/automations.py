@@ -24,6 +24,7 @@ from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
 from .docs import documented
+from .examples import SEED_AUTOMATION
 
 
 class ActionOut(Out):
@@ -118,7 +119,13 @@ def list_automations():
 @bp.post("/automations")
 @api_auth(*CONFIGURE)
 @documented(
-    "Create an automation with its steps", body=AutomationFields, response=AutomationOut, status=201, errors=(409,), tag="automations"
+    "Create an automation with its steps",
+    body=AutomationFields,
+    example=SEED_AUTOMATION,
+    response=AutomationOut,
+    status=201,
+    errors=(409,),
+    tag="automations",
 )
 def create_automation():
     values = validate_automation(json_body(), g.organization_id, partial=False)

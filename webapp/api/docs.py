@@ -13,6 +13,8 @@ from flask import current_app
 from pydantic import BaseModel
 
 from ..auth.access import MAX_ID
+from ..validation import BLANK
+from .common import STORABLE_NON_BLANK_TEXT, STORABLE_TEXT
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -32,7 +34,8 @@ PROBLEM_SCHEMA = {
         },
     },
 }
-COMMON_ERRORS = (400, 401, 403, 404, 405, 422, 429)
+COMMON_ERRORS = (400, 401, 403, 404, 405, 414, 422, 429)  # 414: a request line over the server's limit (webapp.serving)
+NON_BLANK = r"\S"
 
 
 def documented(
@@ -42,12 +45,14 @@ def documented(
     response: type[BaseModel] | dict | None = None,
     status: int = 200,
     query: dict | None = None,
+    required_query: tuple[str, ...] = (),
     errors: tuple[int, ...] = (),
     tag: str = "",
     public: bool = False,
     headers: dict | None = None,
+    example: dict | None = None,
 ):
-    """Attach the OpenAPI description of a view to it."""
+    """Attach the OpenAPI description of a view to it (``example``: a request body to show)."""
 
     def decorate(view):
         view.openapi = {
@@ -56,10 +61,12 @@ def documented(
             "response": response,
             "status": status,
             "query": query or {},
+            "required_query": required_query,
             "errors": errors,
             "tag": tag,
             "public": public,
             "headers": headers or {},
+            "example": example,
         }
         return view
 
@@ -88,10 +95,11 @@ def _input_schema(model, components: dict) -> dict:
 def _with_presence_rules(schema: dict, model) -> dict:
     """State a model's ``required_on_create`` fields as required and never null (see StrictModel)."""
     required = getattr(model, "required_on_create", ())
-    if required:
-        schema["required"] = sorted(set(schema.get("required", [])) | set(required))
-        for name in required:
-            schema["properties"][name] = _not_null(schema["properties"][name])
+    for whole in (schema, *schema.get("oneOf", ())):  # the alternatives of validation.one_of_kinds too
+        if required and "properties" in whole:
+            whole["required"] = sorted(set(whole.get("required", [])) | set(required))
+            for name in required:
+                whole["properties"][name] = _not_null(whole["properties"][name])
     return schema
 
 
@@ -100,13 +108,30 @@ def _not_null(prop: dict) -> dict:
     (the services read blank text as no value)."""
     prop = {key: value for key, value in prop.items() if key != "default"}
     if "anyOf" in prop:
-        kept = [alternative for alternative in prop.pop("anyOf") if alternative != {"type": "null"}]
+        kept = [alternative for alternative in prop.pop("anyOf") if alternative not in ({"type": "null"}, BLANK)]
         prop = {**prop, **kept[0]} if len(kept) == 1 else {**prop, "anyOf": kept}
     elif "type" not in prop and "$ref" not in prop:
         return {**prop, "not": {"type": "null"}}
-    if prop.get("type") == "string" and "enum" not in prop and "pattern" not in prop:
-        prop["pattern"] = r"\S"
+    if prop.get("type") == "string" and not {"enum", "const", "pattern"} & set(prop):
+        prop["pattern"] = NON_BLANK
     return prop
+
+
+def _storable_text_only(schema):
+    """Every text of a request body, and every key of a free-form object, is without NUL (``json_body``
+    refuses it: the database cannot store it)."""
+    if isinstance(schema, list):
+        return [_storable_text_only(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    schema = {key: _storable_text_only(value) for key, value in schema.items()}
+    if schema.get("type") == "string" and not {"enum", "const", "format"} & set(schema):
+        # One pattern per text (generators do not intersect two); the others (slug, state code)
+        # admit only storable characters already.
+        schema["pattern"] = {None: STORABLE_TEXT, NON_BLANK: STORABLE_NON_BLANK_TEXT}.get(schema.get("pattern"), schema.get("pattern"))
+    if schema.get("type") == "object" and "properties" not in schema:
+        schema["propertyNames"] = {"pattern": STORABLE_TEXT}
+    return schema
 
 
 def _models_within(model) -> dict:
@@ -134,7 +159,9 @@ def _update_schema(model, components: dict) -> dict:
     create defaults would silently change what the caller never sent (opt a lead back in to email).
     Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs."""
     _input_schema(model, components)
-    schema = {key: value for key, value in components[model.__name__ + "In"].items() if key not in ("required", "anyOf")}
+    # The alternatives of a new object (anyOf/oneOf) are not an update's: it may send any one field.
+    new = _one_object(components[model.__name__ + "In"])
+    schema = {key: value for key, value in new.items() if key not in ("required", "anyOf", "oneOf")}
     never_null = (*getattr(model, "required_on_create", ()), *getattr(model, "never_null", ()))
     schema["properties"] = {
         name: _not_null(prop) if name in never_null else {k: v for k, v in prop.items() if k != "default"}
@@ -143,6 +170,21 @@ def _update_schema(model, components: dict) -> dict:
     schema["title"] = f"{schema.get('title', model.__name__)} (update)"
     components[model.__name__ + "Update"] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}Update"}
+
+
+def _one_object(schema: dict) -> dict:
+    """A create body written as alternatives (``validation.requires_one_of``) as the one object they
+    share, each property as stated by an alternative that does not require it."""
+    if "properties" in schema or not schema.get("anyOf"):
+        return schema
+    alternatives = schema["anyOf"]
+    properties = {}
+    for alternative in alternatives:
+        for name, prop in alternative["properties"].items():
+            if name not in alternative.get("required", ()):
+                properties.setdefault(name, prop)
+    whole = {key: value for key, value in alternatives[0].items() if key not in ("title", "required", "properties")}
+    return {**schema, **whole, "properties": {name: properties[name] for name in alternatives[0]["properties"]}}
 
 
 def build_openapi() -> dict:
@@ -159,13 +201,19 @@ def build_openapi() -> dict:
             operation_id = rule.endpoint.replace(".", "_") + (f"_{method.lower()}" if len(methods) > 1 else "")
             paths.setdefault(path, {})[method.lower()] = _operation(rule, method, operation_id, spec, components)
     _link_creates_to_their_item(paths)
-    components = _referenced(components, paths)
+    components = {
+        name: _storable_text_only(schema) if name.endswith(("In", "Update")) else schema
+        for name, schema in _referenced(components, paths).items()
+    }
+    _hoist_named_objects(components)
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Leadflow API",
             "version": "1.0.0",
-            "description": "Segments, email templates and automations for insurance lead generation.",
+            "description": "Segments, email templates and automations for insurance lead generation. "
+            "Request bodies are I-JSON (RFC 7493): their text holds no NUL character and no unpaired surrogate. "
+            "A number with a zero fraction (5.0) is the integer it equals, as JSON Schema reads it.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,
@@ -174,6 +222,27 @@ def build_openapi() -> dict:
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
         },
     }
+
+
+def _hoist_named_objects(components: dict) -> None:
+    """Objects written inline with a name of their own (``title``: the rule, step, trigger and task
+    alternatives) become components of that name, referred to where they were. Client generators
+    make one class of each (inline, openapi-python-client built the nested ones twice)."""
+
+    def hoist(value, root: bool = False):
+        if isinstance(value, list):
+            return [hoist(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        value = {key: hoist(item) for key, item in value.items()}
+        name = value.get("title", "")
+        if not root and "properties" in value and re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
+            assert components.setdefault(name, value) == value, f"two different schemas named {name}"
+            return {"$ref": f"#/components/schemas/{name}"}
+        return value
+
+    for name in list(components):
+        components[name] = hoist(components[name], root=True)
 
 
 def _referenced(components: dict, paths: dict) -> dict:
@@ -225,12 +294,17 @@ def _operation(rule, method: str, operation_id: str, spec: dict, components: dic
             {"name": arg, "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
         )
     for name, schema in spec["query"].items():
-        operation["parameters"].append({"name": name, "in": "query", "required": False, "schema": schema})
+        schema = schema() if callable(schema) else schema  # built now: e.g. the app's task types
+        operation["parameters"].append({"name": name, "in": "query", "required": name in spec["required_query"], "schema": schema})
     for name, schema in spec["headers"].items():
         operation["parameters"].append({"name": name, "in": "header", "required": False, "schema": schema})
     if spec["body"] is not None:
         body_schema = (_update_schema if method in ("PUT", "PATCH") else _input_schema)(spec["body"], components)
         operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body_schema}}}
+        if spec["example"] is not None:
+            operation["requestBody"]["content"]["application/json"]["examples"] = {
+                "seed": {"summary": "The seed's example", "value": spec["example"]}
+            }
     ok = {"description": "Success"}
     if spec["response"] is not None:
         ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}

@@ -19,6 +19,7 @@ from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
 from .docs import documented
 from .errors import ApiError
+from .examples import SEED_TEMPLATE
 
 TAG = "email templates"
 BASE = "/automations/email-templates"
@@ -92,7 +93,9 @@ def list_email_templates():
 
 @bp.post(BASE)
 @api_auth(*CONFIGURE)
-@documented("Create an email template", body=TemplateIn, response=EmailTemplateOut, status=201, errors=(409,), tag=TAG)
+@documented(
+    "Create an email template", body=TemplateIn, example=SEED_TEMPLATE, response=EmailTemplateOut, status=201, errors=(409,), tag=TAG
+)
 def create_email_template():
     values = services.validate_template_fields(json_body(), partial=False)
     template = EmailTemplate(organization_id=g.organization_id)

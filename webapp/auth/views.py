@@ -9,6 +9,7 @@ from sqlalchemy import select
 from ..api.auth import credentials_match, find_user_by_email
 from ..audit import audit
 from ..extensions import db, limiter
+from ..features import wiring
 from ..models import Organization
 from .forms import ChangePasswordForm, LoginForm
 from .sessions import revoke_sign_ins, sign_in, sign_out
@@ -16,17 +17,22 @@ from .sessions import revoke_sign_ins, sign_in, sign_out
 bp = Blueprint("auth", __name__)
 
 
-def _safe_next(target: str | None) -> str:
+def _safe_next(target: str | None, user) -> str:
     if target and not urlsplit(target).netloc and target.startswith("/") and not target.startswith("//"):
         return target
-    return url_for("dashboard.index")
+    return landing_page(user)
+
+
+def landing_page(user) -> str:
+    """Where a user starts: their role's page (agents: "My tasks"), else the dashboard."""
+    return url_for(wiring().landing_pages.get(user.role, "dashboard.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit("20/minute", methods=["POST"], deduct_when=lambda r: r.status_code != 302)
 def login():
     if current_user.is_authenticated:
-        return redirect(url_for("dashboard.index"))
+        return redirect(landing_page(current_user))
     form = LoginForm()
     if form.validate_on_submit():
         user = find_user_by_email(form.email.data)
@@ -34,7 +40,7 @@ def login():
             sign_in(user)
             audit("login", user, {"via": "browser"}, user_id=user.id, organization_id=user.organization_id)
             db.session.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), user))
         audit("login_failed", changes={"email": form.email.data, "via": "browser"}, organization_id=user.organization_id if user else None)
         db.session.commit()
         form.password.errors.append("Wrong email or password.")

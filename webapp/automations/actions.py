@@ -12,11 +12,14 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..leads.services import update_lead
-from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User
-from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
+from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User, utcnow
+from ..models.base import MAX_ID
+from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..models.org import ROLES
+from ..models.tasks import TASK_TYPES
+from ..tasks.services import create_task, due_at_of
 from ..tenancy import ids_in_org
-from ..validation import normalise_tag
+from ..validation import ValidationFailed, iso_date, normalise_tag
 
 
 class ActionError(Exception):
@@ -147,19 +150,18 @@ def create_task_action(config: dict, ctx: StepContext) -> dict:
     if config.get("due_date"):
         due = date.fromisoformat(str(config["due_date"]))
     else:
-        due = date.today() + timedelta(days=int(config.get("due_in_days", 1)))
-    task = Task(
-        organization_id=ctx.organization_id,
-        lead_id=ctx.lead.id,
-        task_type=config.get("task_type", "follow_up"),
-        title=config["title"],
-        due_date=due,
-        idempotency_key=ctx.key,
-        assignee_id=int(config["assignee_id"]) if config.get("assignee_id") else ctx.lead.assigned_to_id,
-    )
-    db.session.add(task)
-    db.session.flush()
-    return {"task_id": task.id, "due_date": due.isoformat(), "assignee_id": task.assignee_id}
+        due = utcnow().date() + timedelta(days=int(config.get("due_in_days", 1)))
+    values = {
+        "task_type": config.get("task_type", "follow_up"),
+        "title": config["title"],
+        "due_at": due_at_of(due),
+        "assignee_id": int(config["assignee_id"]) if config.get("assignee_id") else ctx.lead.assigned_to_id,
+    }
+    try:
+        task = create_task(ctx.lead, values, idempotency_key=ctx.key)
+    except ValidationFailed as exc:  # the title does not render for this lead
+        raise ActionError("; ".join(f"{e['field']}: {e['message']}" for e in exc.errors)) from None
+    return {"task_id": task.id, "title": task.title, "due_date": due.isoformat(), "assignee_id": task.assignee_id}
 
 
 # --- configuration checks -----------------------------------------------------------------------
@@ -230,7 +232,11 @@ def check_tag(config: dict, organization_id: int) -> dict:
 
 
 def check_create_task(config: dict, organization_id: int) -> dict:
+    from ..email_templates.rendering import check_syntax
+
     errors = {k: "is required" for k in _required(config, "title")}
+    if "title" not in errors and (problem := check_syntax(str(config["title"]))):
+        errors["title"] = problem
     if config.get("task_type", "follow_up") not in TASK_TYPES:
         errors["task_type"] = f"must be one of: {', '.join(TASK_TYPES)}"
     if config.get("due_date") not in (None, ""):
@@ -272,6 +278,68 @@ ACTIONS = {
     "remove_tag": (remove_tag_action, check_tag, {"tag"}),
     "create_task": (create_task_action, check_create_task, {"task_type", "title", "due_date", "due_in_days", "assignee_id"}),
 }
+
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_TEXT = {"type": "string", "pattern": r"\S"}
+_TAG = {"type": "string", "maxLength": MAX_TAG_LENGTH, "pattern": r"\S"}
+_TEMPLATE_TEXT = {**_TEXT, "description": "Rendered for the lead like an email's variables, e.g. Call {{ first_name }}"}
+
+
+def _configuration(properties: dict, required: tuple[str, ...] = (), **more) -> dict:
+    return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False, **more}
+
+
+# What each check above accepts, for the API document (which ids exist aside).
+CONFIGURATION_SCHEMAS = {
+    "send_email": _configuration(
+        {
+            "template_id": _ID,
+            "subject": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+            "personalize": {"type": "boolean"},
+            "to": {"type": "string", "enum": ["lead", "assignee"]},
+        },
+        ("template_id",),
+    ),
+    "send_notification": _configuration(
+        {"message": _TEMPLATE_TEXT, "user_id": {"anyOf": [_ID, {"type": "string", "const": "assignee"}]}}, ("message", "user_id")
+    ),
+    "update_lead_status": _configuration({"status": {"type": "string", "enum": list(STATUSES)}}, ("status",)),
+    "update_lead_priority": _configuration({"priority": {"type": "string", "enum": list(PRIORITIES)}}, ("priority",)),
+    "assign_lead": _configuration(
+        {
+            "user_id": _ID,
+            "strategy": {"type": "string", "enum": ["round_robin", "least_loaded"]},
+            "role": {"type": "string", "enum": list(ROLES)},
+        },
+        anyOf=[{"required": ["user_id"]}, {"required": ["strategy"]}],
+    ),
+    "add_tag": _configuration({"tag": _TAG}, ("tag",)),
+    "remove_tag": _configuration({"tag": _TAG}, ("tag",)),
+    "create_task": _configuration(
+        {
+            "title": _TEMPLATE_TEXT,
+            "task_type": {"type": "string", "enum": list(TASK_TYPES)},
+            "due_date": {"type": "string", "format": "date", "pattern": f"^{iso_date()}$"},
+            "due_in_days": {"type": "integer", "minimum": 0, "maximum": 3650},
+            "assignee_id": _ID,
+        },
+        ("title",),
+    ),
+}
+
+
+def action_json_schemas() -> list[dict]:
+    """One JSON Schema per action type: the step's ``action_type`` with the configuration it takes."""
+    return [
+        {
+            "type": "object",
+            "title": "".join(part.title() for part in action_type.split("_")) + "Step",
+            "properties": {"action_type": {"type": "string", "const": action_type}, "configuration": schema},
+            "required": ["action_type", "configuration"],
+        }
+        for action_type, schema in CONFIGURATION_SCHEMAS.items()
+    ]
 
 
 def validate_action_configuration(action_type: str, config, organization_id: int, prefix: str) -> list[dict]:

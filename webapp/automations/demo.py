@@ -26,7 +26,7 @@ def seed_demo_automations(org, people, rng) -> None:
                 {"action_type": "send_email", "configuration": {"template_id": welcome, "subject": "Welcome to Our Insurance Services"}},
                 {
                     "action_type": "create_task",
-                    "configuration": {"task_type": "follow_up", "title": "Follow up with new lead", "due_in_days": 2},
+                    "configuration": {"task_type": "follow_up", "title": "Follow up with {{ full_name }}", "due_in_days": 2},
                 },
             ],
         },
@@ -71,7 +71,7 @@ def seed_demo_automations(org, people, rng) -> None:
                 {"action_type": "send_email", "configuration": {"template_id": welcome}},
                 {
                     "action_type": "create_task",
-                    "configuration": {"task_type": "call", "title": "Call: still new after 24 h", "due_in_days": 1},
+                    "configuration": {"task_type": "call", "title": "Call {{ first_name }}: still new after 24 h", "due_in_days": 1},
                 },
             ],
         },
@@ -87,7 +87,7 @@ def seed_demo_automations(org, people, rng) -> None:
                 {
                     "action_type": "create_task",
                     "delay_minutes": 1440,
-                    "configuration": {"task_type": "email", "title": "Offer home insurance", "due_in_days": 3},
+                    "configuration": {"task_type": "email", "title": "Offer {{ first_name }} home insurance", "due_in_days": 3},
                 },
             ],
         },

@@ -2,6 +2,8 @@
 
 from ..extensions import db
 from ..models import Automation, Lead, User
+from ..tasks.services import render_for_lead
+from ..validation import ValidationFailed
 from .conditions import lead_matches
 
 ACTION_LABELS = {
@@ -109,4 +111,9 @@ def _effect_note(action_type: str, config: dict, lead: Lead) -> str:
         return "already tagged" if config.get("tag") in lead.tags else "tag added"
     if action_type == "remove_tag":
         return "tag removed" if config.get("tag") in lead.tags else "not tagged: nothing to remove"
+    if action_type == "create_task":
+        try:
+            return f"titled “{render_for_lead(lead, {'title': config.get('title') or ''})['title']}”"
+        except ValidationFailed as exc:
+            return f"fails: {exc.errors[0]['message']}"
     return "will run"

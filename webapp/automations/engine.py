@@ -110,6 +110,18 @@ def _dedupe_key(automation: Automation, lead_id: int, event_id, occurrence, manu
     return f"{automation.id}:{lead_id}"
 
 
+def how_started(run: AutomationRun) -> str:
+    """How a run began, in words (the run history): by hand, on its schedule, or by its trigger's event.
+
+    Read from the dedupe key, which ``_dedupe_key`` above writes differently for each."""
+    key = run.dedupe_key or ""
+    if ":manual:" in key:
+        return "started by hand"
+    if ":at:" in key:
+        return "on schedule"
+    return run.trigger_type.replace("_", " ")
+
+
 def _leads_by_id(organization_id: int, lead_ids: set[int]) -> dict[int, Lead]:
     if not lead_ids:
         return {}

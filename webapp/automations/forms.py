@@ -5,8 +5,9 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import NumberRange, Optional
 
 from ..models.automations import TRIGGER_TYPES
-from ..models.leads import PRIORITIES, STATUSES, TASK_TYPES
+from ..models.leads import PRIORITIES, STATUSES
 from ..models.org import ROLES
+from ..models.tasks import TASK_TYPES
 
 TRIGGER_LABELS = {
     "lead_created": "A lead is created",
@@ -25,22 +26,65 @@ def _choices(values, blank: str | None = None):
     return ([("", blank)] if blank is not None else []) + [(v, v.replace("_", " ").capitalize()) for v in values]
 
 
+# Waits are stored in minutes; people enter them as a number and a unit.
+DELAY_UNITS = {"minutes": 1, "hours": 60, "days": 24 * 60}
+
+
+def delay_in_largest_unit(minutes: int | None) -> tuple[int, str]:
+    """A stored wait in the largest unit that divides it: 1440 → (1, "days"), 90 → (90, "minutes")."""
+    minutes = minutes or 0
+    for unit in ("days", "hours"):
+        if minutes and minutes % DELAY_UNITS[unit] == 0:
+            return minutes // DELAY_UNITS[unit], unit
+    return minutes, "minutes"
+
+
+def delay_to_minutes(amount: int | None, unit: str | None) -> int:
+    """What is stored for a wait entered as ``amount`` ``unit`` (an unknown unit counts as minutes)."""
+    return (amount or 0) * DELAY_UNITS.get(unit or "minutes", 1)
+
+
+def describe_delay(minutes: int | None) -> str:
+    """A stored wait in words: ``1 day``, ``3 hours``, ``90 minutes``."""
+    amount, unit = delay_in_largest_unit(minutes)
+    return f"{amount} {unit[:-1] if amount == 1 else unit}"
+
+
 class AutomationForm(FlaskForm):
     name = StringField("Name")
+    slug = StringField("Slug", description="Optional: derived from the name when left empty (and made unique).")
     description = TextAreaField("Description")
     trigger_type = SelectField("Trigger", choices=[(t, TRIGGER_LABELS[t]) for t in TRIGGER_TYPES])
     campaign_id = SelectField("Campaign", choices=[], validate_choice=False)
     run_immediately = BooleanField("Start the first step right away", default=True)
-    delay_minutes = IntegerField("Otherwise wait (minutes)", default=0, validators=[Optional(), NumberRange(min=0)])
+    delay_amount = IntegerField("Otherwise wait", default=0, validators=[Optional(), NumberRange(min=0)])
+    delay_unit = SelectField("Unit of the wait", choices=[(unit, unit) for unit in DELAY_UNITS], default="minutes")
     allow_reentry = BooleanField("A lead may go through this automation more than once")
+
+    def show_delay(self, minutes: int | None) -> None:
+        self.delay_amount.data, self.delay_unit.data = delay_in_largest_unit(minutes)
+
+    def delay_minutes(self) -> int:
+        return delay_to_minutes(self.delay_amount.data, self.delay_unit.data)
 
 
 class StepForm(FlaskForm):
     """Fields every step has; subclasses add the configuration of their action type."""
 
-    delay_minutes = IntegerField("Wait before this step (minutes)", default=0, validators=[Optional()])
+    delay_amount = IntegerField("Wait before this step", default=0, validators=[Optional(), NumberRange(min=0)])
+    delay_unit = SelectField("Unit of the wait", choices=[(unit, unit) for unit in DELAY_UNITS], default="minutes")
     is_active = BooleanField("Enabled", default=True)
     config_fields: tuple[str, ...] = ()
+    step_fields = ("csrf_token", "delay_amount", "delay_unit", "is_active")
+
+    @classmethod
+    def initial_data(cls, action) -> dict:
+        """The form's values for a stored step: its configuration, and its wait in the largest unit."""
+        amount, unit = delay_in_largest_unit(action.delay_minutes)
+        return {**(action.configuration or {}), "delay_amount": amount, "delay_unit": unit, "is_active": action.is_active}
+
+    def delay_minutes(self) -> int:
+        return delay_to_minutes(self.delay_amount.data, self.delay_unit.data)
 
     def configuration(self) -> dict:
         config = {}
@@ -107,7 +151,7 @@ class TagForm(StepForm):
 
 class CreateTaskForm(StepForm):
     task_type = SelectField("Task type", choices=_choices(TASK_TYPES), default="follow_up")
-    title = StringField("Title")
+    title = StringField("Title", description="Rendered for the lead, e.g. Call {{ first_name }}")
     due_in_days = IntegerField("Due in (days)", default=1, validators=[Optional()])
     assignee_id = SelectField("Assignee", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else None)
     config_fields = ("task_type", "title", "due_in_days", "assignee_id")

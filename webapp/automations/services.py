@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, PlainValidator
 from sqlalchemy import case, func, select
 
 from ..auth.access import MAX_ID
@@ -22,37 +22,68 @@ from ..models import (
 )
 from ..models.automations import ACTION_TYPES, TRIGGER_TYPES
 from ..models.leads import PRIORITIES, STATUSES
-from ..scheduled_tasks.recurrence import next_occurrence, validate_recurrence
+from ..scheduled_tasks.recurrence import RECURRENCE_PATTERN, next_occurrence, validate_recurrence
+from ..segments.services import RuleFields
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, RowId, StrictModel, ValidationFailed, documented_as, parse, presence_errors, text
-from .actions import validate_action_configuration
+from ..validation import (
+    Conflict,
+    RowId,
+    StrictModel,
+    ValidationFailed,
+    at_most,
+    documented_as,
+    one_of_kinds,
+    parse,
+    presence_errors,
+    text,
+)
+from .actions import action_json_schemas, validate_action_configuration
 from .conditions import validate_conditions
 from .engine import cancel_open_runs, create_runs
 
-Name = Annotated[str, Field(min_length=1, max_length=200)]
+Name = Annotated[str, Field(min_length=1, max_length=200), at_most(200)]
 MAX_MANUAL_LEADS = 1000
 Minutes = Annotated[int, Field(ge=0, le=525_600)]
 
 
+class ConditionsFields(StrictModel):
+    """What the document says of a conditions object: segment rules (the same engine checks them,
+    ``validate_conditions``), all or any of them."""
+
+    match_all: bool = True
+    rules: list[RuleFields] = []
+
+
+# Checked by validate_conditions (with its own messages); stated as ConditionsFields.
+Conditions = Annotated[dict | None, PlainValidator(lambda value: value, json_schema_input_type=ConditionsFields | None)]
+
+
 class ActionFields(StrictModel):
+    """A step as sent; the document states the configuration of each action type (``action_json_schemas``)."""
+
+    model_config = ConfigDict(json_schema_extra=one_of_kinds(action_json_schemas))
     action_type: Annotated[str, documented_as(enum=list(ACTION_TYPES))]
-    action_order: int | None = None
+    action_order: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None  # an Integer column
     is_active: bool = True
     configuration: dict = {}
     delay_minutes: Minutes = 0
-    conditions: dict | None = None
+    conditions: Conditions = None
 
 
 class AutomationFields(StrictModel):
+    """An automation as sent. The document states per trigger type which configuration it takes
+    (``trigger_json_schemas``); the steps' configurations per action type are in ``ActionFields``."""
+
+    model_config = ConfigDict(json_schema_extra=one_of_kinds(lambda: trigger_json_schemas()))
     required_on_create = ("name", "trigger_type")
 
     name: Name | None = None
     description: text(5000) = None
     slug: text(MAX_SLUG_LENGTH) = None
     trigger_type: Annotated[str, documented_as(enum=list(TRIGGER_TYPES))] | None = None
-    trigger_configuration: dict = {}
-    conditions: dict | None = None
+    trigger_configuration: dict = Field(default={}, json_schema_extra=lambda schema: _any_trigger_configuration(schema))
+    conditions: Conditions = None
     is_active: bool = False
     run_immediately: bool = True
     delay_minutes: Minutes = 0
@@ -90,6 +121,45 @@ def validate_trigger(trigger_type, config, organization_id: int) -> list[dict]:
         if message:
             errors.append({"field": f"trigger_configuration.{key}", "message": message})
     return errors
+
+
+def trigger_json_schemas() -> list[dict]:
+    """``TRIGGER_KEYS`` as JSON Schemas for the API document: one per trigger type, with the keys
+    its configuration takes (blank or null is "not given"; the ids must exist)."""
+    alternatives = []
+    for trigger_type, keys in TRIGGER_KEYS.items():
+        properties = {key: _trigger_value_schema(kind) for key, kind in keys.items()}
+        required = [key for key, kind in keys.items() if isinstance(kind, str) and kind.endswith("!")]
+        configuration = {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+        alternatives.append(
+            {
+                "type": "object",
+                "title": "".join(part.title() for part in trigger_type.split("_")) + "Trigger",
+                "properties": {"trigger_type": {"type": "string", "const": trigger_type}, "trigger_configuration": configuration},
+                "required": ["trigger_type", "trigger_configuration"] if required else ["trigger_type"],
+            }
+        )
+    return alternatives
+
+
+def _any_trigger_configuration(schema: dict) -> None:
+    schema.pop("additionalProperties", None)
+    schema.pop("type", None)
+    configurations = [alternative["properties"]["trigger_configuration"] for alternative in trigger_json_schemas()]
+    schema["anyOf"] = [c for n, c in enumerate(configurations) if c not in configurations[:n]]  # some triggers take the same
+    schema["description"] = "The keys of the trigger_type's configuration: of the one sent with it, else of the stored one."
+
+
+def _trigger_value_schema(kind) -> dict:
+    unset = [{"type": "null"}, {"type": "string", "const": ""}]
+    if isinstance(kind, tuple):
+        return {"anyOf": [{"type": "string", "enum": list(kind)}, *unset]}
+    if kind == "number":
+        return {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*-?[0-9]{1,12}(\.[0-9]{1,6})?\s*$"}, *unset]}
+    if kind == "schedule!":
+        return {"type": "string", "pattern": RECURRENCE_PATTERN}
+    identifier = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    return identifier if kind.endswith("!") else {"anyOf": [identifier, *unset]}
 
 
 def _check_trigger_value(kind, value, organization_id: int) -> str | None:
@@ -148,10 +218,12 @@ def save_automation(automation: Automation, values: dict) -> dict:
     errors = validate_trigger(trigger_type, config, organization_id)
     if errors:
         raise ValidationFailed(errors)
-    if "slug" in values or not automation.slug:
-        values["slug"] = slugify(values.get("slug") or values.get("name") or automation.name or "", "automation")
-    if "slug" in values and _slug_taken(organization_id, values["slug"], automation.id):
-        raise Conflict(f"an automation with the slug '{values['slug']}' exists")
+    if values.get("slug"):  # a slug given is kept as given: taken by another automation is a conflict
+        values["slug"] = slugify(values["slug"], "automation")
+        if _slug_taken(organization_id, values["slug"], automation.id):
+            raise Conflict(f"an automation with the slug '{values['slug']}' exists")
+    elif "slug" in values or not automation.slug:  # none given: derived from the name, made unique
+        values["slug"] = unique_slug(organization_id, slugify(values.get("name") or automation.name or "", "automation"), automation.id)
     was_active = bool(automation.is_active) and automation.id is not None
     changes = {}
     for name, value in values.items():
@@ -181,6 +253,25 @@ def _action(values: dict, index: int) -> AutomationAction:
         delay_minutes=values.get("delay_minutes") or 0,
         conditions=values.get("conditions") or {},
     )
+
+
+def unique_slug(organization_id: int, slug: str, automation_id: int | None = None) -> str:
+    """``slug``, or ``slug-2``, ``slug-3``… : the first that no other automation of the organization has."""
+    taken = set(
+        db.session.scalars(
+            select(Automation.slug).where(
+                Automation.organization_id == organization_id,
+                Automation.slug.startswith(slug),
+                Automation.id != (automation_id or 0),
+            )
+        )
+    )
+    candidate, number = slug, 1
+    while candidate in taken:
+        number += 1
+        suffix = f"-{number}"
+        candidate = slug[: MAX_SLUG_LENGTH - len(suffix)].rstrip("-") + suffix
+    return candidate
 
 
 def _slug_taken(organization_id: int, slug: str, automation_id: int | None) -> bool:

@@ -9,14 +9,15 @@ from ..auth.access import CONFIGURE, READ, roles_required
 from ..campaigns.services import campaign_options
 from ..extensions import db
 from ..htmx import render_page_or_fragment
+from ..leads.lookup import NO_LEAD_CHOSEN
 from ..models import Automation, AutomationAction, AutomationRun, Lead, utcnow
 from ..models.automations import ACTION_TYPES
 from ..models.leads import PRIORITIES, STATUSES
 from ..tenancy import get_or_404
 from ..validation import Conflict, ValidationFailed
 from .dry_run import ACTION_LABELS, describe_output, describe_step, dry_run
-from .engine import retry_run
-from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm
+from .engine import how_started, retry_run
+from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm, describe_delay
 from .services import (
     add_step,
     automations_with_stats,
@@ -56,11 +57,12 @@ def create():
     if form.validate_on_submit():
         values = {
             "name": form.name.data,
+            "slug": (form.slug.data or "").strip() or None,
             "description": form.description.data or None,
             "trigger_type": form.trigger_type.data,
             "trigger_configuration": _trigger_config_from_form(form.trigger_type.data),
             "run_immediately": form.run_immediately.data,
-            "delay_minutes": form.delay_minutes.data or 0,
+            "delay_minutes": form.delay_minutes(),
             "allow_reentry": form.allow_reentry.data,
             "campaign_id": int(form.campaign_id.data) if form.campaign_id.data else None,
         }
@@ -74,17 +76,20 @@ def create():
         except ValidationFailed as exc:
             db.session.rollback()
             _show_errors(form, exc.errors)
-        except Conflict as exc:
+        except Conflict as exc:  # only a slug given can clash: one derived from the name is made unique
             db.session.rollback()
-            form.name.errors = [str(exc)]
+            form.slug.errors = [f"{exc}: choose another, or leave it empty"]
     return render_template("automations/new.html", form=form, **_trigger_choices()), 422 if form.is_submitted() else 200
 
 
 def _show_errors(form, errors: list[dict]) -> None:
     for error in errors:
         name = error["field"].split(".")[0].split("[")[0]
-        field = form._fields.get(name) or form._fields.get("name")
-        field.errors = list(field.errors) + [f"{error['field']}: {error['message']}" if field.name != name else error["message"]]
+        field = form._fields.get(name) or (form.delay_amount if name == "delay_minutes" else None)
+        message = error["message"]
+        if field is None:
+            field, message = form.name, f"{error['field']}: {message}"
+        field.errors = list(field.errors) + [message]
 
 
 def _trigger_choices() -> dict:
@@ -114,6 +119,7 @@ def _editor_context(automation: Automation, **extra) -> dict:
     form = AutomationForm(obj=automation, formdata=None)
     _fill_choices(form)
     form.campaign_id.data = str(automation.campaign_id or "")
+    form.show_delay(automation.delay_minutes)
     return {
         "automation": automation,
         "runs": runs,
@@ -122,6 +128,8 @@ def _editor_context(automation: Automation, **extra) -> dict:
         "action_labels": ACTION_LABELS,
         "describe_step": describe_step,
         "describe_output": describe_output,
+        "how_started": how_started,
+        "describe_delay": describe_delay,
         "errors": {},
         **_trigger_choices(),
         **extra,
@@ -148,9 +156,10 @@ def save_settings(automation_id):
     form = AutomationForm()
     values = {
         "name": form.name.data,
+        "slug": (form.slug.data or "").strip() or None,
         "description": form.description.data or None,
         "run_immediately": form.run_immediately.data,
-        "delay_minutes": form.delay_minutes.data or 0,
+        "delay_minutes": form.delay_minutes(),
         "allow_reentry": form.allow_reentry.data,
         "campaign_id": int(form.campaign_id.data) if (form.campaign_id.data or "").isdigit() else None,
     }
@@ -161,7 +170,7 @@ def save_settings(automation_id):
         return _section(automation, "settings", saved="settings")
     except (ValidationFailed, Conflict) as exc:
         db.session.rollback()
-        errors = {e["field"]: e["message"] for e in getattr(exc, "errors", [{"field": "name", "message": str(exc)}])}
+        errors = {e["field"]: e["message"] for e in getattr(exc, "errors", [{"field": "slug", "message": str(exc)}])}
         return _section(automation, "settings", 422, errors=errors)
 
 
@@ -228,10 +237,7 @@ def toggle(automation_id):
 
 def _step_form(action_type: str, action: AutomationAction | None = None, formdata=None):
     form_class = STEP_FORMS.get(action_type) or abort(404)
-    data = {}
-    if action is not None:
-        data = {**(action.configuration or {}), "delay_minutes": action.delay_minutes, "is_active": action.is_active}
-    form = form_class(formdata=formdata, data=data)
+    form = form_class(formdata=formdata, data=form_class.initial_data(action) if action is not None else {})
     user_choices = [(str(u.id), f"{u.display_name} ({u.role})") for u in picker_rows(g.organization_id, "users")]
     if "template_id" in form._fields:
         templates = picker_rows(g.organization_id, "templates")
@@ -267,19 +273,19 @@ def create_step(automation_id):
     action_type = request.form.get("action_type", "")
     form = _step_form(action_type, formdata=request.form)
     try:
-        add_step(
+        action = add_step(
             automation,
             {
                 "action_type": action_type,
                 "configuration": form.configuration(),
-                "delay_minutes": form.delay_minutes.data or 0,
+                "delay_minutes": form.delay_minutes(),
                 "is_active": bool(form.is_active.data),
                 "conditions": {},
             },
         )
         audit("update", automation, {"step_added": action_type})
         db.session.commit()
-        return _section(automation, "steps")
+        return _section(automation, "steps", focus_step=action.id)
     except ValidationFailed as exc:
         db.session.rollback()
         return _step_form_with_errors(automation, None, action_type, form, exc.errors)
@@ -288,7 +294,7 @@ def create_step(automation_id):
 def _step_form_with_errors(automation, action, action_type, form, errors):
     for error in errors:
         name = error["field"].split(".")[-1]
-        field = form._fields.get(name) or form.delay_minutes
+        field = form._fields.get(name) or form.delay_amount
         field.errors = list(field.errors) + [error["message"]]
     html = render_template(
         "automations/_step_form.html", automation=automation, action=action, action_type=action_type, form=form, action_labels=ACTION_LABELS
@@ -328,7 +334,7 @@ def save_step(automation_id, step_id):
         update_step(
             automation,
             action,
-            {"configuration": form.configuration(), "delay_minutes": form.delay_minutes.data or 0, "is_active": bool(form.is_active.data)},
+            {"configuration": form.configuration(), "delay_minutes": form.delay_minutes(), "is_active": bool(form.is_active.data)},
         )
         audit("update", automation, {"step_changed": action.id})
         db.session.commit()
@@ -382,7 +388,7 @@ def run_dry(automation_id):
     automation = get_or_404(Automation, automation_id)
     lead = _chosen_lead()
     if lead is None:
-        return _section(automation, "dry_run", 422, dry_error="No lead with this id in your organization.")
+        return _section(automation, "dry_run", 422, dry_error=NO_LEAD_CHOSEN)
     return _section(automation, "dry_run", dry=dry_run(automation, lead), dry_lead=lead)
 
 
@@ -392,7 +398,7 @@ def start(automation_id):
     automation = get_or_404(Automation, automation_id)
     lead = _chosen_lead()
     if lead is None:
-        return _section(automation, "dry_run", 422, dry_error="No lead with this id in your organization.")
+        return _section(automation, "dry_run", 422, dry_error=NO_LEAD_CHOSEN)
     run_ids = start_manually(automation, [lead.id])
     audit("trigger", automation, {"lead_id": lead.id, "runs": run_ids})
     db.session.commit()
@@ -401,7 +407,7 @@ def start(automation_id):
         if run_ids
         else "Not started: a run of this automation is still open for this lead, or its conditions do not hold."
     )
-    return _section(automation, "dry_run", started=message)
+    return _section(automation, "dry_run", started=message, dry_lead=lead)
 
 
 @bp.get("/<int:automation_id>/runs")

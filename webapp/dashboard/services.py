@@ -1,11 +1,12 @@
 """What the dashboard and the notification bell read, for one organization."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Date, case, cast, func, select, update
 
 from ..extensions import db
-from ..models import Lead, LeadEvent, Notification, utcnow
+from ..models import AutomationRun, Lead, LeadEvent, Notification, OutboxMessage, utcnow
 
 
 def lead_counts(organization_id: int, since: datetime) -> tuple[int, int]:
@@ -54,3 +55,91 @@ def mark_notifications_read(organization_id: int, user_id: int) -> None:
         .where(Notification.organization_id == organization_id, Notification.user_id == user_id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
+
+
+# --- the charts: one query each, by UTC day over the last ``days`` days (today included) ---------------
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    name: str
+    values: list[int]  # one count per day of the chart, oldest first
+
+
+@dataclass(frozen=True)
+class DailyChart:
+    days: list[date]
+    series: list[DailySeries]
+
+    @property
+    def total(self) -> int:
+        return sum(sum(s.values) for s in self.series)
+
+
+def chart_days(today: date, days: int) -> list[date]:
+    return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
+
+
+def _utc_day(column):
+    return cast(func.timezone("UTC", column), Date)
+
+
+def _daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
+    """``rows`` of ``(day, name, count)`` as one series per name (in ``names`` order), zeros filled in."""
+    index = {day: i for i, day in enumerate(days)}
+    values = {name: [0] * len(days) for name in names}
+    for day, name, count in rows:
+        if day in index and name in values:
+            values[name][index[day]] += count
+    return DailyChart(days, [DailySeries(name, values[name]) for name in names])
+
+
+def leads_per_day_by_source(organization_id: int, today: date, days: int = 30) -> DailyChart:
+    """New leads per day, one series per source (``unknown`` for none), the most common first."""
+    span = chart_days(today, days)
+    day = _utc_day(Lead.created_at)
+    rows = [
+        (day_, source or "unknown", count)
+        for day_, source, count in db.session.execute(
+            select(day, Lead.source, func.count())
+            .where(Lead.organization_id == organization_id, Lead.created_at >= _start_of(span[0]))
+            .group_by(day, Lead.source)
+        )
+    ]
+    totals: dict[str, int] = {}
+    for _, source, count in rows:
+        totals[source] = totals.get(source, 0) + count
+    names = sorted(totals, key=lambda name: (-totals[name], name))
+    return _daily_chart(rows, span, names)
+
+
+def runs_per_day(organization_id: int, today: date, days: int = 30) -> DailyChart:
+    """Automation runs started per day: those that failed, and the others."""
+    span = chart_days(today, days)
+    day = _utc_day(AutomationRun.created_at)
+    failed = func.sum(case((AutomationRun.status == "failed", 1), else_=0))
+    rows = db.session.execute(
+        select(day, func.count(), failed)
+        .where(AutomationRun.organization_id == organization_id, AutomationRun.created_at >= _start_of(span[0]))
+        .group_by(day)
+    ).all()
+    flat = [(d, "failed", f) for d, _, f in rows] + [(d, "succeeded or open", n - f) for d, n, f in rows]
+    return _daily_chart(flat, span, ["succeeded or open", "failed"])
+
+
+def emails_per_day(organization_id: int, today: date, days: int = 30) -> DailyChart:
+    """Emails per day by the day they were queued: sent, and not sent (queued, failed, held, suppressed)."""
+    span = chart_days(today, days)
+    day = _utc_day(OutboxMessage.created_at)
+    sent = func.sum(case((OutboxMessage.status == "sent", 1), else_=0))
+    rows = db.session.execute(
+        select(day, func.count(), sent)
+        .where(OutboxMessage.organization_id == organization_id, OutboxMessage.created_at >= _start_of(span[0]))
+        .group_by(day)
+    ).all()
+    flat = [(d, "sent", s) for d, _, s in rows] + [(d, "not sent", n - s) for d, n, s in rows]
+    return _daily_chart(flat, span, ["sent", "not sent"])
+
+
+def _start_of(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=timezone.utc)

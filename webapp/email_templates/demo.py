@@ -15,7 +15,7 @@ DEMO_TEMPLATES = (
         "name": "Welcome Email",
         "slug": "welcome-email",
         "template_type": "marketing",
-        "subject": "Welcome to {{company_name}} Insurance",
+        "subject": "Welcome to {{ company_name }}",  # the company name says "Insurance" already
         "body_html": "<html><body><h1>Welcome {{first_name}}!</h1><p>Thank you for your interest in our insurance "
         "services.</p>" + FOOTER + "</body></html>",
         "body_text": "Welcome {{first_name}}!\n\nThank you for your interest in our insurance services.\n\n"

@@ -45,7 +45,6 @@ LIST, NEW, EDITOR, FRAME = (
 )
 # The preview document: inline styles and images only; no scripts, fonts, frames, forms or base URL.
 FRAME_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data: https:; base-uri 'none'; form-action 'none'"
-PICKER_LEADS = 100
 VARIABLES = (*LEAD_FIELDS, "full_name", "company_name", "agent_name", "agent_email", "unsubscribe_url", "today")
 
 
@@ -133,15 +132,11 @@ def _saved_content(template: EmailTemplate) -> dict:
 def _editor_context(template: EmailTemplate, form: TemplateForm | None = None, **extra) -> dict:
     form = form or TemplateForm(obj=template, formdata=None)
     lead = _chosen_lead()
-    leads = db.session.scalars(scoped(Lead).order_by(Lead.updated_at.desc(), Lead.id.desc()).limit(PICKER_LEADS)).all()
-    if lead is not None and lead not in leads:
-        leads = [lead, *leads]
     result, errors = _render_preview(form.content(), lead)
     return {
         "email_template": template,
         "form": form,
         "lead": lead,
-        "leads": leads,
         "versions": earlier_versions(template),
         "preview": result,
         "preview_errors": errors,

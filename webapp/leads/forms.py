@@ -2,9 +2,10 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import BooleanField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SelectField, StringField
 
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES
+from .importer import MODES as IMPORT_MODES
 
 
 def _choices(values, blank=True):
@@ -45,3 +46,9 @@ class LeadForm(FlaskForm):
 
 class ImportForm(FlaskForm):
     file = FileField("CSV file", validators=[FileRequired()])
+
+
+class ImportStartForm(FlaskForm):
+    """The choices made before an import runs (the column selects are read by the view: one per column)."""
+
+    mode = RadioField("Rows with problems", choices=list(IMPORT_MODES.items()), default="all_or_nothing")

@@ -1,4 +1,11 @@
-"""CSV import of leads, run as a background job: all rows valid, or nothing imported.
+"""CSV import of leads: columns matched to lead fields, then a background job.
+
+An upload is kept as an ``ImportJob`` in ``mapping`` status; the person matches the file's columns
+to lead fields (guessed from the headers) and chooses what happens to rows with problems: nothing
+imported if any row is wrong (the default, SPEC §10), or the valid rows imported and the others
+reported. The job then checks every row with the lead rules (``validate_lead_row``) and creates the
+leads in one transaction, in set-based statements (``create_leads``). Rejected rows are kept as a
+CSV of their original cells, their row number and their problems, to fix and import again.
 
 Progress and errors are written through a separate connection so that the page can show them
 while the import's own transaction is still open.
@@ -6,7 +13,9 @@ while the import's own transaction is still open.
 
 import csv
 import io
+import itertools
 import logging
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
@@ -17,55 +26,136 @@ from ..jobs import enqueue
 from ..models import ImportJob
 from ..models.leads import LEAD_INPUT_FIELDS
 from ..validation import ValidationFailed
-from .services import create_leads, validate_lead
+from .services import create_leads, validate_lead_row
 
-PROGRESS_EVERY = 250
+PROGRESS_EVERY = 1000
 MAX_ATTEMPTS = 3  # jobs that may start one import; an import that stops every time is failed, not retried
 UNREADABLE_FILE = "the import stopped {attempts} times without finishing; nothing was imported. Check the file, then import it again"
-CHUNK = 1000
-MAX_ERRORS_KEPT = 500
+CHUNK = 5000
+MAX_ERRORS_KEPT = 500  # shown on the page; the rejected-rows file has them all
+PREVIEW_ROWS = 5
 ADVISORY_LOCK_SPACE = 7301  # first key of pg_try_advisory_xact_lock(space, import id)
+MODES = {
+    "all_or_nothing": "Import nothing if any row has a problem",
+    "valid_rows": "Import the valid rows and report the others",
+}
+FIELDS = (*LEAD_INPUT_FIELDS, "email_opt_out")  # what a column can be imported as
 log = logging.getLogger(__name__)
-COLUMNS = (*LEAD_INPUT_FIELDS, "email_opt_out")
+
+# Header spellings of each field, compared without case, spaces or punctuation ("E-mail", "First Name").
+SYNONYMS = {
+    "first_name": ("firstname", "first", "givenname", "forename", "fname"),
+    "last_name": ("lastname", "last", "surname", "familyname", "lname"),
+    "email": ("email", "emailaddress", "mail", "emailaddr"),
+    "phone": ("phone", "phonenumber", "telephone", "tel", "mobile", "cell", "cellphone", "mobilephone"),
+    "status": ("status", "leadstatus", "stage"),
+    "priority": ("priority",),
+    "source": ("source", "leadsource", "origin"),
+    "insurance_type": ("insurancetype", "insurance", "product", "coverage", "policytype", "lineofbusiness"),
+    "state": ("state", "statecode", "st", "province"),
+    "city": ("city", "town"),
+    "value_estimate": ("valueestimate", "value", "estimatedvalue", "estimate", "premium", "amount", "dealvalue"),
+    "tags": ("tags", "tag", "labels", "label"),
+    "email_opt_out": ("emailoptout", "optout", "optedout", "unsubscribed", "donotemail"),
+}
+_FIELD_OF_HEADER = {spelling: field for field, spellings in SYNONYMS.items() for spelling in spellings}
 
 
-def parse_rows(content: str) -> tuple[list[dict], list[dict]]:
-    """Rows as dicts of known columns; unknown header columns and unreadable CSV are errors of the file."""
-    reader = csv.DictReader(io.StringIO(content))
+class UnreadableFile(Exception):
+    """The content cannot be read as a CSV with a header row: the message says why."""
+
+
+# --- the file and its columns -----------------------------------------------------------------------
+
+
+def _normalised(header: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", header.lower())
+
+
+def guess_field(header: str) -> str | None:
+    """The lead field a column header most likely means (``"E-mail"`` → ``email``), or None."""
+    return _FIELD_OF_HEADER.get(_normalised(header))
+
+
+def guess_mapping(header: list[str]) -> list[str | None]:
+    """A field (or None: ignored) per column; each field goes to the first column that names it."""
+    taken, mapping = set(), []
+    for name in header:
+        field = guess_field(name)
+        mapping.append(field if field and field not in taken else None)
+        taken.add(field)
+    return mapping
+
+
+def read_csv(content: str, limit: int | None = None) -> tuple[list[str], list[list[str]]]:
+    """The header and the data rows of a file (the first ``limit`` non-blank ones only, when given:
+    the rest of the file is not parsed); raises UnreadableFile."""
+    reader = csv.reader(io.StringIO(content))
     try:
-        return _read_rows(reader)
+        header = next(reader, None)
+        if limit is None:
+            rows = list(reader)
+        else:
+            rows = list(itertools.islice((row for row in reader if _has_values(row)), limit))
     except csv.Error as exc:
         message = str(exc)
         if "field larger than field limit" in message:
             message = f"a cell holds more than {csv.field_size_limit():,} characters"
-        return [], [{"row": reader.line_num or 1, "field": "file", "message": f"the file cannot be read as CSV: {message}"}]
+        raise UnreadableFile(f"the file cannot be read as CSV (line {reader.line_num or 1}): {message}") from None
+    header = [name.strip() for name in header or []]
+    if not any(header):
+        raise UnreadableFile("the file has no header row")
+    return header, rows
 
 
-def _read_rows(reader: csv.DictReader) -> tuple[list[dict], list[dict]]:
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    unknown = [h for h in header if h and h not in COLUMNS]
-    if not header:
-        return [], [{"row": 1, "field": "file", "message": "the file has no header row"}]
-    if unknown:
-        return [], [{"row": 1, "field": "header", "message": f"unknown column(s): {', '.join(unknown)}"}]
-    reader.fieldnames = header
-    rows = []
-    for raw in reader:
-        if None in raw:
-            rows.append({"__error__": "the row has more cells than the header"})
+def _has_values(row: list[str]) -> bool:
+    return any(cell.strip() for cell in row)
+
+
+def mapping_errors(header: list[str], mapping: list[str | None]) -> list[dict]:
+    """Why a chosen mapping cannot be used: unknown fields, a field chosen twice, nothing chosen."""
+    errors = []
+    columns_of = {}
+    for position, field in enumerate(mapping):
+        if field is None:
             continue
-        row = {k: v for k, v in raw.items() if k}
-        if not (row.get("email_opt_out") or "").strip():
-            row.pop("email_opt_out", None)  # blank: the default (yes/no/true/false/1/0 are read by the schema)
-        rows.append(row)
-    return rows, []
+        if field not in FIELDS:
+            errors.append({"field": f"column-{position}", "message": f"'{field}' is not a lead field"})
+        columns_of.setdefault(field, []).append(position)
+    for field, positions in columns_of.items():
+        if len(positions) > 1:
+            names = " and ".join(header[p] or f"column {p + 1}" for p in positions)
+            for position in positions[1:]:
+                errors.append({"field": f"column-{position}", "message": f"{field} is already chosen for {names}: choose it once"})
+    if not columns_of:
+        errors.append({"field": "mapping", "message": "choose a lead field for at least one column"})
+    return errors
+
+
+def start_import(job: ImportJob, mapping: list[str | None], mode: str) -> None:
+    """Record the chosen mapping and mode and queue the job (on commit); raises ValidationFailed."""
+    header, _ = read_csv(job.content, limit=0)
+    mapping = (list(mapping) + [None] * len(header))[: len(header)]
+    errors = mapping_errors(header, mapping)
+    if mode not in MODES:
+        errors.append({"field": "mode", "message": "choose what happens to rows with problems"})
+    if errors:
+        raise ValidationFailed(errors)
+    job.options = {"mapping": mapping, "mode": mode}
+    job.status = "pending"
+    db.session.flush()
+    enqueue(run_import, job.id, queue="high")
+
+
+# --- the job ----------------------------------------------------------------------------------------
 
 
 def run_import(import_id: int) -> None:
-    """The job: validate every row, then create all leads in one transaction.
+    """The job: check every row, then create the leads in one transaction.
 
-    An import that fails ends ``failed`` with a message for the person who uploaded it; nothing of it
-    is imported."""
+    All-or-nothing: any row with a problem fails the import and nothing is imported. Valid rows: the
+    valid rows are imported and the others reported (``rejected_count``, the rejected-rows file).
+    An import that fails ends ``failed`` with a message for the person who uploaded it."""
     job = db.session.get(ImportJob, import_id)
     if job is None or job.status not in ("pending", "running"):
         return
@@ -88,28 +178,25 @@ def run_import(import_id: int) -> None:
 
 
 def _validate_and_create(job: ImportJob) -> None:
-    import_id = job.id
-    rows, errors = parse_rows(job.content)
-    _progress(import_id, best_effort=True, total_rows=len(rows))
-    clean = []
-    for index, row in enumerate(rows):
-        line = index + 2  # the header is line 1
-        if "__error__" in row:
-            errors.append({"row": line, "field": "row", "message": row["__error__"]})
-            continue
-        try:
-            clean.append(validate_lead(row, job.organization_id))
-        except ValidationFailed as exc:
-            errors.extend({"row": line, **e} for e in exc.errors)
-        if (index + 1) % PROGRESS_EVERY == 0:
-            _progress(import_id, best_effort=True, processed_rows=index + 1)
-    if errors or not rows:
-        db.session.rollback()
-        errors = errors or [{"row": 1, "field": "file", "message": "the file has no data rows"}]
-        _progress(import_id, status="failed", errors=errors[:MAX_ERRORS_KEPT], processed_rows=len(rows))
-        return
-    organization_id, user_id = job.organization_id, job.user_id
-    _progress(import_id, best_effort=True, processed_rows=len(rows))
+    import_id, organization_id, user_id = job.id, job.organization_id, job.user_id
+    try:
+        header, rows = read_csv(job.content)
+    except UnreadableFile as exc:
+        return _fail(import_id, [{"row": 1, "field": "file", "message": str(exc)}])
+    mapping = (job.options or {}).get("mapping") or guess_mapping(header)
+    columns = [(position, field) for position, field in enumerate(mapping) if field and position < len(header)]
+    if not columns:
+        return _fail(import_id, [{"row": 1, "field": "header", "message": "no column of the file is matched to a lead field"}])
+    numbered = [(index + 2, row) for index, row in enumerate(rows) if _has_values(row)]  # line 1: header
+    if not numbered:
+        return _fail(import_id, [{"row": 1, "field": "file", "message": "the file has no data rows"}])
+    _progress(import_id, best_effort=True, total_rows=len(numbered))
+
+    clean, rejected, errors = _check_rows(import_id, organization_id, header, columns, numbered)
+    if errors and (job.mode == "all_or_nothing" or not clean):
+        return _fail(import_id, errors, rejected=(header, rejected), processed_rows=len(numbered))
+    _progress(import_id, best_effort=True, processed_rows=len(numbered), rejected_count=len(rejected), errors=errors[:MAX_ERRORS_KEPT])
+
     created = 0
     for start in range(0, len(clean), CHUNK):
         created += len(create_leads(organization_id, clean[start : start + CHUNK], user_id))
@@ -118,9 +205,71 @@ def _validate_and_create(job: ImportJob) -> None:
     db.session.execute(
         update(ImportJob)
         .where(ImportJob.id == import_id)
-        .values(status="completed", created_count=created, processed_rows=len(rows), content="")
+        .values(
+            status="completed",
+            created_count=created,
+            processed_rows=len(numbered),
+            rejected_count=len(rejected),
+            errors=errors[:MAX_ERRORS_KEPT],
+            content=rejected_rows_csv(header, rejected),
+        )
     )
     db.session.commit()
+
+
+def _check_rows(import_id: int, organization_id: int, header: list[str], columns: list, numbered: list) -> tuple[list, list, list]:
+    """Every row through the lead rules: the clean values, the rejected rows, and their errors."""
+    width = len(header)
+    column_of = {field: header[position] or f"column {position + 1}" for position, field in columns}
+    clean, rejected, errors = [], [], []
+    for done, (line, row) in enumerate(numbered, start=1):
+        if len(row) > width and _has_values(row[width:]):  # blank cells past the header are a trailing comma
+            row_errors = [{"row": line, "field": "row", "column": None, "message": "the row has more cells than the header"}]
+        else:
+            data = {field: row[position] for position, field in columns if position < len(row)}
+            if not (data.get("email_opt_out") or "").strip():
+                data.pop("email_opt_out", None)  # blank: the default (yes/no/true/false/1/0 are read by the schema)
+            try:
+                clean.append(validate_lead_row(data, organization_id))
+                row_errors = []
+            except ValidationFailed as exc:
+                row_errors = [{"row": line, **error, "column": column_of.get(error["field"])} for error in exc.errors]
+        if row_errors:
+            errors.extend(row_errors)
+            rejected.append((line, row, row_errors))
+        if done % PROGRESS_EVERY == 0:
+            _progress(import_id, best_effort=True, processed_rows=done)
+    return clean, rejected, errors
+
+
+def _fail(import_id: int, errors: list[dict], rejected: tuple | None = None, **values) -> None:
+    """End the import ``failed``: nothing imported; the rejected rows kept to download."""
+    db.session.rollback()
+    content = rejected_rows_csv(*rejected) if rejected else ""
+    rejected_count = len(rejected[1]) if rejected else 0
+    _progress(import_id, status="failed", errors=errors[:MAX_ERRORS_KEPT], content=content, rejected_count=rejected_count, **values)
+
+
+def error_text(error: dict) -> str:
+    """``value_estimate: enter a number, like 1500 or 1500.50`` — the message naming its column."""
+    name = error.get("column") or (error["field"] if error.get("field") not in (None, "row", "file", "header", "body") else None)
+    return f"{name}: {error['message']}" if name else error["message"]
+
+
+def rejected_rows_csv(header: list[str], rejected: list[tuple[int, list[str], list[dict]]]) -> str:
+    """The rejected rows as a CSV: their original columns, then their row number and their problems."""
+    if not rejected:
+        return ""
+    row_column = "row" if "row" not in header else "row (import)"
+    error_column = "error" if "error" not in header else "error (import)"
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*header, row_column, error_column])
+    width = len(header)
+    for line, row, row_errors in rejected:
+        cells = (row + [""] * width)[:width] if len(row) <= width else row
+        writer.writerow([*cells, line, "; ".join(error_text(e) for e in row_errors)])
+    return out.getvalue()
 
 
 def _claim(import_id: int) -> bool:

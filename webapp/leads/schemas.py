@@ -2,11 +2,25 @@
 
 from typing import Annotated
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES, US_STATES
-from ..validation import Money, RowId, StrictModel, Tags, blank_to_none, choice, documented_as, line, optional, text
+from ..validation import (
+    Money,
+    RowId,
+    StrictModel,
+    Tags,
+    any_case_of,
+    blank_to_none,
+    choice,
+    documented_as,
+    line,
+    optional,
+    requires_one_of,
+    text,
+)
 
 MAX_BULK = 1000
 
@@ -30,20 +44,27 @@ def _check_state(value: str | None) -> str | None:
     return value
 
 
-Email = Annotated[str | None, BeforeValidator(blank_to_none), AfterValidator(_check_email)]
+# A lead's address must be able to receive mail: a domain with a dot, not a special-use one (.test).
+SPECIAL_USE = any_case_of(email_validator.SPECIAL_USE_DOMAIN_NAMES).removeprefix("^").removesuffix("$")
+DELIVERABLE = documented_as(format="email", pattern=rf"@(?!([^@]*\.)?{SPECIAL_USE}$)[^@]*\.[^@]+$")
+Email = Annotated[Annotated[str, DELIVERABLE] | None, BeforeValidator(blank_to_none), AfterValidator(_check_email)]
 # Any case is accepted and stored upper-case.
+STATE_CODE = documented_as(pattern=any_case_of(sorted(US_STATES)), description="A US state code, e.g. TX (any case; stored upper-case)")
 State = Annotated[
-    str | None,
+    Annotated[str, STATE_CODE] | None,
     BeforeValidator(blank_to_none),
     AfterValidator(_check_state),
-    documented_as(pattern="^[A-Za-z]{2}$", description="A US state code, e.g. TX (any case; stored upper-case)"),
 ]
 
 
 class LeadFields(StrictModel):
-    """A lead's writable fields. On update only the fields given are changed."""
+    """A lead's writable fields. A new lead needs at least one of first_name, last_name, email and
+    phone (a change may not remove the last of them). On update only the fields given are changed."""
 
     never_null = ("status", "priority", "email_opt_out")
+    # The document states the rule (``leads.services.contact_errors`` enforces it): one class per field
+    # for generated clients.
+    model_config = ConfigDict(json_schema_extra=requires_one_of("first_name", "last_name", "email", "phone", non_blank=True))
 
     first_name: line(100) = None
     last_name: line(100) = None

@@ -4,12 +4,15 @@ Services validate, change rows and add events; they never commit: the caller (a 
 owns the transaction.
 """
 
+import re
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, false, select
+from pydantic import ValidationError
+from sqlalchemy import delete, false, func, or_, select
 
 from ..extensions import db
+from ..human_errors import human_errors
 from ..models import Campaign, Lead, LeadEvent, LeadTag, User, utcnow
 from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..tenancy import ids_in_org
@@ -35,6 +38,16 @@ def validate_lead(data, organization_id: int, *, partial: bool = False) -> dict:
     return _checked_values(fields.model_dump(exclude_unset=partial), organization_id, partial)
 
 
+def validate_lead_row(data: dict, organization_id: int) -> dict:
+    """``validate_lead`` for a row of a file (the CSV import): the same rules, and messages that tell
+    the person fixing the file what to enter (``human_errors``)."""
+    try:
+        fields = LeadFields.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailed(human_errors(exc)) from None
+    return _checked_values(fields.model_dump(), organization_id, False)
+
+
 def validate_leads(data, organization_id: int) -> list[dict]:
     """Check a bulk body ``{"leads": [...]}``; returns every lead's clean values, or raises with
     the errors of all of them (``leads[7].email``)."""
@@ -51,8 +64,11 @@ def validate_leads(data, organization_id: int) -> list[dict]:
 
 
 def _checked_values(values: dict, organization_id: int, partial: bool, prefix: str = "") -> dict:
-    """The checks a field type cannot make: required fields kept, ids of the organization."""
+    """The checks a field type cannot make: required fields kept, a way to tell who the lead is, ids
+    of the organization."""
     errors = presence_errors(LeadFields, values, partial=partial, prefix=prefix)
+    if not partial:
+        errors += contact_errors(values, prefix=prefix)
     for name in LeadFields.never_null:
         if not partial and name in values and values[name] is None:
             del values[name]  # null on create: the default
@@ -63,6 +79,21 @@ def _checked_values(values: dict, organization_id: int, partial: bool, prefix: s
     if errors:
         raise ValidationFailed(errors)
     return values
+
+
+# A lead needs at least one of these (SPEC §14): a row without any is nobody anyone can reach.
+CONTACT_FIELDS = ("first_name", "last_name", "email", "phone")
+NO_CONTACT = "a lead needs at least one of first_name, last_name, email or phone"
+
+
+def contact_errors(values: dict, lead: Lead | None = None, prefix: str = "") -> list[dict]:
+    """Errors naming the four contact fields when a new lead (or ``lead`` once ``values`` are
+    applied) would have none of them; nothing when ``values`` leave them unchanged."""
+    if lead is not None and not any(name in values for name in CONTACT_FIELDS):
+        return []
+    if any(values[name] if name in values else getattr(lead, name, None) for name in CONTACT_FIELDS):
+        return []
+    return [{"field": field_path((name,), prefix), "message": NO_CONTACT} for name in CONTACT_FIELDS]
 
 
 def create_leads(organization_id: int, rows: list[dict], actor_id: int | None = None) -> list[int]:
@@ -118,7 +149,11 @@ def _created_data(values: dict) -> dict:
 
 
 def update_lead(lead: Lead, values: dict, actor_id: int | None = None) -> list[LeadEvent]:
-    """Apply validated changes to a lead and record one event per kind of change."""
+    """Apply validated changes to a lead and record one event per kind of change; a change that would
+    leave the lead without a name, an email and a phone is refused."""
+    errors = contact_errors(values, lead)
+    if errors:
+        raise ValidationFailed(errors)
     events = []
     updated = {}
     for name, new in values.items():
@@ -220,13 +255,29 @@ def lead_list_query(organization_id: int, filters: dict):
         assignee_id = int(assignee) if assignee.isdigit() else None
         query = query.where(Lead.assigned_to_id == assignee_id if is_row_id(assignee_id) else false())
     if filters.get("q"):
-        needle = filters["q"].strip()
-        query = query.where(
-            db.or_(
-                *(col.icontains(needle, autoescape=True) for col in (Lead.first_name, Lead.last_name, Lead.email, Lead.phone, Lead.city))
-            )
-        )
+        query = query.where(search_clause(filters["q"]))
     return query
+
+
+PHONE_PUNCTUATION = " -().+/"
+PHONE_LIKE = re.compile(r"[\d\s().+/-]+")
+
+
+def search_clause(q: str):
+    """Free-text search: the full name ("Priya Johnson"), email, phone or city contains the text,
+    case-insensitively and literally (``%`` is no wildcard); a phone number matches whatever its
+    punctuation ("512-555-0142" finds "+1 (512) 555 0142")."""
+    needle = " ".join(q.split())
+    full_name = func.coalesce(Lead.first_name, "") + " " + func.coalesce(Lead.last_name, "")
+    columns = (full_name, Lead.email, Lead.phone, Lead.city)
+    clauses = [column.icontains(needle, autoescape=True) for column in columns]
+    digits = re.sub(r"\D", "", needle)
+    if len(digits) >= 3 and PHONE_LIKE.fullmatch(needle):
+        phone_digits = Lead.phone
+        for character in PHONE_PUNCTUATION:
+            phone_digits = func.replace(phone_digits, character, "")
+        clauses.append(phone_digits.contains(digits))
+    return or_(*clauses)
 
 
 def purge_lead_events(organization_id: int, cutoff: datetime) -> int:

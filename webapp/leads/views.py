@@ -1,6 +1,9 @@
 """Lead pages: list with filters, detail with timeline, create/edit, CSV import."""
 
-from flask import Blueprint, flash, g, redirect, render_template, request, url_for
+import re
+from urllib.parse import quote
+
+from flask import Blueprint, Response, flash, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import select
@@ -11,20 +14,21 @@ from ..campaigns.services import campaign_options
 from ..extensions import db
 from ..features import wiring
 from ..htmx import render_page_or_fragment
-from ..jobs import enqueue
-from ..models import ImportJob, Lead, LeadEvent, Task, User
+from ..models import ImportJob, Lead, LeadEvent, User
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES
 from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
 from ..validation import ValidationFailed
-from .forms import ImportForm, LeadForm
-from .importer import run_import
+from . import importer
+from .forms import ImportForm, ImportStartForm, LeadForm
+from .lookup import suggest_leads
 from .services import create_lead, delete_lead, lead_list_query, update_lead, validate_lead
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
 PER_PAGE = 25
 FILTER_NAMES = ("q", "status", "priority", "source", "insurance_type", "state", "tag")
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+LISTBOX_ID = re.compile(r"[A-Za-z][\w-]{0,60}")
 
 
 def current_filters() -> dict:
@@ -47,6 +51,19 @@ def index():
         sources=SOURCES,
         insurance_types=INSURANCE_TYPES,
     )
+
+
+@bp.get("/search")
+@roles_required(*READ)
+def search():
+    """The options of a lead combobox (``templates/_macros/lead_combobox.html``): the organization's
+    leads matching ``q``; ``listbox`` is the id of the list they go into (each option's id starts with it)."""
+    q = request.args.get("q", "")
+    listbox = request.args.get("listbox", "")
+    listbox = listbox if LISTBOX_ID.fullmatch(listbox) else "lead-options"
+    leads = suggest_leads(g.organization_id, q)
+    response = render_template("leads/_suggestions.html", leads=leads, q=q.strip(), listbox=listbox)
+    return response, 200, {"Vary": "HX-Request"}
 
 
 def _fill_choices(form: LeadForm) -> None:
@@ -81,8 +98,7 @@ def detail(lead_id):
     events = db.session.scalars(
         select(LeadEvent).where(LeadEvent.lead_id == lead.id).order_by(LeadEvent.created_at.desc(), LeadEvent.id.desc()).limit(200)
     ).all()
-    tasks = db.session.scalars(scoped(Task, Task.lead_id == lead.id).order_by(Task.due_date)).all()
-    return render_template("leads/detail.html", lead=lead, events=events, tasks=tasks, panels=detail_panels(lead))
+    return render_template("leads/detail.html", lead=lead, events=events, panels=detail_panels(lead))
 
 
 def detail_panels(lead: Lead) -> list:
@@ -143,13 +159,13 @@ def import_csv():
                 user_id=current_user.id,
                 filename=form.file.data.filename or "upload.csv",
                 content=content,
+                status="mapping",
             )
             db.session.add(job)
             db.session.flush()
             audit("create", job, {"filename": job.filename})
-            enqueue(run_import, job.id, queue="high")
             db.session.commit()
-            return redirect(url_for("leads.import_status", import_id=job.id))
+            return redirect(url_for("leads.import_mapping", import_id=job.id))
     recent = db.session.scalars(scoped(ImportJob).order_by(ImportJob.id.desc()).limit(10)).all()
     return render_template("leads/import.html", form=form, recent=recent), 422 if form.is_submitted() else 200
 
@@ -165,11 +181,65 @@ def _uploaded_text(upload) -> tuple[str, str | None]:
         return "", "The file is not UTF-8 text."
     if "\x00" in content:
         return "", "The file contains NUL characters: is it a spreadsheet rather than CSV text?"
+    if not content.strip():
+        return "", "The file is empty."
     return content, None
+
+
+@bp.route("/import/<int:import_id>/mapping", methods=["GET", "POST"])
+@roles_required(*CONFIGURE, "agent")
+def import_mapping(import_id):
+    """Match the file's columns to lead fields, choose what happens to rows with problems, start."""
+    job = get_or_404(ImportJob, import_id)
+    if job.status != "mapping":
+        return redirect(url_for("leads.import_status", import_id=job.id))
+    form = ImportStartForm()
+    try:
+        header, rows = importer.read_csv(job.content, limit=importer.PREVIEW_ROWS)
+    except importer.UnreadableFile as exc:
+        return render_template("leads/import_mapping.html", job=job, form=form, problem=str(exc)), 422
+    mapping, errors = importer.guess_mapping(header), []
+    if form.is_submitted():
+        mapping = [request.form.get(f"column-{position}") or None for position in range(len(header))]
+        if form.validate():
+            try:
+                importer.start_import(job, mapping, form.mode.data)
+                audit("update", job, {"status": "pending", "mode": form.mode.data, "mapping": dict(zip(header, mapping, strict=True))})
+                db.session.commit()
+                return redirect(url_for("leads.import_status", import_id=job.id))
+            except ValidationFailed as exc:
+                db.session.rollback()
+                errors = exc.errors
+        else:
+            errors = [{"field": name, "message": "; ".join(messages)} for name, messages in form.errors.items()]
+    columns = [
+        {"position": p, "name": name, "field": mapping[p], "examples": [row[p] for row in rows if p < len(row) and row[p].strip()][:3]}
+        for p, name in enumerate(header)
+    ]
+    status = 422 if form.is_submitted() else 200
+    context = {"job": job, "form": form, "columns": columns, "header": header, "rows": rows, "fields": importer.FIELDS}
+    return render_template("leads/import_mapping.html", **context, errors={e["field"]: e["message"] for e in errors}), status
 
 
 @bp.get("/import/<int:import_id>")
 @roles_required(*READ)
 def import_status(import_id):
     job = get_or_404(ImportJob, import_id)
+    if job.status == "mapping" and not request.headers.get("HX-Request"):
+        return redirect(url_for("leads.import_mapping", import_id=job.id))
     return render_page_or_fragment("leads/import_status.html", "progress", job=job)
+
+
+@bp.get("/import/<int:import_id>/rejected.csv")
+@roles_required(*READ)
+def import_rejected_rows(import_id):
+    """The rows a finished import rejected: their original cells, row number and problems (only the
+    header when there are none, or none yet)."""
+    job = get_or_404(ImportJob, import_id)
+    rejected = job.content if job.outcome and job.rejected_count and job.content else "row,error\r\n"
+    name = job.filename.rsplit(".", 1)[0] or "import"
+    return Response(
+        rejected,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}-rejected-rows.csv"},
+    )

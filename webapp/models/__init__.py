@@ -10,8 +10,8 @@ from .leads import (  # noqa: F401
     Lead,
     LeadEvent,
     LeadTag,
-    Task,
 )
 from .org import AuditLog, Notification, Organization, User, UserSession  # noqa: F401
 from .scheduled_tasks import ScheduledTask  # noqa: F401
 from .segments import LeadSegment, Segment, SegmentRefresh, SegmentRule, SegmentSnapshot  # noqa: F401
+from .tasks import Task  # noqa: F401

@@ -1,9 +1,9 @@
-"""Leads, their tags and events, campaigns and follow-up tasks (SPEC §4)."""
+"""Leads, their tags and events, and campaigns (SPEC §4)."""
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -14,7 +14,6 @@ PRIORITIES = ("low", "medium", "high", "urgent")
 SOURCES = ("website", "referral", "facebook", "google_ads", "email", "phone", "partner", "event", "other")
 INSURANCE_TYPES = ("auto", "home", "life", "health", "business", "renters", "umbrella", "other")
 CAMPAIGN_STATUSES = ("draft", "active", "paused", "completed")
-TASK_TYPES = ("call", "email", "follow_up", "meeting", "review")
 MAX_TAG_LENGTH = 50  # lead_tags.tag
 # The fields a lead is created with (API, forms, CSV import), which templates can also print.
 LEAD_INPUT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "priority", "source",
@@ -96,22 +95,6 @@ class LeadEvent(db.Model):
     actor = relationship("User")
 
 
-class Task(OrgScopedMixin, db.Model):
-    """A follow-up task for an agent (call, email, meeting, ...)."""
-
-    __tablename__ = "tasks"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int | None] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"), index=True)
-    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
-    task_type: Mapped[str] = mapped_column(String(20), default="follow_up")
-    title: Mapped[str] = mapped_column(String(300))
-    due_date: Mapped[date | None] = mapped_column(Date)
-    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
-    lead = relationship("Lead")
-    assignee = relationship("User")
-
-
 class IdempotencyRecord(OrgScopedMixin, db.Model):
     """The first response to a request sent with an Idempotency-Key (kept 24 hours)."""
 
@@ -126,25 +109,48 @@ class IdempotencyRecord(OrgScopedMixin, db.Model):
 
 
 class ImportJob(OrgScopedMixin, db.Model):
-    """A CSV import running in the background: progress and per-row errors."""
+    """A CSV import: the file, the choices made for it, then the background job's progress and report.
+
+    ``status``: ``mapping`` (uploaded, columns not yet matched to lead fields), ``pending``,
+    ``running``, ``completed`` (every valid row imported; ``rejected_count`` rows reported when the
+    valid rows were asked for) or ``failed`` (nothing imported). ``options``: ``{"mapping": [field
+    or null per column of the header], "mode": "all_or_nothing" | "valid_rows"}``. Once finished,
+    ``content`` holds only the rejected rows (a CSV with their problems), or nothing.
+    """
 
     __tablename__ = "import_jobs"
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     filename: Mapped[str] = mapped_column(String(300), default="")
     content: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending, running, completed, failed
+    status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")  # jobs that started it
+    options: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
     total_rows: Mapped[int] = mapped_column(default=0)
     processed_rows: Mapped[int] = mapped_column(default=0)
     created_count: Mapped[int] = mapped_column(default=0)
+    rejected_count: Mapped[int] = mapped_column(default=0, server_default="0")
     errors: Mapped[list] = mapped_column(JSONType, default=list)
 
     @property
-    def percent(self) -> int:
-        """Validation is the first half of the work, creating the leads the second."""
+    def mode(self) -> str:
+        return (self.options or {}).get("mode") or "all_or_nothing"
+
+    @property
+    def outcome(self) -> str | None:
+        """How a finished import ended: ``completed``, ``partial`` (valid rows imported, others
+        rejected) or ``failed``; None while it is not finished."""
         if self.status == "completed":
+            return "partial" if self.rejected_count else "completed"
+        return "failed" if self.status == "failed" else None
+
+    @property
+    def percent(self) -> int:
+        """Checking the rows is the first half of the work, creating the leads the second; a finished
+        import is at 100 whatever its outcome (the bar then shows the outcome, not work left)."""
+        if self.status in ("completed", "failed"):
             return 100
         if not self.total_rows:
             return 0
-        return min(99, int(50 * (self.processed_rows + self.created_count) / self.total_rows))
+        to_create = max(self.total_rows - self.rejected_count, 1)
+        return min(99, int(50 * self.processed_rows / self.total_rows + 50 * self.created_count / to_create))

@@ -21,11 +21,11 @@ from datetime import datetime, timedelta
 from typing import NamedTuple
 
 from sqlalchemy import Select, bindparam, case, func, insert, literal, literal_column, select, true, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm.util import identity_key
 
 from ..extensions import db
 from ..features import wiring
+from ..leads.bulk import insert_rows_skipping_duplicates, insert_with_ids
 from ..leads.changes import EventRow, after_lead_changes
 from ..models import Lead, LeadEvent, LeadSegment, Segment, SegmentRule, SegmentSnapshot, utcnow
 from ..models.base import JSONType, UTCDateTime
@@ -381,8 +381,8 @@ def _apply_pairs(
         )
     if enter:
         enter = set(
-            db.session.execute(
-                _insert_ignoring_duplicates(stays).returning(stays.c.segment_id, stays.c.lead_id),
+            insert_rows_skipping_duplicates(
+                stays,
                 [
                     {
                         "organization_id": organization_id,
@@ -395,7 +395,8 @@ def _apply_pairs(
                     }
                     for segment_id, lead_id in sorted(enter)
                 ],
-            ).tuples()
+                returning=("segment_id", "lead_id"),
+            )
         )
     event_rows = [
         {
@@ -409,11 +410,7 @@ def _apply_pairs(
         for event_type, pairs in (("segment_exited", leave), ("segment_entered", enter))
         for segment_id, lead_id in sorted(pairs)
     ]
-    event_ids = (
-        db.session.scalars(insert(lead_events).returning(lead_events.c.id, sort_by_parameter_order=True), event_rows).all()
-        if event_rows
-        else []
-    )
+    event_ids = insert_with_ids(lead_events, event_rows)
     events = [EventRow(id=event_id, **row) for event_id, row in zip(event_ids, event_rows, strict=True)]
     deltas: dict[int, int] = {}
     for segment_id, _ in enter:
@@ -438,13 +435,6 @@ def _apply_pairs(
             if segment is not None:
                 db.session.expire(segment, ["member_count"])
     return events
-
-
-def _insert_ignoring_duplicates(table):
-    """INSERT ... ON CONFLICT DO NOTHING on PostgreSQL and SQLite (the partial unique index of open stays)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def _delta_case(deltas: dict[int, int]):

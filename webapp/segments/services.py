@@ -9,17 +9,18 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from flask import current_app
-from pydantic import Field
+from pydantic import ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..jobs import enqueue
 from ..models import Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, SegmentRule, utcnow
+from ..models.base import MAX_ID
 from ..scheduled_tasks.definitions import create_task
 from ..tenancy import ids_in_org
-from ..text import MAX_SLUG_LENGTH, slugify
-from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, parse, presence_errors, text
+from ..text import MAX_SLUG_LENGTH, SLUG_PATTERN, slugify
+from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, one_of_kinds, parse, presence_errors, text
 from . import membership
 from .rules import (
     ALL_OPERATORS,
@@ -29,6 +30,7 @@ from .rules import (
     has_relative_dates,
     lead_field_values,
     matching_lead_ids_query,
+    rule_json_schemas,
     validate_rules,
 )
 
@@ -41,15 +43,18 @@ REFRESH_CHUNK_LEADS = 50_000  # lead ids per step of a refresh job (its progress
 PERIODIC_REFRESH = "every 15 minutes"
 STALLED_REFRESH = timedelta(minutes=10)
 MAX_REFRESH_ATTEMPTS = 3  # jobs that may start one refresh before the sweeper gives up on it
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
 class RuleFields(StrictModel):
+    """A rule as sent; the rule engine checks it (``validate_rules``), and the document states per
+    field which operators and values it takes (``rule_json_schemas``)."""
+
+    model_config = ConfigDict(json_schema_extra=one_of_kinds(rule_json_schemas))
     required_on_create = ("value",)  # every rule in a body is a whole rule, on update too
     field: Annotated[str, Field(max_length=40), documented_as(enum=list(FIELD_TYPES))]
     operator: Annotated[str, Field(max_length=40), documented_as(enum=list(ALL_OPERATORS))]
     value: Any = None
-    position: int | None = None  # accepted for round trips; the order of the list is the order
+    position: Annotated[int, Field(ge=0, le=MAX_ID)] | None = None  # accepted for round trips; the order of the list is the order
 
 
 class SegmentFields(StrictModel):

@@ -3,13 +3,12 @@ size chart, "why is this lead (not) in it"), and the rule-row endpoint the build
 
 from flask import Blueprint, abort, flash, g, get_template_attribute, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import case, select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
 from ..extensions import db, htmx
 from ..htmx import render_page_or_fragment
-from ..leads.services import lead_list_query
+from ..leads.lookup import NO_LEAD_CHOSEN
 from ..models import Lead, Segment, SegmentRefresh
 from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, get_scoped, scoped
@@ -22,7 +21,6 @@ from .panels import lead_segments_panel
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 PER_PAGE = 25
 PREVIEW_LEADS = 10
-SUGGESTIONS = 8
 
 
 @bp.get("/")
@@ -108,9 +106,10 @@ def preview():
 @bp.get("/rule-row")
 @roles_required(*READ)
 def rule_row():
-    """One rule row of the builder: a new one (``add=1``) or one re-drawn for its new field/operator."""
+    """One rule row of the builder: a new one (``add=1``, its field takes the focus) or one re-drawn for
+    its new field/operator (htmx keeps the focus on the control that changed: the ids stay the same)."""
     row = get_template_attribute("segments/_rule_builder.html", "rule_row")
-    html = row(requested_row(request.args), request.args.get("preview") == "1")
+    html = row(requested_row(request.args), request.args.get("preview") == "1", focus=bool(request.args.get("add")))
     return html, 200, {"HX-Trigger-After-Settle": "rules-changed", "Vary": "HX-Request"}
 
 
@@ -170,36 +169,15 @@ def members(segment_id):
     return _render_detail(segment, "members", **_members_context(segment, requested_page()))
 
 
-@bp.get("/<int:segment_id>/lead-search")
-@roles_required(*READ)
-def lead_search(segment_id):
-    """Leads matching a search, for "why" (``for=why``) or to add to a static segment."""
-    segment = get_or_404(Segment, segment_id)
-    q = request.args.get("q", "").strip()
-    purpose = "add" if request.args.get("for") == "add" else "why"
-    leads = _search_leads(q)
-    return render_template("segments/_lead_suggestions.html", segment=segment, leads=leads, q=q, purpose=purpose)
-
-
-def _search_leads(q: str) -> list[Lead]:
-    """Leads of the organization matching a search (name, email, phone, city), an exact id first."""
-    if not q:
-        return []
-    query = lead_list_query(g.organization_id, {"q": q})
-    order = [Lead.id.desc()]
-    if q.lstrip("#").isdigit() and len(q) < 11:
-        lead_id = int(q.lstrip("#"))
-        query = select(Lead).where(
-            Lead.organization_id == g.organization_id, (Lead.id == lead_id) | Lead.id.in_(query.with_only_columns(Lead.id))
-        )
-        order.insert(0, case((Lead.id == lead_id, 0), else_=1))
-    return db.session.scalars(query.order_by(*order).limit(SUGGESTIONS)).all()
-
-
 @bp.post("/<int:segment_id>/members")
 @roles_required(*CONFIGURE)
 def add_member(segment_id):
-    return _add_member(get_or_404(Segment, segment_id), get_or_404(Lead, request.form.get("lead_id")))
+    segment = get_or_404(Segment, segment_id)
+    if not request.form.get("lead_id"):  # Enter in the lead combobox before a lead was chosen
+        response = _render_detail(segment, "members", **_members_context(segment, 1), notice=("error", NO_LEAD_CHOSEN))
+        response.status_code = 422
+        return response
+    return _add_member(segment, get_or_404(Lead, request.form.get("lead_id")))
 
 
 @bp.post("/members")
@@ -280,7 +258,10 @@ def why(segment_id):
     """Each rule's verdict for one lead (``lead_id``): why it is, or is not, in the segment."""
     segment = get_or_404(Segment, segment_id)
     lead = get_or_404(Lead, request.args.get("lead_id")) if request.args.get("lead_id") else None
-    return _render_detail(segment, "why", why_lead=lead, why=_explanation(segment, lead), clear_suggestions=bool(htmx and htmx.target))
+    response = _render_detail(segment, "why", why_lead=lead, why=_explanation(segment, lead))
+    if htmx and lead is not None:
+        response.headers["HX-Push-Url"] = url_for("segments.detail", segment_id=segment.id, lead_id=lead.id)
+    return response
 
 
 def _explanation(segment: Segment, lead: Lead | None) -> dict | None:
