@@ -1,6 +1,7 @@
-"""Lead API throughput against a bare Flask endpoint, and CSV import against COPY, same machine, same run.
+"""Lead API throughput against a bare Flask endpoint, same machine, same run (the CSV import against
+COPY is ``bench/import.py``).
 
-    .venv/bin/python bench/api.py [--seconds 10] [--connections 4] [--rows 10000] [--profile]
+    .venv/bin/python bench/api.py [--seconds 10] [--connections 4]
 
 Creates its own PostgreSQL database (``leadflow_bench_<random>``, tables by ``db.create_all()``,
 dropped afterwards) and uses Redis DB 13. Serves Leadflow and ``bench/bare_app.py`` with the same
@@ -8,19 +9,12 @@ gunicorn settings (2 sync workers) and loads them with ``wrk`` (or, without it, 
 keep-alive sessions). Prints, with their targets:
 
 - single-lead ``POST /api/v1/leads`` per second against the bare endpoint's requests per second (>= 0.3);
-- leads per second through ``POST /api/v1/leads/bulk`` (1000 per request) against single creates (>= 20x);
-- seconds of ``webapp.leads.importer.run_import`` for N rows against ``COPY`` of the same CSV (<= 5x).
-
-``--profile`` prints where the import spends its time (cProfile), to see what to improve.
+- leads per second through ``POST /api/v1/leads/bulk`` (1000 per request) against single creates (>= 20x).
 """
 
 import argparse
-import cProfile
-import csv
-import io
 import json
 import os
-import pstats
 import re
 import secrets
 import shutil
@@ -43,7 +37,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/
 GUNICORN = [sys.executable, "-m", "gunicorn", "-w", "2", "--log-level", "warning"]
 BULK_SIZE = 1000
 STATES = [("TX", "Austin"), ("CA", "San Diego"), ("FL", "Miami"), ("NY", "Buffalo"), ("IL", "Chicago")]
-TARGETS = {"single": 0.3, "bulk": 20.0, "import": 5.0}
+TARGETS = {"single": 0.3, "bulk": 20.0}
 
 
 def lead(n: int) -> dict:
@@ -62,18 +56,6 @@ def lead(n: int) -> dict:
         "value_estimate": 1000 + n % 500,
         "tags": ["bench", f"batch{n % 3}"],
     }
-
-
-def csv_of(rows: int) -> str:
-    from webapp.models.leads import LEAD_INPUT_FIELDS
-
-    header = list(LEAD_INPUT_FIELDS)
-    lines = [",".join(header)]
-    for n in range(rows):
-        values = lead(n)
-        values["tags"] = '"' + ", ".join(values["tags"]) + '"'
-        lines.append(",".join(str(values[name]) for name in header))
-    return "\n".join(lines) + "\n"
 
 
 # --- the database, the app and the servers --------------------------------------------------------------
@@ -208,80 +190,6 @@ def _load_with_threads(url, body, headers, seconds, connections) -> float:
     return sum(done) / (time.perf_counter() - started)
 
 
-# --- CSV import against COPY ------------------------------------------------------------------------------
-
-
-def time_import(app, organization_id: int, user_id: int, content: str, profile: bool = False) -> float:
-    from webapp.extensions import db
-    from webapp.leads.importer import run_import
-    from webapp.models import ImportJob
-
-    with app.app_context():
-        job = ImportJob(organization_id=organization_id, user_id=user_id, filename="bench.csv", content=content)
-        db.session.add(job)
-        db.session.commit()
-        job_id = job.id
-        db.session.remove()
-    with app.app_context():
-        profiler = cProfile.Profile() if profile else None
-        started = time.perf_counter()
-        if profiler:
-            profiler.enable()
-        run_import(job_id)
-        if profiler:
-            profiler.disable()
-        elapsed = time.perf_counter() - started
-        job = db.session.get(ImportJob, job_id)
-        if job.status != "completed":
-            raise SystemExit(f"the import {job.status}: {job.errors[:3]}")
-        db.session.remove()
-    if profiler:
-        stream = io.StringIO()
-        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(30)
-        print(stream.getvalue())
-    return elapsed
-
-
-def time_copy(database_url: str, content: str) -> float:
-    with psycopg.connect(database_url) as conn:
-        conn.execute("""CREATE TABLE IF NOT EXISTS bench_copy_leads (
-            first_name varchar(100), last_name varchar(100), email varchar(320), phone varchar(40), status varchar(20),
-            priority varchar(20), source varchar(20), insurance_type varchar(20), state varchar(2), city varchar(100),
-            value_estimate numeric(14, 2), tags text)""")
-        conn.execute("TRUNCATE bench_copy_leads")
-        conn.commit()
-        started = time.perf_counter()
-        with conn.cursor().copy("COPY bench_copy_leads FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
-            copy.write(content)
-        conn.commit()
-        elapsed = time.perf_counter() - started
-        assert conn.execute("SELECT count(*) FROM bench_copy_leads").fetchone()[0] == content.count("\n") - 1
-    return elapsed
-
-
-def time_copy_into_leads(database_url: str, content: str, organization_id: int) -> float:
-    """COPY of the same rows into the real ``leads`` table (its indexes and foreign keys), tags left out:
-    the floor of any import into this schema, to read the target against."""
-    rows = list(csv.reader(io.StringIO(content)))
-    header, body = rows[0], rows[1:]
-    columns = [name for name in header if name != "tags"]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    for row in body:
-        values = dict(zip(header, row, strict=True))
-        writer.writerow(
-            [organization_id, "2025-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00", "false", *(values[name] for name in columns)]
-        )
-    with psycopg.connect(database_url) as conn:
-        started = time.perf_counter()
-        names = ", ".join(["organization_id", "created_at", "updated_at", "email_opt_out", *columns])
-        statement = f"COPY leads ({names}) FROM STDIN WITH (FORMAT csv)"
-        with conn.cursor().copy(statement) as copy:
-            copy.write(out.getvalue())
-        conn.commit()
-        return time.perf_counter() - started
-
-
 # --- the run ------------------------------------------------------------------------------------------------
 
 
@@ -289,10 +197,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="load duration of each HTTP measure")
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--rows", type=int, default=10_000, help="rows of the CSV import")
-    parser.add_argument("--repeat", type=int, default=3, help="import and COPY runs (the best is kept)")
-    parser.add_argument("--profile", action="store_true", help="print a cProfile of one import")
-    parser.add_argument("--skip-http", action="store_true", help="only the import against COPY")
     args = parser.parse_args()
 
     name, admin_url = create_database()
@@ -307,32 +211,24 @@ def main() -> None:
     results = {}
     try:
         app, token, (organization_id, user_id) = prepare_app(env)
-        if not args.skip_http:
-            leadflow, leadflow_url = start_server("webapp:create_app()", env, "/api/v1/openapi.json")
-            bare, bare_url = start_server("bare_app:app", env, "/", chdir=os.path.join(ROOT, "bench"))
-            servers += [leadflow, bare]
-            auth = {"Authorization": f"Bearer {token}"}
-            one = json.dumps(lead(1))
-            bulk = json.dumps({"leads": [lead(n) for n in range(BULK_SIZE)]})
-            print(
-                f"load: {'wrk' if shutil.which('wrk') else 'Python threads'}, {args.connections} connections, "
-                f"{args.seconds:g} s each, gunicorn -w 2 (sync)",
-                flush=True,
-            )
-            for url, body, headers in ((bare_url + "/leads", one, {}), (leadflow_url + "/api/v1/leads", one, auth)):
-                load(url, body, headers, 2, args.connections)  # warm-up: imports, connection pools
-            results["bare_rps"] = load(bare_url + "/leads", one, {}, args.seconds, args.connections)
-            results["single_rps"] = load(leadflow_url + "/api/v1/leads", one, auth, args.seconds, args.connections)
-            bulk_connections = min(args.connections, 2)
-            load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, 2, bulk_connections)
-            results["bulk_lps"] = BULK_SIZE * load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, args.seconds, bulk_connections)
-        content = csv_of(args.rows)
-        time_import(app, organization_id, user_id, csv_of(200))  # warm-up
-        results["import_s"] = min(
-            time_import(app, organization_id, user_id, content, profile=args.profile and i == 0) for i in range(args.repeat)
+        leadflow, leadflow_url = start_server("webapp:create_app()", env, "/api/v1/openapi.json")
+        bare, bare_url = start_server("bare_app:app", env, "/", chdir=os.path.join(ROOT, "bench"))
+        servers += [leadflow, bare]
+        auth = {"Authorization": f"Bearer {token}"}
+        one = json.dumps(lead(1))
+        bulk = json.dumps({"leads": [lead(n) for n in range(BULK_SIZE)]})
+        print(
+            f"load: {'wrk' if shutil.which('wrk') else 'Python threads'}, {args.connections} connections, "
+            f"{args.seconds:g} s each, gunicorn -w 2 (sync)",
+            flush=True,
         )
-        results["copy_s"] = min(time_copy(admin_url, content) for _ in range(args.repeat))
-        results["copy_leads_s"] = min(time_copy_into_leads(admin_url, content, organization_id) for _ in range(args.repeat))
+        for url, body, headers in ((bare_url + "/leads", one, {}), (leadflow_url + "/api/v1/leads", one, auth)):
+            load(url, body, headers, 2, args.connections)  # warm-up: imports, connection pools
+        results["bare_rps"] = load(bare_url + "/leads", one, {}, args.seconds, args.connections)
+        results["single_rps"] = load(leadflow_url + "/api/v1/leads", one, auth, args.seconds, args.connections)
+        bulk_connections = min(args.connections, 2)
+        load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, 2, bulk_connections)
+        results["bulk_lps"] = BULK_SIZE * load(leadflow_url + "/api/v1/leads/bulk", bulk, auth, args.seconds, bulk_connections)
     finally:
         for server in servers:
             stop_server(server)
@@ -345,42 +241,28 @@ def main() -> None:
             pass
         drop_database(name)
         redis.Redis.from_url(REDIS_URL).flushdb()
-    report(results, args.rows)
+    report(results)
 
 
-def report(results: dict, rows: int) -> None:
+def report(results: dict) -> None:
     lines = [("measure", "figure", "ratio", "target", "")]
-    if "bare_rps" in results:
-        single = results["single_rps"] / results["bare_rps"]
-        bulk = results["bulk_lps"] / results["single_rps"]
-        lines += [
-            ("bare Flask POST (req/s)", f"{results['bare_rps']:,.0f}", "", "", ""),
-            (
-                "POST /api/v1/leads (leads/s)",
-                f"{results['single_rps']:,.0f}",
-                f"{single:.2f}x bare",
-                f">= {TARGETS['single']}",
-                "ok" if single >= TARGETS["single"] else "MISSED",
-            ),
-            (
-                f"POST /api/v1/leads/bulk x{BULK_SIZE} (leads/s)",
-                f"{results['bulk_lps']:,.0f}",
-                f"{bulk:.1f}x single",
-                f">= {TARGETS['bulk']:g}",
-                "ok" if bulk >= TARGETS["bulk"] else "MISSED",
-            ),
-        ]
-    ratio = results["import_s"] / results["copy_s"]
-    floor = results["copy_leads_s"] / results["copy_s"]
+    single = results["single_rps"] / results["bare_rps"]
+    bulk = results["bulk_lps"] / results["single_rps"]
     lines += [
-        (f"COPY {rows:,} rows, plain table (s)", f"{results['copy_s']:.3f}", "", "", ""),
-        (f"COPY {rows:,} rows into leads (s)", f"{results['copy_leads_s']:.3f}", f"{floor:.1f}x COPY", "(indexes, FKs: the floor)", ""),
+        ("bare Flask POST (req/s)", f"{results['bare_rps']:,.0f}", "", "", ""),
         (
-            f"CSV import {rows:,} rows (s)",
-            f"{results['import_s']:.3f}",
-            f"{ratio:.1f}x COPY",
-            f"<= {TARGETS['import']:g}",
-            "ok" if ratio <= TARGETS["import"] else "MISSED",
+            "POST /api/v1/leads (leads/s)",
+            f"{results['single_rps']:,.0f}",
+            f"{single:.2f}x bare",
+            f">= {TARGETS['single']}",
+            "ok" if single >= TARGETS["single"] else "MISSED",
+        ),
+        (
+            f"POST /api/v1/leads/bulk x{BULK_SIZE} (leads/s)",
+            f"{results['bulk_lps']:,.0f}",
+            f"{bulk:.1f}x single",
+            f">= {TARGETS['bulk']:g}",
+            "ok" if bulk >= TARGETS["bulk"] else "MISSED",
         ),
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(5)]

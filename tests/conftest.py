@@ -84,19 +84,24 @@ def _clean_state(request):
         return
     app = request.getfixturevalue("app")
     with app.app_context():
-        _db.session.remove()
-        # DELETE is far cheaper than TRUNCATE for the handful of rows a test leaves behind; ids
-        # start again at 1 so that every test sees the same ids whatever ran before it.
-        with _db.engine.begin() as conn:
-            for table in reversed(_db.metadata.sorted_tables):
-                conn.execute(table.delete())
-            conn.execute(
-                text("SELECT setval(s.oid, 1, false) FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace")
-            )
+        empty_database()
     client = redis.Redis.from_url(app.config["REDIS_URL"])
     for key in client.scan_iter():
         if key != REDIS_LOCK_KEY.encode():
             client.delete(key)
+
+
+def empty_database() -> None:
+    """Every table empty, ids starting again at 1 (in the current app context)."""
+    _db.session.remove()
+    # DELETE is far cheaper than TRUNCATE for the handful of rows a test leaves behind; ids
+    # start again at 1 so that every test sees the same ids whatever ran before it.
+    with _db.engine.begin() as conn:
+        for table in reversed(_db.metadata.sorted_tables):
+            conn.execute(table.delete())
+        conn.execute(
+            text("SELECT setval(s.oid, 1, false) FROM pg_class s WHERE s.relkind = 'S' AND s.relnamespace = 'public'::regnamespace")
+        )
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 import re
 
 MAX_SLUG_LENGTH = 200  # the slug columns are String(200)
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"  # what slugify() makes, and what a given slug must be
 
 
 def slugify(text: str, fallback: str, max_length: int = MAX_SLUG_LENGTH) -> str:

@@ -92,10 +92,11 @@ def test_every_json_request_body_is_a_generated_model(generated):
 
 
 def high_value_auto_rules(M):
+    """The seed's rules: a rule is one class per field, typed by the values that field takes."""
     return [
-        M.RuleFields(field=M.RuleFieldsField("insurance_type"), operator=M.RuleFieldsOperator("equals"), value="auto"),
-        M.RuleFields(field=M.RuleFieldsField("value_estimate"), operator=M.RuleFieldsOperator("greater_than"), value="1000"),
-        M.RuleFields(field=M.RuleFieldsField("status"), operator=M.RuleFieldsOperator("equals"), value="new"),
+        M.InsuranceTypeRule(field="insurance_type", operator=M.InsuranceTypeRuleOperator("equals"), value=M.InsuranceTypeRuleValue("auto")),
+        M.ValueEstimateRule(field="value_estimate", operator=M.ValueEstimateRuleOperator("greater_than"), value="1000"),
+        M.StatusRule(field="status", operator=M.StatusRuleOperator("equals"), value=M.StatusRuleValue("new")),
     ]
 
 
@@ -125,12 +126,12 @@ def seed_segment(M, **fields):
 
 def welcome_automation(M, template_id: int, assignee_id: int, **fields):
     """The seed's welcome automation (send the welcome email, then a follow-up task) as a generated body."""
-    return M.AutomationFields(
+    return M.LeadCreatedTrigger(  # an automation is one class per trigger type
         name="Welcome Email Automation",
         description="Send welcome email to new leads",
         slug="welcome-email-automation",
-        trigger_type=enum_of(M, "AutomationFieldsTriggerType")("lead_created"),
-        trigger_configuration=M.AutomationFieldsTriggerConfiguration(),
+        trigger_type="lead_created",
+        trigger_configuration=M.LeadCreatedTriggerTriggerConfiguration(),
         actions=welcome_actions(M, template_id, assignee_id),
         **fields,
     )
@@ -138,20 +139,23 @@ def welcome_automation(M, template_id: int, assignee_id: int, **fields):
 
 def welcome_actions(M, template_id: int, assignee_id: int):
     return [
-        M.ActionFields(
-            action_type=M.ActionFieldsActionType("send_email"),
+        M.SendEmailStep(  # a step is one class per action type, with the configuration it takes
+            action_type="send_email",
             action_order=0,
             is_active=True,
-            configuration=M.ActionFieldsConfiguration.from_dict(
-                {"template_id": template_id, "subject": "Welcome to Our Insurance Services", "personalize": True}
+            configuration=M.SendEmailStepConfiguration(
+                template_id=template_id, subject="Welcome to Our Insurance Services", personalize=True
             ),
         ),
-        M.ActionFields(
-            action_type=M.ActionFieldsActionType("create_task"),
+        M.CreateTaskStep(
+            action_type="create_task",
             action_order=1,
             is_active=True,
-            configuration=M.ActionFieldsConfiguration.from_dict(
-                {"task_type": "follow_up", "title": "Follow up with new lead", "due_date": "2025-12-31", "assignee_id": assignee_id}
+            configuration=M.CreateTaskStepConfiguration(
+                task_type=M.CreateTaskStepConfigurationTaskType("follow_up"),
+                title="Follow up with new lead",
+                due_date=datetime.date(2025, 12, 31),
+                assignee_id=assignee_id,
             ),
         ),
     ]
@@ -163,14 +167,14 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     created = gen_api.call(
         "POST /api/v1/leads",
         201,
-        body=M.LeadFields(
+        body=M.LeadFieldsWithFirstName(  # a lead has a first name, a last name, an email or a phone: one class each
             first_name="Priya",
             last_name="Shah",
             email="priya@example.com",
-            insurance_type=enum_of(M, "LeadFieldsInsuranceType")("auto"),
+            insurance_type=enum_of(M, "LeadFieldsWithFirstNameInsuranceType")("auto"),
             value_estimate=1500,
-            status=enum_of(M, "LeadFieldsStatus")("new"),
-            source=enum_of(M, "LeadFieldsSource")("website"),
+            status=enum_of(M, "LeadFieldsWithFirstNameStatus")("new"),
+            source=enum_of(M, "LeadFieldsWithFirstNameSource")("website"),
             state="tx",
         ),
     )
@@ -227,7 +231,6 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     assert [(a.action_type, a.action_order) for a in automation.actions] == [("send_email", 0), ("create_task", 1)]
     assert automation.actions[0].configuration.to_dict()["template_id"] == template.id
 
-    # No generated model for this body (see test_every_json_request_body_is_a_generated_model): the client takes a dict.
     triggered = gen_api.call(
         "POST /api/v1/automations/{automation_id}/trigger",
         202,
@@ -247,12 +250,14 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     task = gen_api.call(
         "POST /api/v1/automations/scheduled-tasks",
         201,
-        body=M.ScheduledTaskIn(
-            task_type=M.ScheduledTaskInTaskType("batch_operation"),
-            name="Tag the high-value auto leads",
-            payload=M.ScheduledTaskInPayload.from_dict({"operation": "add_tag", "tag": "high-value", "segment_id": segment.id}),
-            scheduled_for=due,
-            priority=80,
+        body=M.BatchOperationTask.from_dict(  # a task is one class per task type, with the payloads it takes
+            {
+                "task_type": "batch_operation",
+                "name": "Tag the high-value auto leads",
+                "payload": {"operation": "add_tag", "tag": "high-value", "segment_id": segment.id},
+                "scheduled_for": due.isoformat(),
+                "priority": 80,
+            }
         ),
     ).parsed
     assert (task.task_type, task.status, task.priority, task.max_attempts, task.attempts) == ("batch_operation", "pending", 80, 3, 0)
@@ -302,15 +307,15 @@ def make_lead(gen_api, M, admin_id):
     return gen_api.call(
         "POST /api/v1/leads",
         201,
-        body=M.LeadFields(
+        body=M.LeadFieldsWithFirstName(
             first_name="Olga",
             last_name="Opted-Out",
             email="olga@example.com",
             phone="+1 512 555 0199",
-            status=enum_of(M, "LeadFieldsStatus")("new"),
-            priority=enum_of(M, "LeadFieldsPriority")("high"),
-            source=enum_of(M, "LeadFieldsSource")("referral"),
-            insurance_type=enum_of(M, "LeadFieldsInsuranceType")("home"),
+            status=enum_of(M, "LeadFieldsWithFirstNameStatus")("new"),
+            priority=enum_of(M, "LeadFieldsWithFirstNamePriority")("high"),
+            source=enum_of(M, "LeadFieldsWithFirstNameSource")("referral"),
+            insurance_type=enum_of(M, "LeadFieldsWithFirstNameInsuranceType")("home"),
             state="TX",
             city="Austin",
             value_estimate=2500.5,
@@ -340,7 +345,7 @@ def make_automation(gen_api, M, admin_id):
             M,
             template.id,
             admin_id,
-            conditions=enum_of(M, "AutomationFieldsConditions").from_dict(
+            conditions=M.ConditionsFields.from_dict(
                 {"match_all": True, "rules": [{"field": "insurance_type", "operator": "equals", "value": "auto"}]}
             ),
             is_active=True,
@@ -436,20 +441,20 @@ def test_every_null_that_the_generated_update_model_allows_is_accepted(gen_api, 
 def create_samples(M, n: int) -> dict:
     """kind: (route, status, generated model, a valid value of every field the server needs, wrap the model into the body)."""
     return {
-        "lead": ("POST /api/v1/leads", 201, M.LeadFields, {"first_name": "Lee", "email": f"lee{n}@example.com"}, None),
+        "lead": ("POST /api/v1/leads", 201, M.LeadFieldsWithFirstName, {"first_name": "Lee", "email": f"lee{n}@example.com"}, None),
         "segment": ("POST /api/v1/segments", 201, M.SegmentFields, {"name": f"Segment {n}"}, None),
         "segment rule": (
             "POST /api/v1/segments/preview",
             200,
-            M.RuleFields,
-            {"field": M.RuleFieldsField("state"), "operator": M.RuleFieldsOperator("equals"), "value": "TX"},
+            M.StateRule,
+            {"field": "state", "operator": M.StateRuleOperator("equals"), "value": "TX"},
             lambda rule: M.PreviewFields(rules=[rule]),
         ),
         "automation": (
             "POST /api/v1/automations",
             201,
-            M.AutomationFields,
-            {"name": f"Automation {n}", "trigger_type": enum_of(M, "AutomationFieldsTriggerType")("manual")},
+            M.ManualTrigger,
+            {"name": f"Automation {n}", "trigger_type": "manual"},
             None,
         ),
         "campaign": ("POST /api/v1/campaigns", 201, M.CampaignFields, {"name": f"Campaign {n}"}, None),
@@ -463,11 +468,8 @@ def create_samples(M, n: int) -> dict:
         "scheduled task": (
             "POST /api/v1/automations/scheduled-tasks",
             201,
-            M.ScheduledTaskIn,
-            {
-                "task_type": M.ScheduledTaskInTaskType("system_maintenance"),
-                "payload": M.ScheduledTaskInPayload.from_dict({"operation": "refresh_dynamic_segments"}),
-            },
+            M.SystemMaintenanceTask,
+            {"task_type": "system_maintenance", "payload": M.SystemMaintenanceTaskPayloadType1(operation="refresh_dynamic_segments")},
             None,
         ),
     }

@@ -62,3 +62,80 @@ def test_each_create_links_to_the_get_update_and_delete_of_what_it_created(clien
     creates = [path for path, item in doc["paths"].items() if "201" in item.get("post", {}).get("responses", {})]
     linked = [path for path in creates if "links" in doc["paths"][path]["post"]["responses"]["201"]]
     assert len(linked) >= 6, linked
+
+
+def _texts(schema, path="") -> list[tuple[str, dict]]:
+    """Every string schema within ``schema``, with where it is."""
+    found = []
+    if isinstance(schema, dict):
+        if schema.get("type") == "string":
+            found.append((path, schema))
+        for key, value in schema.items():
+            found += _texts(value, f"{path}/{key}")
+    elif isinstance(schema, list):
+        for index, value in enumerate(schema):
+            found += _texts(value, f"{path}/{index}")
+    return found
+
+
+def test_every_text_of_a_request_body_says_it_holds_no_nul(client):
+    import jsonschema_rs
+
+    doc = document(client)
+    bodies = {name: schema for name, schema in doc["components"]["schemas"].items() if name.endswith(("In", "Update"))}
+    silent = []
+    for name, schema in bodies.items():
+        for where, text in _texts(schema):
+            if {"enum", "const", "format"} & set(text):
+                continue
+            validator = jsonschema_rs.validator_for({k: v for k, v in text.items() if k in ("type", "pattern")})
+            if validator.is_valid("a\x00b"):
+                silent.append(f"{name}{where}")
+    assert silent == []
+
+
+def test_a_number_is_not_a_moment(api):
+    response = api.post("/api/v1/campaigns", json={"name": "Spring", "ends_at": 1_700_000_000})
+    assert response.status_code == 422
+    assert response.get_json()["errors"] == [
+        {"field": "ends_at", "message": "must be a date and time in ISO 8601, like 2025-05-01T09:00:00Z"}
+    ]
+
+
+def test_the_lead_state_pattern_admits_exactly_the_state_codes_in_any_case(client):
+    import re
+
+    from webapp.models.leads import US_STATES
+
+    lead = resolve(document(client), {"$ref": "#/components/schemas/LeadFieldsIn"})
+    properties = lead["properties"] if "properties" in lead else lead["anyOf"][0]["properties"]
+    state = next(alternative for alternative in properties["state"]["anyOf"] if alternative.get("type") == "string")
+    pattern = re.compile(state["pattern"])
+    assert all(pattern.search(code) and pattern.search(code.lower()) and pattern.search(code.title()) for code in US_STATES)
+    assert not any(pattern.search(word) for word in ("QP", "T", "TXX", "Texas", " TX"))
+
+
+def test_the_seeds_examples_are_in_the_document_fit_their_schemas_and_are_accepted(client, api, admin):
+    """The seed's JSON examples (a requirement: they stay valid) are shown on the operations that take
+    them, the document's schemas admit them, and the server creates them in order."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    doc = document(client)
+    registry = Registry().with_resource(
+        "urn:leadflow", Resource.from_contents({**doc, "$schema": "https://json-schema.org/draft/2020-12/schema"})
+    )
+    shown = {}
+    for path, item in doc["paths"].items():
+        for method, operation in item.items():
+            content = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "examples" in content:
+                ref = content["schema"]["$ref"].replace("#/", "urn:leadflow#/")
+                validator = Draft202012Validator({"$ref": ref}, registry=registry)
+                value = content["examples"]["seed"]["value"]
+                assert list(validator.iter_errors(value)) == [], f"{method.upper()} {path}: the seed's example does not fit"
+                shown[f"{method.upper()} {path}"] = value
+    assert set(shown) == {"POST /api/v1/segments", "POST /api/v1/automations/email-templates", "POST /api/v1/automations"}
+    for route in ("POST /api/v1/automations/email-templates", "POST /api/v1/segments", "POST /api/v1/automations"):
+        response = api.post(route.split(" ")[1], json=shown[route])  # the automation's template 1 and assignee 1 exist by then
+        assert response.status_code == 201, response.get_json()

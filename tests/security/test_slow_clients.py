@@ -11,6 +11,7 @@ happens, and the server's log is left in test-artifacts/slow-clients-server.log.
 
 import contextlib
 import http.client
+import json
 import os
 import re
 import selectors
@@ -207,3 +208,21 @@ def test_a_normal_request_is_answered_quickly_while_slow_clients_trickle(test_en
                 )
                 time.sleep(REQUEST_GAP)
             assert slow["bytes"] >= slow_count, "the slow clients did not get to trickle"
+
+
+def test_a_request_line_over_the_limit_is_answered_as_problem_json(test_env):
+    """gunicorn refuses a request line longer than --limit-request-line before the app sees it; the
+    Procfile's worker answers it as every API problem is answered (and as the document says)."""
+    with procfile_server(procfile_command("web"), test_env) as port:
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        try:
+            conn.request("GET", "/api/v1/leads?q=" + "x" * 9000, headers={"Connection": "close"})
+            response = conn.getresponse()
+            body = response.read()
+        finally:
+            conn.close()
+        assert response.status == 414
+        assert response.getheader("Content-Type") == "application/problem+json"
+        assert json.loads(body)["status"] == 414
+        status, _ = timed_get(port, "/api/v1/leads?q=" + "x" * 7000)  # under the limit: the app answers (401 without a token)
+        assert status == 401

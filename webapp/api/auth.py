@@ -14,6 +14,7 @@ from ..auth.access import names_impossible_id
 from ..extensions import db
 from ..models import Organization, User, utcnow
 from ..validation import is_row_id
+from .common import check_query
 from .errors import ApiError
 
 READ = ("admin", "marketer", "agent", "viewer")
@@ -89,6 +90,7 @@ def api_auth(*roles: str):
                 raise ApiError(403, f"The {user.role} role may not do this")
             if names_impossible_id(kwargs):
                 raise ApiError(404, "Not found")
+            check_query(getattr(view, "openapi", {}).get("query", {}))
             return view(*args, **kwargs)
 
         return wrapper

@@ -1,8 +1,11 @@
 """Request parsing and response shapes shared by every API resource."""
 
 import hashlib
+import re
 
 from flask import g, json, jsonify, request
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -12,9 +15,15 @@ from ..extensions import db
 from ..models import IdempotencyRecord
 from ..models.base import utcnow
 from ..pagination import paginate as paginate_query
+from ..validation import WHITESPACE
 from .errors import ApiError
 
 MAX_PAGE = 1_000_000  # keeps the row offset within a 64-bit integer whatever per_page is
+# What ``json_body`` lets through in a string: no NUL (the database cannot store it), stated on every
+# text of a request body (``api.docs``). Lone UTF-16 surrogates are refused too; JSON text without
+# them is what I-JSON (RFC 7493) requires, and regex engines of other languages cannot name them.
+STORABLE_TEXT = "^[^\\x00]*$"
+STORABLE_NON_BLANK_TEXT = f"^[^\\x00]*[^{WHITESPACE}\\x00][^\\x00]*$"  # not blank as str.strip() sees it
 PAGE_QUERY = {"page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "per_page": {"type": "integer", "minimum": 1, "maximum": 200}}
 
 
@@ -38,7 +47,18 @@ def json_body() -> dict:
     if bad is not None:
         message = "must not contain NUL characters or unpaired surrogates"
         raise ApiError(422, f"{bad}: {message}", errors=[{"field": bad, "message": message}])
-    return data
+    return _whole_numbers_as_integers(data)
+
+
+def _whole_numbers_as_integers(value):
+    """``5.0`` is the integer 5, as JSON Schema reads it (the document's integers admit it)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _whole_numbers_as_integers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers_as_integers(item) for item in value]
+    return value
 
 
 def _unstorable_text(value, path: str = "") -> str | None:
@@ -64,9 +84,39 @@ def _unstorable_text(value, path: str = "") -> str | None:
     return None
 
 
+def check_query(schemas: dict) -> None:
+    """Hold the query string to the document: each documented parameter that is given appears once
+    and satisfies its schema there (a callable schema is built when asked, e.g. the app's task types);
+    otherwise a 422 naming it. Parameters the document does not name are ignored."""
+    errors = []
+    for name, schema in schemas.items():
+        schema = schema() if callable(schema) else schema
+        values = request.args.getlist(name)
+        if len(values) > 1:
+            errors.append({"field": name, "message": "give it once"})
+        elif values:
+            problem = best_match(Draft202012Validator(schema).iter_errors(_typed(values[0], schema.get("type"))))
+            if problem is not None:
+                errors.append({"field": name, "message": _QUERY_MESSAGES.get(problem.validator, problem.message)})
+    if errors:
+        raise ApiError(422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors=errors)
+
+
+_QUERY_MESSAGES = {"type": "is not of the documented type", "pattern": "is not in the documented form"}
+
+
+def _typed(raw: str, kind: str | None):
+    """A query value as the JSON value it stands for, when it spells one of its type."""
+    if kind == "integer" and re.fullmatch(r"-?\d{1,20}", raw):
+        return int(raw)
+    if kind == "boolean" and raw in ("true", "false"):
+        return raw == "true"
+    return raw
+
+
 def int_arg(name: str, default: int, minimum: int = 1, maximum: int | None = None) -> int:
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)
@@ -113,7 +163,7 @@ def page_envelope(item_model: type[BaseModel]) -> type[BaseModel]:
     return create_model(f"{item_model.__name__}Page", items=(list[item_model], ...), total=(int, ...), page=(int, ...), per_page=(int, ...))
 
 
-IDEMPOTENCY_HEADER = {"Idempotency-Key": {"type": "string", "maxLength": 200}}
+IDEMPOTENCY_HEADER = {"Idempotency-Key": {"type": "string", "maxLength": 200, "pattern": "^[\\x20-\\x7e]*$"}}
 
 
 def replay_idempotent(handler):

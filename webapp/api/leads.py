@@ -19,7 +19,10 @@ from ..leads.services import (
     validate_leads,
 )
 from ..models import Lead, LeadEvent
+from ..models.base import MAX_ID
+from ..models.leads import INSURANCE_TYPES, MAX_TAG_LENGTH, PRIORITIES, SOURCES, STATUSES, US_STATES
 from ..tenancy import get_or_404
+from ..validation import any_case_of
 from . import bp
 from .auth import READ, WORK, api_auth
 from .common import IDEMPOTENCY_HEADER, PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, replay_idempotent
@@ -69,8 +72,14 @@ class BulkCreated(BaseModel):
 
 LIST_QUERY = {
     **PAGE_QUERY,
-    **{name: {"type": "string"} for name in ("status", "priority", "source", "insurance_type", "state", "tag", "q")},
-    "assigned_to_id": {"type": "integer", "minimum": 1},
+    **{
+        name: {"type": "string", "enum": list(values)}
+        for name, values in (("status", STATUSES), ("priority", PRIORITIES), ("source", SOURCES), ("insurance_type", INSURANCE_TYPES))
+    },
+    "state": {"type": "string", "pattern": any_case_of(sorted(US_STATES))},
+    "tag": {"type": "string", "maxLength": MAX_TAG_LENGTH},
+    "q": {"type": "string", "maxLength": 200},
+    "assigned_to_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
 }
 
 

@@ -4,10 +4,11 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from flask import g, jsonify, request, url_for
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from ..audit import audit
 from ..extensions import db
+from ..features import wiring
 from ..models import ScheduledTask
 from ..models.scheduled_tasks import (
     DEFAULT_MAX_ATTEMPTS,
@@ -21,8 +22,9 @@ from ..models.scheduled_tasks import (
 )
 from ..scheduled_tasks.definitions import cancel_task, create_task, retry_task, task_type_names, update_task
 from ..scheduled_tasks.execution import process_due
+from ..scheduled_tasks.recurrence import RECURRENCE_PATTERN
 from ..tenancy import get_or_404, scoped
-from ..validation import Conflict, StrictModel, ValidationFailed, parse, text
+from ..validation import Conflict, StrictModel, ValidationFailed, at_most, documented_as, iso_text_only, one_of_kinds, optional, parse
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -46,13 +48,20 @@ def _utc(value: datetime) -> datetime:
     return value
 
 
-# Whole numbers only: "5", 5.0 and true are not a priority. Bounds are the model's (one place).
+# Whole numbers only: "5" and true are not a priority (5.0 is 5: api.common.json_body). Bounds: the model's.
 Priority = Annotated[int, Field(strict=True, ge=PRIORITY_RANGE[0], le=PRIORITY_RANGE[1])]
 MaxAttempts = Annotated[int, Field(strict=True, ge=1, le=MAX_ATTEMPTS_LIMIT)]
 TimeoutSeconds = Annotated[int, Field(strict=True, ge=1, le=MAX_TIMEOUT_SECONDS)]
-When = Annotated[datetime, AfterValidator(_utc)]
-Recurrence = text(100)
-Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH)]
+# The document narrows the years to 1901-9989, so that no offset takes a time it allows out of bounds.
+When = Annotated[
+    datetime,
+    BeforeValidator(iso_text_only),
+    AfterValidator(_utc),
+    WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19(0[1-9]|[1-9][0-9])|[2-8][0-9]{3}|9[0-8][0-9]{2})-"}),
+]
+# Checked by parse_recurrence; the document states the forms it reads (blank is no recurrence).
+Recurrence = optional(Annotated[str, Field(max_length=100), documented_as(pattern=rf"^\s*$|{RECURRENCE_PATTERN}")])
+Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), at_most(MAX_NAME_LENGTH)]
 
 
 def _task_type_enum(schema: dict) -> None:
@@ -67,8 +76,33 @@ def _unset():
     return Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
 
 
+def _payload_by_task_type() -> list[dict]:
+    """The document: the payload that goes with each task type (``TaskType.payload_schema``)."""
+    return [
+        {
+            "title": "".join(part.title() for part in task_type.name.split("_")) + "Task",
+            "properties": {
+                "task_type": {"type": "string", "const": task_type.name},
+                "payload": dict(task_type.payload_schema or {"type": "object"}),
+            },
+            "required": ["task_type", "payload"],
+        }
+        for task_type in wiring().task_types.values()
+    ]
+
+
+def _any_payload(schema: dict) -> None:
+    schema.pop("default", None)
+    schema.pop("additionalProperties", None)
+    schema.pop("type", None)
+    schema["anyOf"] = [alternative["properties"]["payload"] for alternative in _payload_by_task_type()]
+    schema["description"] = "A payload of the task_type: of the one sent with it, else of the stored one."
+
+
 class ScheduledTaskIn(StrictModel):
     """A new task. ``scheduled_for`` defaults to now (naive times are UTC); payload keys depend on the type."""
+
+    model_config = ConfigDict(json_schema_extra=one_of_kinds(_payload_by_task_type))
 
     task_type: TaskType
     payload: dict[str, Any]
@@ -88,7 +122,7 @@ class ScheduledTaskChanges(StrictModel):
     """
 
     task_type: TaskType = _unset()
-    payload: dict[str, Any] = _unset()
+    payload: dict[str, Any] = Field(default=None, json_schema_extra=lambda schema: _any_payload(schema))
     name: Name = _unset()
     scheduled_for: When = _unset()
     priority: Priority = _unset()
@@ -139,7 +173,11 @@ class ProcessDueOut(BaseModel):
     retry_scheduled: int
 
 
-LIST_QUERY = {**PAGE_QUERY, "status": {"type": "string", "enum": list(TASK_STATUSES)}, "task_type": {"type": "string"}}
+LIST_QUERY = {
+    **PAGE_QUERY,
+    "status": {"type": "string", "enum": list(TASK_STATUSES)},
+    "task_type": lambda: {"type": "string", "enum": task_type_names()},
+}
 
 
 # --- routes ---------------------------------------------------------------------------------------

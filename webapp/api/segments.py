@@ -9,6 +9,7 @@ from pydantic import BaseModel, WithJsonSchema
 from ..audit import audit
 from ..extensions import db
 from ..models import Lead, Segment
+from ..models.base import MAX_ID
 from ..segments import services
 from ..segments.services import PreviewFields, SegmentFields
 from ..tenancy import get_or_404, scoped
@@ -17,6 +18,7 @@ from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, int_arg, json_body, no_content, page_envelope, paginate
 from .docs import documented
+from .examples import SEED_SEGMENT
 from .leads import LeadOut
 
 LIMIT_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
@@ -68,7 +70,18 @@ class MembershipResult(BaseModel):
 
 class LeadIds(StrictModel):
     # Each id is checked by the service (``checked_lead_ids``), which names the field as a whole.
-    lead_ids: Annotated[list, WithJsonSchema({"type": "array", "items": {"type": "integer", "minimum": 1}})]
+    lead_ids: Annotated[
+        list,
+        WithJsonSchema(
+            {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                "minItems": 1,
+                "maxItems": services.MAX_LEAD_IDS,
+                "description": "Leads of your organization (another id is a 422 naming lead_ids).",
+            }
+        ),
+    ]
 
 
 class AddedLeads(BaseModel):
@@ -105,6 +118,7 @@ def list_segments():
 @documented(
     "Create a segment with its rules (a dynamic one is filled at once, or by a job for many leads)",
     body=SegmentFields,
+    example=SEED_SEGMENT,
     response=SegmentOut,
     status=201,
     errors=(409,),
@@ -231,9 +245,11 @@ def add_segment_leads(segment_id):
 @bp.delete("/segments/<int:segment_id>/leads")
 @api_auth(*CONFIGURE)
 @documented(
-    'Remove leads from a static segment: a body {"lead_ids"} or ?lead_ids=1,2 (409 for a dynamic one)',
+    "Remove leads from a static segment: ?lead_ids=1,2 (409 for a dynamic one). A JSON body "
+    '{"lead_ids": [1, 2]} is accepted instead of the query, as the seed sends it.',
     response=RemovedLeads,
-    query={"lead_ids": {"type": "string", "pattern": r"^\d+(,\d+)*$"}},
+    query={"lead_ids": {"type": "string", "pattern": r"^[0-9]{1,10}(,[0-9]{1,10})*$"}},
+    required_query=("lead_ids",),
     errors=(409,),
     tag="segments",
 )

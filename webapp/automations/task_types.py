@@ -4,7 +4,25 @@ from sqlalchemy import select
 
 from ..extensions import db
 from ..models import Automation, AutomationRun, AutomationRunStep, ScheduledTask
+from ..models.base import MAX_ID
+from ..validation import is_row_id
 from .engine import create_runs, resume_delayed_step
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+# A step of a run, waiting for its delay (the scheduler makes these; which ids exist aside).
+DELAYED_AUTOMATION_PAYLOAD = {
+    "type": "object",
+    "properties": {"run_id": _ID, "step_id": _ID},
+    "required": ["run_id", "step_id"],
+    "additionalProperties": False,
+}
+# A time_based automation of the organization.
+RECURRING_CAMPAIGN_PAYLOAD = {
+    "type": "object",
+    "properties": {"automation_id": _ID},
+    "required": ["automation_id"],
+    "additionalProperties": False,
+}
 
 
 def _unknown(payload: dict, allowed: set[str]) -> list[dict]:
@@ -12,7 +30,7 @@ def _unknown(payload: dict, allowed: set[str]) -> list[dict]:
 
 
 def _as_id(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    return value if is_row_id(value) else None
 
 
 def validate_delayed_automation(payload: dict, organization_id: int) -> list[dict]:

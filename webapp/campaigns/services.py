@@ -1,14 +1,15 @@
 """Campaign input checks and changes, shared by the API and the pages."""
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import func, select
 
 from ..extensions import db
 from ..models import Campaign, Lead
 from ..models.leads import CAMPAIGN_STATUSES
-from ..validation import Money, StrictModel, ValidationFailed, choice, optional, parse, presence_errors, text
+from ..validation import DateTime, Money, StrictModel, ValidationFailed, choice, parse, presence_errors, text
 
 
 class CampaignFields(StrictModel):
@@ -19,8 +20,8 @@ class CampaignFields(StrictModel):
     description: text(5000) = None
     status: choice(CAMPAIGN_STATUSES) = "draft"
     channel: text(100) = None
-    starts_at: optional(datetime) = None
-    ends_at: optional(datetime) = None
+    starts_at: DateTime = None
+    ends_at: Annotated[DateTime, Field(description="Not before starts_at.")] = None
     budget: Money = None
 
     @model_validator(mode="after")

@@ -11,13 +11,11 @@ from sqlalchemy.exc import IntegrityError
 from ..extensions import db
 from ..models import Automation, AutomationAction, EmailTemplate, EmailTemplateVersion, Lead
 from ..models.email import CONTENT_FIELDS
-from ..text import slugify
-from ..validation import Conflict, StrictModel, ValidationFailed, parse, requires_one_of
+from ..text import SLUG_PATTERN, slugify
+from ..validation import Conflict, StrictModel, ValidationFailed, at_most, parse, requires_one_of
 from .delivery import lead_template_context, organization_sample_context, render_for_delivery
 from .rendering import MAX_TEMPLATE_CHARS, TemplateRenderError, validate_template
 from .unsubscribe import preview_unsubscribe_url
-
-SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
 def _no_nul(value):
@@ -31,10 +29,11 @@ def _optional():
     return Field(default=None, json_schema_extra=lambda schema: schema.pop("default", None))
 
 
-Name = Annotated[str, BeforeValidator(_no_nul), Field(min_length=1, max_length=200)]
-Slug = Annotated[str, BeforeValidator(_no_nul), Field(min_length=1, max_length=200, pattern=SLUG_PATTERN)]
-Subject = Annotated[str, BeforeValidator(_no_nul), Field(min_length=1, max_length=1000)]
-Body = Annotated[str, BeforeValidator(_no_nul), Field(max_length=MAX_TEMPLATE_CHARS)]
+# Field first, validator after: the other order leaves the pattern out of the API document.
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S"), BeforeValidator(_no_nul), at_most(200)]
+Slug = Annotated[str, Field(min_length=1, max_length=200, pattern=SLUG_PATTERN), BeforeValidator(_no_nul), at_most(200)]
+Subject = Annotated[str, Field(min_length=1, max_length=1000, pattern=r"\S"), BeforeValidator(_no_nul), at_most(1000)]
+Body = Annotated[str, Field(max_length=MAX_TEMPLATE_CHARS), BeforeValidator(_no_nul), at_most(MAX_TEMPLATE_CHARS)]
 TemplateType = Literal["marketing", "transactional", "notification"]
 
 

@@ -15,6 +15,20 @@ MAX_EVERY = {"minute": 525_600, "hour": 8_760, "day": 365}  # at most a year bet
 HINT = "expected 'every N minutes', 'every N hours', 'every N days' or a 5-field cron expression such as '0 9 * * 1-5'"
 
 
+def _cron_field(value: str) -> str:
+    item = rf"(\*|{value}(-{value})?)(/[1-9])?"
+    return rf"{item}(,{item})*"
+
+
+# For the API document: recurrences of the forms above, a little narrower than parse_recurrence
+# (shorter intervals; days of the month up to 28, so that every expression occurs).
+_EVERY_TEXT = r"every ([1-9][0-9]{0,4} minutes?|[1-9][0-9]{0,2} hours?|([1-9][0-9]?|[12][0-9][0-9]|3[0-5][0-9]) days?)"
+_CRON_TEXT = " ".join(
+    _cron_field(value) for value in (r"[1-5]?[0-9]", r"(1?[0-9]|2[0-3])", r"([1-9]|1[0-9]|2[0-8])", r"([1-9]|1[0-2])", r"[0-6]")
+)
+RECURRENCE_PATTERN = rf"^({_EVERY_TEXT}|{_CRON_TEXT})$"
+
+
 class RecurrenceError(ValueError):
     """A recurrence text that cannot be understood; the message says why."""
 

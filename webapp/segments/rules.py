@@ -23,8 +23,8 @@ from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 
-from webapp.models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES, US_STATES, Lead, LeadTag
-from webapp.validation import normalise_tag
+from webapp.models.leads import INSURANCE_TYPES, MAX_TAG_LENGTH, PRIORITIES, SOURCES, STATUSES, US_STATES, Lead, LeadTag
+from webapp.validation import any_case_of, iso_date, normalise_tag
 
 # --- The catalog: fields, their types, operators and labels (what a rule builder needs) ---------
 
@@ -94,6 +94,7 @@ OPERATORS: dict[str, tuple[str, ...]] = {kind: tuple(labels) for kind, labels in
 ALL_OPERATORS: tuple[str, ...] = tuple(dict.fromkeys(op for ops in OPERATORS.values() for op in ops))
 LIST_OPERATORS = frozenset({"in", "not_in"})
 NULL_MATCHING_OPERATORS = frozenset({"not_equals", "not_contains", "not_in"})
+WHOLE_STATE_OPERATORS = frozenset({"equals", "not_equals", "in", "not_in"})  # their state values are state codes
 
 VALUE_HINTS: dict[str, str] = {
     "enum": "one of the choices",
@@ -145,6 +146,105 @@ def _widget(kind: str, operator: str) -> str:
     single = {"enum": "select", "text": "text", "number": "number", "datetime": "datetime", "set": "tag"}
     many = {"enum": "multiselect", "text": "text_list", "number": "number_list", "set": "tag_list"}
     return many[kind] if operator in LIST_OPERATORS else single[kind]
+
+
+def rule_json_schemas() -> list[dict]:
+    """The rules this module accepts, as JSON Schemas for the API document: per field, one schema for
+    its single-value operators and one for ``in``/``not_in``, each with the value that fits.
+    A little stricter than ``validate_rules`` where a schema cannot be exact (dates keep to the years
+    1901–2998 and to days 1–28; relative dates to three digits)."""
+    alternatives = []
+    for field, kind in FIELD_TYPES.items():
+        for operators in _operator_groups(field, kind):
+            value = _list_value_schema(field, kind) if operators[0] in LIST_OPERATORS else _value_schema(field, kind, operators)
+            alternatives.append(
+                {
+                    "type": "object",
+                    "title": _rule_title(field, operators),
+                    "properties": {
+                        "field": {"type": "string", "const": field},
+                        "operator": {"type": "string", "enum": operators},
+                        "value": value,
+                    },
+                    "required": ["field", "operator", "value"],
+                }
+            )
+    return alternatives
+
+
+def _rule_title(field: str, operators: list[str]) -> str:
+    """``StatusRule``, ``StatusListRule``, ``StateTextRule``: names that client generators make classes of."""
+    if operators[0] in LIST_OPERATORS:
+        kind = "List"
+    elif field == "state" and operators[0] not in WHOLE_STATE_OPERATORS:
+        kind = "Text"
+    else:
+        kind = ""
+    return "".join(part.title() for part in field.split("_")) + kind + "Rule"
+
+
+def _operator_groups(field: str, kind: str) -> list[list[str]]:
+    """The field's operators, grouped by the value they take."""
+    groups = [
+        [operator for operator in OPERATORS[kind] if operator not in LIST_OPERATORS],
+        [operator for operator in OPERATORS[kind] if operator in LIST_OPERATORS],
+    ]
+    if field == "state":  # a whole value is a state code; part of one is any text
+        whole = [operator for operator in groups[0] if operator in WHOLE_STATE_OPERATORS]
+        groups[:1] = [whole, [operator for operator in groups[0] if operator not in whole]]
+    return [group for group in groups if group]
+
+
+_NON_BLANK = r"\S"
+_NUMBER_TEXT = r"\s*-?[0-9]{1,12}(\.[0-9]{1,2})?\s*"
+_YEAR = r"(19(0[1-9]|[1-9][0-9])|2[0-8][0-9][0-9]|29[0-8][0-9])"
+_DATE = iso_date(_YEAR)
+_TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?"
+
+
+def _value_schema(field: str, kind: str, operators: list[str]) -> dict:
+    if kind == "enum":
+        return {"type": "string", "enum": list(ENUM_CHOICES[field])}
+    if kind == "number":
+        return {
+            "anyOf": [
+                {"type": "number", "minimum": -float(MAX_NUMBER), "maximum": float(MAX_NUMBER), "multipleOf": 0.01},
+                {"type": "string", "pattern": f"^{_NUMBER_TEXT}$"},
+            ]
+        }
+    if kind == "datetime":
+        relative = r"^[0-9]{1,3} (minute|hour|day|week)s? ago$"
+        return {"type": "string", "pattern": f"^{_DATE}({_TIME})?$|{relative}", "description": VALUE_HINTS[kind]}
+    if field == "state" and operators[0] in WHOLE_STATE_OPERATORS:
+        return {"type": "string", "description": "a US state code, e.g. TX (any case)", "pattern": f"^{_any_case(US_STATES)}$"}
+    longest = MAX_TAG_LENGTH if kind == "set" else MAX_TEXT_LENGTH
+    return {"type": "string", "minLength": 1, "maxLength": longest, "pattern": _NON_BLANK}
+
+
+def _list_value_schema(field: str, kind: str) -> dict:
+    """A JSON list of values, or comma-separated text (and, for numbers, one number)."""
+    item = _value_schema(field, kind, ["in"])
+    if kind == "enum":
+        word = f"({'|'.join(map(re.escape, ENUM_CHOICES[field]))})"
+    elif kind == "number":
+        word = _NUMBER_TEXT
+    elif field == "state":
+        word = _any_case(US_STATES)
+    else:
+        word = None
+    text = {"type": "string", "description": "comma-separated values"}
+    if word:
+        text["pattern"] = rf"^\s*{word}\s*(,\s*{word}\s*)*$"
+    else:
+        text.update(maxLength=item["maxLength"], pattern=r"^[^\x00]*[^\s,\x00][^\x00]*$")  # not only commas; no NUL
+    alternatives = [{"type": "array", "items": item, "minItems": 1, "maxItems": MAX_LIST_ITEMS}, text]
+    if kind == "number":
+        alternatives.append(item["anyOf"][0])
+    return {"anyOf": alternatives}
+
+
+def _any_case(words) -> str:
+    return any_case_of(sorted(words)).removeprefix("^").removesuffix("$")
 
 
 # --- Rules ---------------------------------------------------------------------------------------
@@ -320,8 +420,7 @@ def _coerce_text(field: str, operator: str, raw) -> str:
     if field != "state":
         return value
     value = value.upper()
-    whole_value = operator in ("equals", "not_equals", "in", "not_in")
-    if whole_value and value not in US_STATES:
+    if operator in WHOLE_STATE_OPERATORS and value not in US_STATES:
         raise RuleValueError(f"{raw!r} is not a US state code (two letters, e.g. TX)")
     return value
 

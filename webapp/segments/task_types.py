@@ -13,13 +13,41 @@ from ..extensions import db
 from ..features import wiring
 from ..leads.services import apply_bulk_change
 from ..models import Lead, ScheduledTask, Segment, utcnow
+from ..models.base import MAX_ID
 from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..models.scheduled_tasks import BATCH_OPERATIONS, MAINTENANCE_OPERATIONS, MAX_LEAD_IDS, MAX_PURGE_DAYS
 from ..scheduled_tasks.definitions import PermanentTaskError
 from ..tenancy import ids_in_org
+from ..validation import is_row_id
 from . import membership, services
 
 # --- batch_operation -------------------------------------------------------------------------
+
+_ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+_LEAD_IDS = {"type": "array", "items": _ID, "minItems": 1, "maxItems": MAX_LEAD_IDS}
+_VALUES = {
+    "tag": {"type": "string", "minLength": 1, "maxLength": MAX_TAG_LENGTH, "pattern": r"\S"},
+    "status": {"type": "string", "enum": list(STATUSES)},
+    "priority": {"type": "string", "enum": list(PRIORITIES)},
+}
+
+
+def _batch_payload(operation: str, value_key: str | None, target: str) -> dict:
+    properties = {"operation": {"type": "string", "const": operation}, target: _LEAD_IDS if target == "lead_ids" else _ID}
+    if value_key:
+        properties[value_key] = _VALUES[value_key]
+    return {"type": "object", "properties": properties, "required": sorted(properties), "additionalProperties": False}
+
+
+# What validate_batch_operation accepts: an operation, its value, and the leads (lead_ids, or the
+# members of segment_id); refresh_segment takes a (dynamic) segment_id alone.
+BATCH_OPERATION_PAYLOAD = {
+    "oneOf": [
+        _batch_payload(operation, value_key, target)
+        for operation, value_key in BATCH_OPERATIONS.items()
+        for target in (("lead_ids", "segment_id") if value_key else ("segment_id",))
+    ]
+}
 
 
 def validate_batch_operation(payload: dict, organization_id: int) -> list[dict]:
@@ -127,6 +155,27 @@ def _refresh_segment(organization_id: int, segment_id: int) -> dict:
 # --- system_maintenance ----------------------------------------------------------------------
 
 
+SYSTEM_MAINTENANCE_PAYLOAD = {
+    "oneOf": [
+        {
+            "type": "object",
+            "properties": {
+                "operation": {"type": "string", "const": "purge"},
+                "older_than_days": {"type": "integer", "minimum": 1, "maximum": MAX_PURGE_DAYS},
+            },
+            "required": ["operation", "older_than_days"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "properties": {"operation": {"type": "string", "const": "refresh_dynamic_segments"}},
+            "required": ["operation"],
+            "additionalProperties": False,
+        },
+    ]
+}
+
+
 def validate_system_maintenance(payload: dict, organization_id: int) -> list[dict]:
     """Errors of a system_maintenance payload."""
     operation = payload.get("operation")
@@ -174,4 +223,4 @@ def _required(payload: dict, key: str):
 
 
 def _is_id(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    return is_row_id(value)  # a larger number names no row (and would overflow the query)
