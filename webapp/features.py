@@ -67,6 +67,7 @@ class Wiring:
     lead_panels: tuple[Callable, ...]  # function(lead) -> HTML of a card on the lead page
     campaign_panels: tuple[Callable, ...]  # function(campaign) -> HTML of a section of the campaign page
     dashboard_figures: tuple[Callable, ...]  # function(organization_id, since) -> [(label, value, url)]
+    dashboard_charts: tuple[Callable, ...]  # function(organization_id, today, days) -> dashboard.services.Chart
     lead_change_hooks: tuple[Callable, ...]  # function(organization_id, lead_ids) -> further events
     event_hooks: tuple[Callable, ...]  # function(organization_id, events) -> None
     task_types: Mapping[str, TaskType]
@@ -147,6 +148,7 @@ def build_wiring() -> Wiring:
         ),
         campaign_panels=(email_panels.campaign_emails_panel, automation_panels.campaign_automations_panel),
         dashboard_figures=(segment_panels.dashboard_figures, automation_panels.dashboard_figures),
+        dashboard_charts=(automation_panels.runs_chart, email_panels.emails_chart),
         # What a change to leads sets off (leads.changes.after_lead_changes), inside its transaction:
         # 1. dynamic segments re-check the changed leads and add segment_entered / segment_exited events;
         lead_change_hooks=(recheck_leads,),

@@ -8,8 +8,10 @@ import pytest
 
 from tests.conftest import login_browser
 from tests.factories import make_lead, make_org
+from webapp.automations.panels import runs_chart
 from webapp.dashboard import services
 from webapp.dashboard.charts import lay_out_bars, nice_maximum
+from webapp.email_templates.panels import emails_chart
 from webapp.extensions import db
 from webapp.models import Automation, AutomationRun, OutboxMessage
 
@@ -74,7 +76,7 @@ def test_runs_per_day_split_failures_from_the_others(org, automation):
     add_run(org, automation, lead, TODAY - timedelta(days=2), "failed")
     db.session.commit()
 
-    chart = services.runs_per_day(org.id, TODAY, 30)
+    chart = runs_chart(org.id, TODAY, 30).data
     failed = next(s for s in chart.series if s.name == "failed").values
     others = next(s for s in chart.series if s.name == "succeeded or open").values
     assert (others[-1], failed[-1]) == (2, 1) and (others[-3], failed[-3]) == (0, 1) and chart.total == 4
@@ -84,7 +86,7 @@ def test_emails_per_day_split_sent_from_not_sent(org):
     for n, status in enumerate(("sent", "sent", "held", "failed")):
         db.session.add(OutboxMessage(organization_id=org.id, idempotency_key=f"k{n}", status=status, created_at=at(TODAY)))
     db.session.commit()
-    chart = services.emails_per_day(org.id, TODAY, 30)
+    chart = emails_chart(org.id, TODAY, 30).data
     assert [(s.name, s.values[-1]) for s in chart.series] == [("sent", 2), ("not sent", 2)]
 
 

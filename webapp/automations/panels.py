@@ -1,8 +1,11 @@
 """What automations add to other pages: the lead page, the campaign page and the dashboard."""
 
-from flask import render_template
-from sqlalchemy import func, select
+from datetime import date
 
+from flask import render_template
+from sqlalchemy import case, func, select
+
+from ..dashboard.services import Chart, chart_days, daily_chart, start_of, utc_day
 from ..extensions import db
 from ..models import Automation, AutomationRun, Campaign, Lead
 from .dry_run import ACTION_LABELS
@@ -50,3 +53,17 @@ def dashboard_figures(organization_id: int, since) -> list:
         ("Runs (24 h)", sum(counts.values()), url_for("automations.index")),
         ("Failed runs (24 h)", counts.get("failed", 0), url_for("automations.index")),
     ]
+
+
+def runs_chart(organization_id: int, today: date, days: int) -> Chart:
+    """The dashboard's chart of automation runs started per day: those that failed, and the others."""
+    span = chart_days(today, days)
+    day = utc_day(AutomationRun.created_at)
+    failed = func.sum(case((AutomationRun.status == "failed", 1), else_=0))
+    rows = db.session.execute(
+        select(day, func.count(), failed)
+        .where(AutomationRun.organization_id == organization_id, AutomationRun.created_at >= start_of(span[0]))
+        .group_by(day)
+    ).all()
+    flat = [(d, "failed", f) for d, _, f in rows] + [(d, "succeeded or open", n - f) for d, n, f in rows]
+    return Chart("runs", "Automation runs per day", "and how many failed", daily_chart(flat, span, ["succeeded or open", "failed"]))

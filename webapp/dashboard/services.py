@@ -3,10 +3,10 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, case, cast, func, select, update
+from sqlalchemy import Date, cast, func, select, update
 
 from ..extensions import db
-from ..models import AutomationRun, Lead, LeadEvent, Notification, OutboxMessage, utcnow
+from ..models import Lead, LeadEvent, Notification, utcnow
 
 
 def lead_counts(organization_id: int, since: datetime) -> tuple[int, int]:
@@ -58,6 +58,7 @@ def mark_notifications_read(organization_id: int, user_id: int) -> None:
 
 
 # --- the charts: one query each, by UTC day over the last ``days`` days (today included) ---------------
+# The dashboard's own chart is the leads'; the runs' and the emails' come from their features.
 
 
 @dataclass(frozen=True)
@@ -76,15 +77,31 @@ class DailyChart:
         return sum(sum(s.values) for s in self.series)
 
 
+@dataclass(frozen=True)
+class Chart:
+    """A chart of the dashboard; features add theirs through the wiring (``dashboard_charts``)."""
+
+    key: str
+    title: str
+    subtitle: str
+    data: DailyChart
+
+    @property
+    def layout(self):
+        from .charts import lay_out_bars  # the SVG's geometry (charts.py reads DailyChart from here)
+
+        return lay_out_bars(self.data)
+
+
 def chart_days(today: date, days: int) -> list[date]:
     return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
-def _utc_day(column):
+def utc_day(column):
     return cast(func.timezone("UTC", column), Date)
 
 
-def _daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
+def daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
     """``rows`` of ``(day, name, count)`` as one series per name (in ``names`` order), zeros filled in."""
     index = {day: i for i, day in enumerate(days)}
     values = {name: [0] * len(days) for name in names}
@@ -97,12 +114,12 @@ def _daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
 def leads_per_day_by_source(organization_id: int, today: date, days: int = 30) -> DailyChart:
     """New leads per day, one series per source (``unknown`` for none), the most common first."""
     span = chart_days(today, days)
-    day = _utc_day(Lead.created_at)
+    day = utc_day(Lead.created_at)
     rows = [
         (day_, source or "unknown", count)
         for day_, source, count in db.session.execute(
             select(day, Lead.source, func.count())
-            .where(Lead.organization_id == organization_id, Lead.created_at >= _start_of(span[0]))
+            .where(Lead.organization_id == organization_id, Lead.created_at >= start_of(span[0]))
             .group_by(day, Lead.source)
         )
     ]
@@ -110,36 +127,8 @@ def leads_per_day_by_source(organization_id: int, today: date, days: int = 30) -
     for _, source, count in rows:
         totals[source] = totals.get(source, 0) + count
     names = sorted(totals, key=lambda name: (-totals[name], name))
-    return _daily_chart(rows, span, names)
+    return daily_chart(rows, span, names)
 
 
-def runs_per_day(organization_id: int, today: date, days: int = 30) -> DailyChart:
-    """Automation runs started per day: those that failed, and the others."""
-    span = chart_days(today, days)
-    day = _utc_day(AutomationRun.created_at)
-    failed = func.sum(case((AutomationRun.status == "failed", 1), else_=0))
-    rows = db.session.execute(
-        select(day, func.count(), failed)
-        .where(AutomationRun.organization_id == organization_id, AutomationRun.created_at >= _start_of(span[0]))
-        .group_by(day)
-    ).all()
-    flat = [(d, "failed", f) for d, _, f in rows] + [(d, "succeeded or open", n - f) for d, n, f in rows]
-    return _daily_chart(flat, span, ["succeeded or open", "failed"])
-
-
-def emails_per_day(organization_id: int, today: date, days: int = 30) -> DailyChart:
-    """Emails per day by the day they were queued: sent, and not sent (queued, failed, held, suppressed)."""
-    span = chart_days(today, days)
-    day = _utc_day(OutboxMessage.created_at)
-    sent = func.sum(case((OutboxMessage.status == "sent", 1), else_=0))
-    rows = db.session.execute(
-        select(day, func.count(), sent)
-        .where(OutboxMessage.organization_id == organization_id, OutboxMessage.created_at >= _start_of(span[0]))
-        .group_by(day)
-    ).all()
-    flat = [(d, "sent", s) for d, _, s in rows] + [(d, "not sent", n - s) for d, n, s in rows]
-    return _daily_chart(flat, span, ["sent", "not sent"])
-
-
-def _start_of(day: date) -> datetime:
+def start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)

@@ -1,6 +1,5 @@
 """Dashboard (what is happening) and notifications (the bell)."""
 
-from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -13,22 +12,9 @@ from ..htmx import render_page_or_fragment
 from ..models import utcnow
 from ..tenancy import current_org_id
 from . import services
-from .charts import lay_out_bars
 
 bp = Blueprint("dashboard", __name__)
 CHART_DAYS = 30
-
-
-@dataclass(frozen=True)
-class Chart:
-    key: str
-    title: str
-    subtitle: str
-    data: services.DailyChart
-
-    @property
-    def layout(self):
-        return lay_out_bars(self.data)
 
 
 @bp.get("/")
@@ -44,11 +30,8 @@ def index():
     for source in wiring().dashboard_figures:
         figures.extend(source(org_id, since))
     today = utcnow().date()
-    charts = [
-        Chart("leads", "New leads per day", "by source", services.leads_per_day_by_source(org_id, today, CHART_DAYS)),
-        Chart("runs", "Automation runs per day", "and how many failed", services.runs_per_day(org_id, today, CHART_DAYS)),
-        Chart("emails", "Emails per day", "sent, or not (queued, failed, held)", services.emails_per_day(org_id, today, CHART_DAYS)),
-    ]
+    charts = [services.Chart("leads", "New leads per day", "by source", services.leads_per_day_by_source(org_id, today, CHART_DAYS))]
+    charts += [chart(org_id, today, CHART_DAYS) for chart in wiring().dashboard_charts]
     return render_template(
         "dashboard/index.html", figures=figures, charts=charts, chart_days=CHART_DAYS, activity=services.recent_activity(org_id)
     )
