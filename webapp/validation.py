@@ -141,7 +141,7 @@ def text(max_length: int, **constraints):
     pattern admits blank text too: blank is no value, before the pattern is checked.
     """
     if "pattern" in constraints:
-        constraints["pattern"] = rf"^\s*$|{constraints['pattern']}"
+        constraints["pattern"] = f"^[{WHITESPACE}]*$|{constraints['pattern']}"
     return Annotated[
         Annotated[str, Field(max_length=max_length, **constraints)] | None,
         BeforeValidator(blank_to_none),
@@ -181,7 +181,7 @@ Money = optional(
             {
                 "anyOf": [
                     {"type": "number", "minimum": 0, "maximum": MAX_MONEY, "multipleOf": 0.01},
-                    {"type": "string", "pattern": r"^\s*[0-9]{1,12}(\.[0-9]{1,2})?\s*$"},
+                    {"type": "string", "pattern": f"^[{WHITESPACE}]*[0-9]{{1,12}}(\\.[0-9]{{1,2}})?[{WHITESPACE}]*$"},
                 ]
             },
             mode="validation",

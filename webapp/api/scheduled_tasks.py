@@ -24,7 +24,18 @@ from ..scheduled_tasks.definitions import cancel_task, create_task, retry_task, 
 from ..scheduled_tasks.execution import process_due
 from ..scheduled_tasks.recurrence import RECURRENCE_PATTERN
 from ..tenancy import get_or_404, scoped
-from ..validation import Conflict, StrictModel, ValidationFailed, at_most, documented_as, iso_text_only, one_of_kinds, optional, parse
+from ..validation import (
+    WHITESPACE,
+    Conflict,
+    StrictModel,
+    ValidationFailed,
+    at_most,
+    documented_as,
+    iso_text_only,
+    one_of_kinds,
+    optional,
+    parse,
+)
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
@@ -60,7 +71,7 @@ When = Annotated[
     WithJsonSchema({"type": "string", "format": "date-time", "pattern": r"^(19(0[1-9]|[1-9][0-9])|[2-8][0-9]{3}|9[0-8][0-9]{2})-"}),
 ]
 # Checked by parse_recurrence; the document states the forms it reads (blank is no recurrence).
-Recurrence = optional(Annotated[str, Field(max_length=100), documented_as(pattern=rf"^\s*$|{RECURRENCE_PATTERN}")])
+Recurrence = optional(Annotated[str, Field(max_length=100), documented_as(pattern=f"^[{WHITESPACE}]*$|{RECURRENCE_PATTERN}")])
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), at_most(MAX_NAME_LENGTH)]
 
 

@@ -27,6 +27,7 @@ from ..segments.services import RuleFields
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, slugify
 from ..validation import (
+    WHITESPACE,
     Conflict,
     RowId,
     StrictModel,
@@ -155,7 +156,8 @@ def _trigger_value_schema(kind) -> dict:
     if isinstance(kind, tuple):
         return {"anyOf": [{"type": "string", "enum": list(kind)}, *unset]}
     if kind == "number":
-        return {"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^\s*-?[0-9]{1,12}(\.[0-9]{1,6})?\s*$"}, *unset]}
+        number_text = f"^[{WHITESPACE}]*-?[0-9]{{1,12}}(\\.[0-9]{{1,6}})?[{WHITESPACE}]*$"  # float() strips what str.strip() does
+        return {"anyOf": [{"type": "number"}, {"type": "string", "pattern": number_text}, *unset]}
     if kind == "schedule!":
         return {"type": "string", "pattern": RECURRENCE_PATTERN}
     identifier = {"type": "integer", "minimum": 1, "maximum": MAX_ID}

@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 
 from webapp.models.leads import INSURANCE_TYPES, MAX_TAG_LENGTH, PRIORITIES, SOURCES, STATUSES, US_STATES, Lead, LeadTag
-from webapp.validation import any_case_of, iso_date, normalise_tag
+from webapp.validation import WHITESPACE, any_case_of, iso_date, normalise_tag
 
 # --- The catalog: fields, their types, operators and labels (what a rule builder needs) ---------
 
@@ -196,7 +196,8 @@ def _operator_groups(field: str, kind: str) -> list[list[str]]:
 
 
 _NON_BLANK = r"\S"
-_NUMBER_TEXT = r"\s*-?[0-9]{1,12}(\.[0-9]{1,2})?\s*"
+_SPACE = f"[{WHITESPACE}]*"  # what str.strip() removes
+_NUMBER_TEXT = _SPACE + r"-?[0-9]{1,12}(\.[0-9]{1,2})?" + _SPACE
 _YEAR = r"(19(0[1-9]|[1-9][0-9])|2[0-8][0-9][0-9]|29[0-8][0-9])"
 _DATE = iso_date(_YEAR)
 _TIME = r"T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?"
@@ -234,7 +235,7 @@ def _list_value_schema(field: str, kind: str) -> dict:
         word = None
     text = {"type": "string", "description": "comma-separated values"}
     if word:
-        text["pattern"] = rf"^\s*{word}\s*(,\s*{word}\s*)*$"
+        text["pattern"] = f"^{_SPACE}{word}{_SPACE}(,{_SPACE}{word}{_SPACE})*$"
     else:
         text.update(maxLength=item["maxLength"], pattern=r"^[^\x00]*[^\s,\x00][^\x00]*$")  # not only commas; no NUL
     alternatives = [{"type": "array", "items": item, "minItems": 1, "maxItems": MAX_LIST_ITEMS}, text]
