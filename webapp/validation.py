@@ -288,23 +288,28 @@ def any_case_of(words: list[str] | tuple[str, ...]) -> str:
     return f"^(?:{'|'.join(spelled)})$"
 
 
+def _written_whole(schema: dict, alternatives: list[dict]) -> list[dict]:
+    """Each alternative (``{"title", "properties", "required"}``) as a whole object schema: the
+    model's properties with the alternative's own. Client generators make a class of each
+    alternative and ignore the properties beside them; those stay for updates (``api.docs``)."""
+    return [
+        {
+            "type": "object",
+            "title": alternative["title"],
+            "properties": {**schema["properties"], **alternative["properties"]},
+            "required": sorted({*schema.get("required", []), *alternative.get("required", [])}),
+            "additionalProperties": schema.get("additionalProperties", False),
+        }
+        for alternative in alternatives
+    ]
+
+
 def one_of_kinds(alternatives):
     """A model's ``json_schema_extra``: the body is one of ``alternatives`` (a kind of rule, step,
-    trigger or task, each with what it takes: ``{"title", "properties", "required"}``). Each is
-    written whole, the model's other properties included, since client generators make a class of
-    each alternative and ignore the properties beside them; those stay for updates (``api.docs``)."""
+    trigger or task, each with what it takes), written whole."""
 
     def extra(schema: dict) -> None:
-        schema["oneOf"] = [
-            {
-                "type": "object",
-                "title": alternative["title"],
-                "properties": {**schema["properties"], **alternative["properties"]},
-                "required": sorted({*schema.get("required", []), *alternative.get("required", [])}),
-                "additionalProperties": schema.get("additionalProperties", False),
-            }
-            for alternative in (alternatives() if callable(alternatives) else alternatives)
-        ]
+        schema["oneOf"] = _written_whole(schema, alternatives() if callable(alternatives) else alternatives)
 
     return extra
 
@@ -324,23 +329,17 @@ def _given(prop: dict, non_blank: bool) -> dict:
 
 def requires_one_of(*names: str, non_blank: bool = False):
     """A model's ``json_schema_extra``: the body needs at least one of these fields (non-blank text,
-    with ``non_blank``). It is written as one complete object schema per field, which client
-    generators turn into typed alternatives (a bare ``anyOf`` of ``required`` lists becomes ``Any``)."""
+    with ``non_blank``), one alternative per field, written whole (a bare ``anyOf`` of ``required``
+    lists would become ``Any`` in a generated client)."""
 
     def extra(schema: dict) -> None:
-        whole = {key: schema.pop(key) for key in ("type", "properties", "required", "additionalProperties") if key in schema}
-        alternatives = []
-        for name in names:
-            properties = dict(whole["properties"])
-            properties[name] = _given(properties[name], non_blank)
-            alternatives.append(
-                {
-                    **whole,
-                    "title": f"{schema.get('title', 'Body')} with {name}",
-                    "properties": properties,
-                    "required": sorted({*whole.get("required", []), name}),
-                }
-            )
-        schema["anyOf"] = alternatives
+        title = schema.get("title", "Body")
+        schema["anyOf"] = _written_whole(
+            schema,
+            [
+                {"title": f"{title} with {name}", "properties": {name: _given(schema["properties"][name], non_blank)}, "required": [name]}
+                for name in names
+            ],
+        )
 
     return extra

@@ -95,7 +95,7 @@ def _input_schema(model, components: dict) -> dict:
 def _with_presence_rules(schema: dict, model) -> dict:
     """State a model's ``required_on_create`` fields as required and never null (see StrictModel)."""
     required = getattr(model, "required_on_create", ())
-    for whole in (schema, *schema.get("oneOf", ())):  # the alternatives of validation.one_of_kinds too
+    for whole in (schema, *schema.get("oneOf", ()), *schema.get("anyOf", ())):  # the alternatives, written whole, too
         if required and "properties" in whole:
             whole["required"] = sorted(set(whole.get("required", [])) | set(required))
             for name in required:
@@ -160,8 +160,7 @@ def _update_schema(model, components: dict) -> dict:
     Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs."""
     _input_schema(model, components)
     # The alternatives of a new object (anyOf/oneOf) are not an update's: it may send any one field.
-    new = _one_object(components[model.__name__ + "In"])
-    schema = {key: value for key, value in new.items() if key not in ("required", "anyOf", "oneOf")}
+    schema = {key: value for key, value in components[model.__name__ + "In"].items() if key not in ("required", "anyOf", "oneOf")}
     never_null = (*getattr(model, "required_on_create", ()), *getattr(model, "never_null", ()))
     schema["properties"] = {
         name: _not_null(prop) if name in never_null else {k: v for k, v in prop.items() if k != "default"}
@@ -170,21 +169,6 @@ def _update_schema(model, components: dict) -> dict:
     schema["title"] = f"{schema.get('title', model.__name__)} (update)"
     components[model.__name__ + "Update"] = schema
     return {"$ref": f"#/components/schemas/{model.__name__}Update"}
-
-
-def _one_object(schema: dict) -> dict:
-    """A create body written as alternatives (``validation.requires_one_of``) as the one object they
-    share, each property as stated by an alternative that does not require it."""
-    if "properties" in schema or not schema.get("anyOf"):
-        return schema
-    alternatives = schema["anyOf"]
-    properties = {}
-    for alternative in alternatives:
-        for name, prop in alternative["properties"].items():
-            if name not in alternative.get("required", ()):
-                properties.setdefault(name, prop)
-    whole = {key: value for key, value in alternatives[0].items() if key not in ("title", "required", "properties")}
-    return {**schema, **whole, "properties": {name: properties[name] for name in alternatives[0]["properties"]}}
 
 
 def build_openapi() -> dict:
