@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from pydantic import ValidationError
 
-from .validation import field_path
+from .validation import errors_from_pydantic
 
 
 def _amount(value) -> str:
@@ -27,10 +27,9 @@ def _choices(ctx: dict) -> str:
 
 # pydantic error type -> the sentence (``ctx`` holds the bounds of the failed constraint).
 SENTENCES = {
-    "decimal_parsing": lambda ctx: "enter a number, like 1500 or 1500.50",
-    "decimal_type": lambda ctx: "enter a number, like 1500 or 1500.50",
-    "float_parsing": lambda ctx: "enter a number, like 1500 or 1500.50",
-    "finite_number": lambda ctx: "enter a number, like 1500 or 1500.50",
+    **dict.fromkeys(
+        ("decimal_parsing", "decimal_type", "float_parsing", "finite_number"), lambda ctx: "enter a number, like 1500 or 1500.50"
+    ),
     "decimal_max_places": lambda ctx: f"use at most {ctx['decimal_places']} decimal places, like 1500.50",
     "decimal_max_digits": lambda ctx: f"enter a number of at most {ctx['max_digits']} digits",
     "decimal_whole_digits": lambda ctx: f"enter a number of at most {ctx['whole_digits']} digits before the decimal point",
@@ -38,13 +37,9 @@ SENTENCES = {
     "greater_than": lambda ctx: f"enter more than {_amount(ctx['gt'])}",
     "less_than_equal": lambda ctx: f"enter {_amount(ctx['le'])} or less",
     "less_than": lambda ctx: f"enter less than {_amount(ctx['lt'])}",
-    "int_parsing": lambda ctx: "enter a whole number, like 42",
-    "int_type": lambda ctx: "enter a whole number, like 42",
-    "int_from_float": lambda ctx: "enter a whole number, like 42",
-    "bool_parsing": lambda ctx: "enter yes or no (true/false and 1/0 work too)",
-    "bool_type": lambda ctx: "enter yes or no (true/false and 1/0 work too)",
-    "literal_error": lambda ctx: f"choose one of: {_choices(ctx)}",
-    "enum": lambda ctx: f"choose one of: {_choices(ctx)}",
+    **dict.fromkeys(("int_parsing", "int_type", "int_from_float"), lambda ctx: "enter a whole number, like 42"),
+    **dict.fromkeys(("bool_parsing", "bool_type"), lambda ctx: "enter yes or no (true/false and 1/0 work too)"),
+    **dict.fromkeys(("literal_error", "enum"), lambda ctx: f"choose one of: {_choices(ctx)}"),
     "string_too_long": lambda ctx: f"shorten it to at most {ctx['max_length']:,} characters",
     "string_too_short": lambda ctx: f"enter at least {ctx['min_length']:,} character{'s' if ctx['min_length'] != 1 else ''}",
     "string_pattern_mismatch": lambda ctx: "this value is not in the expected format",
@@ -53,10 +48,8 @@ SENTENCES = {
     "list_type": lambda ctx: "enter a list of values, separated by commas",
     "missing": lambda ctx: "is required",
     "extra_forbidden": lambda ctx: "unknown field",
-    "date_parsing": lambda ctx: "enter a date, like 2025-03-31",
-    "date_from_datetime_parsing": lambda ctx: "enter a date, like 2025-03-31",
-    "datetime_parsing": lambda ctx: "enter a date and time, like 2025-03-31T09:00:00Z",
-    "datetime_from_date_parsing": lambda ctx: "enter a date and time, like 2025-03-31T09:00:00Z",
+    **dict.fromkeys(("date_parsing", "date_from_datetime_parsing"), lambda ctx: "enter a date, like 2025-03-31"),
+    **dict.fromkeys(("datetime_parsing", "datetime_from_date_parsing"), lambda ctx: "enter a date and time, like 2025-03-31T09:00:00Z"),
 }
 
 
@@ -80,8 +73,4 @@ def human_message(error: dict) -> str:
 
 def human_errors(exc: ValidationError, prefix: str = "") -> list[dict]:
     """``[{"field", "message"}]`` for a ``ValidationError``, each message a sentence for people."""
-    errors = []
-    for error in exc.errors():
-        loc = tuple(part for part in error["loc"] if part not in ("function-after", "function-before"))
-        errors.append({"field": field_path(loc, prefix), "message": human_message(error)})
-    return errors
+    return errors_from_pydantic(exc, prefix, message=human_message)

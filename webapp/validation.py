@@ -67,14 +67,20 @@ def field_path(loc: tuple, prefix: str = "") -> str:
     return path or "body"
 
 
-def errors_from_pydantic(exc: ValidationError, prefix: str = "") -> list[dict]:
+def pydantic_message(error: dict) -> str:
+    """pydantic's own words for one error (``ValidationError.errors()``), ours for an unknown field."""
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def errors_from_pydantic(exc: ValidationError, prefix: str = "", message=pydantic_message) -> list[dict]:
+    """``[{"field", "message"}]`` for a ``ValidationError``; ``message(error)`` words each one (the
+    import's plain sentences: ``human_errors.human_message``)."""
     errors = []
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if p not in ("function-after", "function-before"))
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown field"
-        errors.append({"field": field_path(loc, prefix), "message": message})
+        errors.append({"field": field_path(loc, prefix), "message": message(err)})
     return errors
 
 

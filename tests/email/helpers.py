@@ -1,18 +1,11 @@
 """Factories for email tests."""
 
+from webapp.api.examples import SEED_TEMPLATE
 from webapp.email_templates.services import save_template, validate_template_fields
 from webapp.extensions import db
 from webapp.models import EmailTemplate
 
-WELCOME = {  # the seed's template example
-    "name": "Welcome Email",
-    "slug": "welcome-email",
-    "subject": "Welcome to {{company_name}} Insurance",
-    "body_html": "<html><body><h1>Welcome {{first_name}}!</h1><p>Thank you for your interest in our insurance services.</p></body></html>",
-    "body_text": "Welcome {{first_name}}!\n\nThank you for your interest in our insurance services.",
-    "template_type": "marketing",
-    "is_active": True,
-}
+WELCOME = SEED_TEMPLATE  # the seed's template example, as the API document shows it
 
 
 def make_template(org, **fields) -> EmailTemplate:

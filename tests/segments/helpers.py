@@ -2,23 +2,11 @@
 
 from sqlalchemy import select
 
+from webapp.api.examples import SEED_SEGMENT
 from webapp.extensions import db
 from webapp.models import LeadEvent, LeadSegment
 
-SEED_RULES = [
-    {"field": "insurance_type", "operator": "equals", "value": "auto"},
-    {"field": "value_estimate", "operator": "greater_than", "value": "1000"},
-    {"field": "status", "operator": "equals", "value": "new"},
-]
-SEED_SEGMENT = {
-    "name": "High-Value Auto Leads",
-    "description": "Leads interested in auto insurance with high estimated value",
-    "slug": "high-value-auto-leads",
-    "is_active": True,
-    "is_dynamic": True,
-    "match_all_rules": True,
-    "rules": SEED_RULES,
-}
+SEED_RULES = SEED_SEGMENT["rules"]  # the seed's segment, as the API document shows it
 
 
 def create_segment(api, **fields) -> dict:

@@ -3,9 +3,9 @@
 from datetime import date
 
 from flask import render_template
-from sqlalchemy import case, func, select
+from sqlalchemy import func, select
 
-from ..dashboard.services import Chart, chart_days, daily_chart, start_of, utc_day
+from ..dashboard.services import Chart, split_daily_chart
 from ..extensions import db
 from ..models import Automation, AutomationRun, Campaign, Lead
 from .dry_run import ACTION_LABELS
@@ -57,13 +57,6 @@ def dashboard_figures(organization_id: int, since) -> list:
 
 def runs_chart(organization_id: int, today: date, days: int) -> Chart:
     """The dashboard's chart of automation runs started per day: those that failed, and the others."""
-    span = chart_days(today, days)
-    day = utc_day(AutomationRun.created_at)
-    failed = func.sum(case((AutomationRun.status == "failed", 1), else_=0))
-    rows = db.session.execute(
-        select(day, func.count(), failed)
-        .where(AutomationRun.organization_id == organization_id, AutomationRun.created_at >= start_of(span[0]))
-        .group_by(day)
-    ).all()
-    flat = [(d, "failed", f) for d, _, f in rows] + [(d, "succeeded or open", n - f) for d, n, f in rows]
-    return Chart("runs", "Automation runs per day", "and how many failed", daily_chart(flat, span, ["succeeded or open", "failed"]))
+    series = {"succeeded or open": None, "failed": AutomationRun.status == "failed"}
+    data = split_daily_chart(AutomationRun, series, organization_id, today, days)
+    return Chart("runs", "Automation runs per day", "and how many failed", data)

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, cast, func, select, update
+from sqlalchemy import Date, case, cast, func, select, update
 
 from ..extensions import db
 from ..models import Lead, LeadEvent, Notification, utcnow
@@ -128,6 +128,22 @@ def leads_per_day_by_source(organization_id: int, today: date, days: int = 30) -
         totals[source] = totals.get(source, 0) + count
     names = sorted(totals, key=lambda name: (-totals[name], name))
     return daily_chart(rows, span, names)
+
+
+def split_daily_chart(model, series: dict, organization_id: int, today: date, days: int) -> DailyChart:
+    """Rows of ``model`` made per day over the chart's days, in two series, in ``series`` order:
+    ``{name: condition}`` for those that match, ``{name: None}`` for the others. One query."""
+    matching, condition = next((name, condition) for name, condition in series.items() if condition is not None)
+    other = next(name for name, condition in series.items() if condition is None)
+    span = chart_days(today, days)
+    day = utc_day(model.created_at)
+    rows = db.session.execute(
+        select(day, func.count(), func.sum(case((condition, 1), else_=0)))
+        .where(model.organization_id == organization_id, model.created_at >= start_of(span[0]))
+        .group_by(day)
+    ).all()
+    flat = [(d, matching, m) for d, _, m in rows] + [(d, other, n - m) for d, n, m in rows]
+    return daily_chart(flat, span, list(series))
 
 
 def start_of(day: date) -> datetime:

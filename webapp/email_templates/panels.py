@@ -5,9 +5,9 @@ from datetime import date
 
 from flask import render_template
 from markupsafe import Markup
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
-from ..dashboard.services import Chart, chart_days, daily_chart, start_of, utc_day
+from ..dashboard.services import Chart, split_daily_chart
 from ..extensions import db
 from ..models import Automation, AutomationRun, Campaign, Lead, OutboxMessage
 
@@ -45,13 +45,5 @@ def campaign_emails_panel(campaign: Campaign) -> str:
 
 def emails_chart(organization_id: int, today: date, days: int) -> Chart:
     """The dashboard's chart of emails per day by the day they were queued: sent, and not sent."""
-    span = chart_days(today, days)
-    day = utc_day(OutboxMessage.created_at)
-    sent = func.sum(case((OutboxMessage.status == "sent", 1), else_=0))
-    rows = db.session.execute(
-        select(day, func.count(), sent)
-        .where(OutboxMessage.organization_id == organization_id, OutboxMessage.created_at >= start_of(span[0]))
-        .group_by(day)
-    ).all()
-    flat = [(d, "sent", s) for d, _, s in rows] + [(d, "not sent", n - s) for d, n, s in rows]
-    return Chart("emails", "Emails per day", "sent, or not (queued, failed, held)", daily_chart(flat, span, ["sent", "not sent"]))
+    data = split_daily_chart(OutboxMessage, {"sent": OutboxMessage.status == "sent", "not sent": None}, organization_id, today, days)
+    return Chart("emails", "Emails per day", "sent, or not (queued, failed, held)", data)
