@@ -3,7 +3,7 @@
 An upload is kept as an ``ImportJob`` in ``mapping`` status; the person matches the file's columns
 to lead fields (guessed from the headers) and chooses what happens to rows with problems: nothing
 imported if any row is wrong (the default, SPEC §10), or the valid rows imported and the others
-reported. The job then checks every row with the lead rules (``validate_lead_row``) and creates the
+reported. The job then checks every row with the lead rules (``LeadRows``) and creates the
 leads in one transaction, in set-based statements (``create_leads``). Rejected rows are kept as a
 CSV of their original cells, their row number and their problems, to fix and import again.
 
@@ -26,7 +26,7 @@ from ..jobs import enqueue
 from ..models import ImportJob
 from ..models.leads import LEAD_INPUT_FIELDS
 from ..validation import ValidationFailed
-from .services import create_leads, validate_lead_row
+from .services import LeadRows, create_leads
 
 PROGRESS_EVERY = 1000
 MAX_ATTEMPTS = 3  # jobs that may start one import; an import that stops every time is failed, not retried
@@ -221,6 +221,7 @@ def _check_rows(import_id: int, organization_id: int, header: list[str], columns
     """Every row through the lead rules: the clean values, the rejected rows, and their errors."""
     width = len(header)
     column_of = {field: header[position] or f"column {position + 1}" for position, field in columns}
+    lead_rows = LeadRows(organization_id)
     clean, rejected, errors = [], [], []
     for done, (line, row) in enumerate(numbered, start=1):
         if len(row) > width and _has_values(row[width:]):  # blank cells past the header are a trailing comma
@@ -230,7 +231,7 @@ def _check_rows(import_id: int, organization_id: int, header: list[str], columns
             if not (data.get("email_opt_out") or "").strip():
                 data.pop("email_opt_out", None)  # blank: the default (yes/no/true/false/1/0 are read by the schema)
             try:
-                clean.append(validate_lead_row(data, organization_id))
+                clean.append(lead_rows.check(data))
                 row_errors = []
             except ValidationFailed as exc:
                 row_errors = [{"row": line, **error, "column": column_of.get(error["field"])} for error in exc.errors]
