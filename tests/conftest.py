@@ -213,6 +213,7 @@ def run_jobs(app):
     def run():
         AppWorker.app = app
         worker = AppWorker(list(QUEUES), connection=redis_connection(app))
+        worker.subscribe = lambda: None  # a burst worker takes no commands; its pubsub thread could hold shutdown for 60 s
         worker.work(burst=True)
         return worker
 

@@ -84,7 +84,7 @@ def build_wiring() -> Wiring:
     from .automations import panels as automation_panels
     from .automations import task_types as automation_tasks
     from .automations.demo import seed_demo_automations
-    from .automations.engine import requeue_stalled_runs
+    from .automations.engine import check_goals, requeue_stalled_runs, resume_waiting_runs
     from .automations.triggers import match_events
     from .automations.views import bp as automations_bp
     from .campaigns.views import bp as campaigns_bp
@@ -150,10 +150,12 @@ def build_wiring() -> Wiring:
         dashboard_figures=(segment_panels.dashboard_figures, automation_panels.dashboard_figures),
         dashboard_charts=(automation_panels.runs_chart, email_panels.emails_chart),
         # What a change to leads sets off (leads.changes.after_lead_changes), inside its transaction:
-        # 1. dynamic segments re-check the changed leads and add segment_entered / segment_exited events;
-        lead_change_hooks=(recheck_leads,),
-        # 2. every event of the change, those included, is matched against automation triggers: runs.
-        event_hooks=(match_events,),
+        # 1. dynamic segments re-check the changed leads and add segment_entered / segment_exited events,
+        #    and open runs whose goal the lead now meets end (goal_reached);
+        lead_change_hooks=(recheck_leads, check_goals),
+        # 2. every event of the change, those included, resumes the runs waiting for it (wait_until)
+        #    and is matched against automation triggers: new runs.
+        event_hooks=(resume_waiting_runs, match_events),
         task_types={
             task_type.name: task_type
             for task_type in (

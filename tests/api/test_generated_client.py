@@ -283,6 +283,79 @@ def test_the_seed_scenario_runs_through_the_generated_client(gen_api, M, admin, 
     assert campaign.starts_at == datetime.datetime(2026, 3, 1, tzinfo=datetime.UTC)
 
 
+def journey_actions(M):
+    """A journey as generated models: a branch on the status; new leads get a split, variant b waits for a
+    status change and exits when it times out; the others exit at once."""
+    weights = M.SplitStepConfigurationWeights()
+    weights.additional_properties = {"a": 50, "b": 50}
+    variants = M.SplitStepBranchesType0()
+    variants.additional_properties = {
+        "a": [M.AddTagStep(action_type="add_tag", configuration=M.AddTagStepConfiguration(tag="variant-a"))],
+        "b": [
+            M.WaitUntilStep(
+                action_type="wait_until",
+                configuration=M.WaitUntilStepConfiguration(
+                    event_type=M.WaitUntilStepConfigurationEventType("lead_status_changed"), timeout_minutes=60
+                ),
+                branches=M.WaitUntilStepBranchesType0(
+                    met=[M.AddTagStep(action_type="add_tag", configuration=M.AddTagStepConfiguration(tag="moved"))],
+                    timed_out=[M.ExitStep(action_type="exit", configuration=M.ExitStepConfiguration(reason="no news"))],
+                ),
+            )
+        ],
+    }
+    new_leads = [M.StatusRule(field="status", operator=M.StatusRuleOperator("equals"), value=M.StatusRuleValue("new"))]
+    return [
+        M.BranchStep(
+            action_type="branch",
+            configuration=M.BranchStepConfiguration(rules=new_leads),
+            branches=M.BranchStepBranchesType0(
+                yes=[M.SplitStep(action_type="split", configuration=M.SplitStepConfiguration(weights=weights), branches=variants)],
+                no=[M.ExitStep(action_type="exit", configuration=M.ExitStepConfiguration())],
+            ),
+        )
+    ]
+
+
+def test_a_journey_runs_through_the_generated_client(gen_api, M, org):
+    converted = [M.StatusRule(field="status", operator=M.StatusRuleOperator("equals"), value=M.StatusRuleValue("converted"))]
+    body = M.ManualTrigger(name="Journey", trigger_type="manual", actions=journey_actions(M), goal=M.GoalFields(rules=converted))
+    created = gen_api.call("POST /api/v1/automations", 201, body=body).parsed
+    automation = gen_api.call("GET /api/v1/automations/{automation_id}", 200, automation_id=created.id).parsed
+    assert automation.to_dict() == created.to_dict()
+    assert automation.version == 1
+    assert [rule.to_dict() for rule in automation.goal.rules] == [{"field": "status", "operator": "equals", "value": "converted"}]
+    (flow,) = automation.actions
+    assert flow.action_type == "branch" and set(flow.branches.additional_properties) == {"yes", "no"}
+    (split,) = flow.branches["yes"]
+    assert split.configuration["weights"] == {"a": 50, "b": 50}
+    assert [step.configuration.to_dict() for step in split.branches["a"]] == [{"tag": "variant-a"}]
+    (wait,) = split.branches["b"]
+    assert (wait.action_type, wait.configuration["timeout_minutes"]) == ("wait_until", 60)
+    assert [(step.action_type, step.configuration.to_dict()) for step in wait.branches["timed_out"]] == [("exit", {"reason": "no news"})]
+    assert [step.action_type for step in flow.branches["no"]] == ["exit"] and flow.branches["no"][0].branches is None
+
+    renamed = gen_api.call(
+        "PUT /api/v1/automations/{automation_id}", 200, automation_id=automation.id, body=M.AutomationFieldsUpdate(name="Journey 2")
+    )
+    assert renamed.parsed.version == 1
+    versions = gen_api.call("GET /api/v1/automations/{automation_id}/versions", 200, automation_id=automation.id).parsed
+    assert [(v.version, len(v.definition.actions)) for v in versions.items] == [(1, 1)] and versions.total == 1
+    assert versions.items[0].definition.actions[0].branches["yes"][0].action_type == "split"
+
+    lead = gen_api.call("POST /api/v1/leads", 201, body=M.LeadFieldsWithFirstName(first_name="Ana")).parsed
+    gen_api.call(
+        "POST /api/v1/automations/{automation_id}/trigger",
+        202,
+        automation_id=automation.id,
+        body=M.TriggerRequestWithLeadId(lead_id=lead.id),
+    )
+    stats = gen_api.call("GET /api/v1/automations/{automation_id}/stats", 200, automation_id=automation.id).parsed
+    assert stats.runs.additional_properties == {"pending": 1} and stats.goal_reached == 0
+    assert [counts.action_id for counts in stats.actions][:2] == [flow.id, split.id]
+    assert (stats.actions[0].entered, stats.actions[0].emails.sent) == (0, 0)
+
+
 # --- an update of one field changes nothing else --------------------------------------------------------
 
 

@@ -33,6 +33,7 @@ from schemathesis.specs.openapi.checks import (
 
 from tests.conftest import empty_database, token_for
 from tests.factories import make_campaign, make_lead, make_org, make_user
+from webapp.automations.engine import execute_run
 
 MAX_EXAMPLES = 15
 STATEFUL_SCENARIOS = 40
@@ -82,7 +83,8 @@ def build_world(app, client) -> tuple[dict, dict]:
     time_based = post("/automations", {"name": "Daily", "trigger_type": "time_based", "trigger_configuration": schedule})
     step = {"action_type": "add_tag", "configuration": {"tag": "later"}, "delay_minutes": 60}
     delayed = post("/automations", {"name": "Later", "trigger_type": "manual", "is_active": True, "actions": [step]})
-    post(f"/automations/{delayed['id']}/trigger", {"lead_id": leads[0].id})
+    started = post(f"/automations/{delayed['id']}/trigger", {"lead_id": leads[0].id})
+    execute_run(started["runs"][0]["id"])  # the run reaches its first step (a delayed one: it waits)
     run = client.get(f"/api/v1/automations/{delayed['id']}/runs", headers=headers).get_json()["items"][0]
     users = [admin.id, agent.id]
     existing = {
@@ -122,13 +124,33 @@ def refer_to_existing(value, existing: dict, key: str | None = None):
     return value
 
 
+def coherent_journey(value):
+    """Generated steps made coherent in what a document cannot say (it says so in words): a split's
+    weights sum to 100 and its branches are named after them; nothing follows an exit in its list."""
+    if isinstance(value, list):
+        steps = [coherent_journey(item) for item in value]
+        exits = [index for index, step in enumerate(steps) if isinstance(step, dict) and step.get("action_type") == "exit"]
+        return steps[: exits[0] + 1] if exits else steps
+    if not isinstance(value, dict):
+        return value
+    value = {name: coherent_journey(item) for name, item in value.items()}
+    weights = (value.get("configuration") or {}).get("weights") if value.get("action_type") == "split" else None
+    if isinstance(weights, dict) and 2 <= len(weights) <= 5:
+        names = list(weights)
+        value["configuration"]["weights"] = {name: 100 // len(names) for name in names[:-1]}
+        value["configuration"]["weights"][names[-1]] = 100 - 100 // len(names) * (len(names) - 1)
+        if isinstance(value.get("branches"), dict):
+            value["branches"] = {name: steps for name, steps in value["branches"].items() if name in weights}
+    return value
+
+
 def make_coherent(case, existing: dict) -> None:
-    """A valid generated case, with references to existing objects (see ``refer_to_existing``); an
-    update of an automation's trigger or of a task's type sends the type and its configuration or
-    payload together (they must fit the type, the stored one when none is sent, which a document
-    cannot know)."""
+    """A valid generated case, with references to existing objects (see ``refer_to_existing``) and
+    coherent journeys (``coherent_journey``); an update of an automation's trigger or of a task's type sends
+    the type and its configuration or payload together (they must fit the type, the stored one when
+    none is sent, which a document cannot know)."""
     if isinstance(case.body, (dict, list)):
-        case.body = refer_to_existing(case.body, existing)
+        case.body = coherent_journey(refer_to_existing(case.body, existing))
     for kind, settings_of_kind in (("trigger_type", "trigger_configuration"), ("task_type", "payload")):
         if case.method == "PUT" and isinstance(case.body, dict) and (kind in case.body) != (settings_of_kind in case.body):
             case.body.pop(kind, None)

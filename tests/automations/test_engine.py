@@ -295,3 +295,27 @@ def test_bulk_import_burst_is_batched(api, run_jobs, org):
     assert rq_queue("default").count == 3  # 250 runs in jobs of 100, not 250 jobs
     run_jobs()
     assert db.session.scalar(select(func.count()).select_from(LeadEvent).where(LeadEvent.event_type == "tag_added")) == 250
+
+
+def test_a_batch_commits_its_runs_together_and_one_broken_run_does_not_fail_it(api, org, app):
+    """A job executes its runs in one transaction; the run whose action raises is taken out, the
+    others are executed again without it, and it fails alone with its error."""
+    from webapp.automations.engine import execute_runs
+
+    agent_less = make_automation(api, name="assign", trigger_type="manual", actions=[step("assign_lead", strategy="round_robin")])
+    tagging = make_automation(api, name="tag", trigger_type="manual", actions=[step("add_tag", tag="batched")])
+    leads = [create_lead(api, email=f"b{n}@example.com") for n in range(4)]
+    run_ids = []
+    for lead_id in leads:
+        run_ids += [r["id"] for r in api.post(f"/api/v1/automations/{tagging['id']}/trigger", json={"lead_id": lead_id}).json["runs"]]
+    broken = api.post(f"/api/v1/automations/{agent_less['id']}/trigger", json={"lead_id": leads[1]}).json["runs"][0]["id"]
+    app.config["AUTOMATION_RETRY_BACKOFF_SECONDS"] = 0
+    try:
+        outcome = execute_runs(sorted([*run_ids, broken]))  # no agent to assign to: that action raises
+    finally:
+        app.config.pop("AUTOMATION_RETRY_BACKOFF_SECONDS")
+
+    assert outcome == {**dict.fromkeys(run_ids, "completed"), broken: "failed"}
+    assert all(db.session.get(Lead, lead_id).tags == ["batched"] for lead_id in leads)
+    [failed] = runs_of(agent_less["id"])
+    assert "no active agent" in failed.error and [s.attempts for s in failed.steps] == [3]

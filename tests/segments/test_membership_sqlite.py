@@ -15,10 +15,6 @@ from webapp.segments import membership, services
 
 @pytest.fixture
 def sqlite_org(tmp_path):
-    import webapp
-    from webapp import extensions
-
-    webapp.htmx = extensions.htmx  # see tests/ui/conftest.py: a second create_app() in one process
     app = create_app({"TESTING": True, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path}/leadflow.db", "REDIS_URL": None})
     with app.app_context():
         db.create_all()

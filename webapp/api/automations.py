@@ -4,9 +4,10 @@ from datetime import datetime
 from typing import Annotated
 
 from flask import g, jsonify, url_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from ..audit import audit
+from ..automations.journey import action_tree
 from ..automations.services import (
     MAX_MANUAL_LEADS,
     AutomationFields,
@@ -16,13 +17,15 @@ from ..automations.services import (
     start_manually,
     validate_automation,
 )
+from ..automations.stats import automation_stats
+from ..automations.versions import versions_of
 from ..extensions import db
 from ..models import Automation, AutomationRun
 from ..tenancy import get_or_404, scoped
 from ..validation import RowId, StrictModel, documented_as, parse, requires_one_of
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
-from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
+from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, paginate_items
 from .docs import documented
 from .examples import SEED_AUTOMATION
 
@@ -35,6 +38,19 @@ class ActionOut(Out):
     configuration: dict
     delay_minutes: int
     conditions: dict
+    branches: Annotated[
+        dict[str, list["ActionOut"]] | None,
+        Field(description="A flow action's branches, name → steps: yes/no (branch), its variants (split), met/timed_out (wait_until)"),
+    ] = None
+
+
+class GoalOut(Out):
+    match_all_rules: bool = True
+    rules: list[dict] = []
+
+
+# A goal as stored ({} for none), shown as null when there is none.
+Goal = Annotated[GoalOut | None, BeforeValidator(lambda goal: goal or None), Field(description="Matching it ends a run: goal_reached")]
 
 
 class AutomationOut(Out):
@@ -51,9 +67,59 @@ class AutomationOut(Out):
     delay_minutes: int
     allow_reentry: bool
     campaign_id: int | None
-    actions: list[ActionOut]
+    goal: Goal
+    version: Annotated[int, Field(description="Grows by one with every save that changes the trigger, conditions, goal or steps")]
+    actions: Annotated[list[ActionOut], Field(description="The steps in order; flow actions hold theirs in branches")]
     created_at: datetime
     updated_at: datetime
+
+    @field_validator("actions", mode="before")
+    @classmethod
+    def _nested(cls, rows):
+        return action_tree(rows)  # the rows nested under their flow actions
+
+
+class DefinitionOut(Out):
+    """What the runs of a version execute."""
+
+    trigger_type: str
+    trigger_configuration: dict
+    conditions: dict
+    goal: Goal
+    run_immediately: bool
+    delay_minutes: int
+    actions: list[ActionOut]
+
+
+class VersionOut(Out):
+    version: int
+    created_at: datetime
+    definition: DefinitionOut
+
+
+class EmailCountsOut(BaseModel):
+    sent: int
+    delivered: int
+    opened: int
+    clicked: int
+    bounced: int
+
+
+class ActionStatsOut(BaseModel):
+    action_id: int
+    entered: Annotated[int, Field(description="Runs that reached the step")]
+    completed: int
+    skipped: int
+    failed: int
+    waiting: int
+    branches: Annotated[dict[str, int], Field(description="A flow action's runs by the branch they took")]
+    emails: Annotated[EmailCountsOut, Field(description="A send_email step's messages by status (zeros for other steps)")]
+
+
+class StatsOut(BaseModel):
+    runs: Annotated[dict[str, int], Field(description="Runs by status")]
+    goal_reached: int
+    actions: Annotated[list[ActionStatsOut], Field(description="Per step of the current version, in reading order")]
 
 
 class StepOut(Out):
@@ -71,12 +137,19 @@ class StepOut(Out):
     error: str | None
 
 
+class PathStepOut(BaseModel):
+    action_id: int | None
+    branch: str | None
+
+
 class RunOut(Out):
     id: int
     organization_id: int
     automation_id: int
     lead_id: int
     status: str
+    version: int
+    path: Annotated[list[PathStepOut], Field(description="The steps finished, in order, with the branch each flow action took")]
     trigger_type: str
     trigger_event_id: int | None
     started_at: datetime | None
@@ -200,3 +273,22 @@ def automation_runs(automation_id):
 @documented("One run with its steps", response=RunOut, tag="automations")
 def get_run(run_id):
     return jsonify(dump(RunOut, get_or_404(AutomationRun, run_id)))
+
+
+@bp.get("/automations/<int:automation_id>/versions")
+@api_auth(*READ)
+@documented(
+    "The automation's versions, newest first: what the runs of each execute",
+    response=page_envelope(VersionOut),
+    query=PAGE_QUERY,
+    tag="automations",
+)
+def automation_versions(automation_id):
+    return jsonify(paginate_items(versions_of(get_or_404(Automation, automation_id)), VersionOut))
+
+
+@bp.get("/automations/<int:automation_id>/stats")
+@api_auth(*READ)
+@documented("Runs by status, goals reached, and per step the runs that entered, ended and branched", response=StatsOut, tag="automations")
+def automation_stats_view(automation_id):
+    return jsonify(StatsOut.model_validate(automation_stats(get_or_404(Automation, automation_id))).model_dump(mode="json"))

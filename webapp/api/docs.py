@@ -84,12 +84,24 @@ def _schema(model, components: dict) -> dict:
 
 
 def _input_schema(model, components: dict) -> dict:
-    schema = model.model_json_schema(ref_template="#/components/schemas/{model}In", mode="validation")
+    schema = _model_refs(model.model_json_schema(ref_template="#/components/schemas/{model}In", mode="validation"), "In")
     models = _models_within(model)
     for name, sub in schema.pop("$defs", {}).items():
         components[name + "In"] = _with_presence_rules(sub, models.get(name))
     components[model.__name__ + "In"] = _with_presence_rules(schema, model)
     return {"$ref": f"#/components/schemas/{model.__name__}In"}
+
+
+def _model_refs(schema, suffix: str):
+    """``{"$model": "RuleFields"}``, written in a schema's extra (a rule in a flow action's configuration),
+    as the reference to that model's component (``RuleFieldsIn``); the body's own fields define it."""
+    if isinstance(schema, list):
+        return [_model_refs(item, suffix) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    if set(schema) == {"$model"}:
+        return {"$ref": f"#/components/schemas/{schema['$model']}{suffix}"}
+    return {key: _model_refs(value, suffix) for key, value in schema.items()}
 
 
 def _with_presence_rules(schema: dict, model) -> dict:
@@ -129,7 +141,7 @@ def _storable_text_only(schema):
         # One pattern per text (generators do not intersect two); the others (slug, state code)
         # admit only storable characters already.
         schema["pattern"] = {None: STORABLE_TEXT, NON_BLANK: STORABLE_NON_BLANK_TEXT}.get(schema.get("pattern"), schema.get("pattern"))
-    if schema.get("type") == "object" and "properties" not in schema:
+    if schema.get("type") == "object" and "properties" not in schema and "propertyNames" not in schema:  # a split's names have theirs
         schema["propertyNames"] = {"pattern": STORABLE_TEXT}
     return schema
 

@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel, Strict
+from pydantic import BaseModel, ConfigDict, Strict
 
 from ..audit import audit
 from ..email_templates import services
@@ -55,9 +55,13 @@ class EmailTemplateVersionOut(Out):
     updated_at: datetime
 
 
-class PreviewIn(StrictModel):
-    """Render for one of the organization's leads, or for the given variables; with neither, for sample data."""
+_LEAD_AND_CONTEXT = {"required": ["lead_id", "context"], "properties": {"lead_id": {"type": "integer"}, "context": {"type": "object"}}}
 
+
+class PreviewIn(StrictModel):
+    """Render for one of the organization's leads, or for the given variables (not both); with neither, for sample data."""
+
+    model_config = ConfigDict(json_schema_extra={"not": _LEAD_AND_CONTEXT})
     lead_id: Annotated[RowId, Strict()] | None = None
     context: dict[str, Any] | None = None
 

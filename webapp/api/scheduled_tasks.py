@@ -75,11 +75,16 @@ Recurrence = optional(Annotated[str, Field(max_length=100), documented_as(patter
 Name = Annotated[str, Field(max_length=MAX_NAME_LENGTH), at_most(MAX_NAME_LENGTH)]
 
 
-def _task_type_enum(schema: dict) -> None:
-    schema["enum"] = task_type_names()  # the app's task types, when the document is built
+class _AppTaskTypes:
+    """The document's enum of the app's task types, read when the document is built. A hook of the
+    type rather than a ``json_schema_extra``: a field's own ``Field(json_schema_extra=...)`` (``_unset``)
+    replaces the type's, and the update's task_type was left a free string."""
+
+    def __get_pydantic_json_schema__(self, core_schema, handler):
+        return {**handler(core_schema), "enum": task_type_names()}
 
 
-TaskType = Annotated[str, Field(min_length=1, max_length=40, json_schema_extra=_task_type_enum)]
+TaskType = Annotated[str, Field(min_length=1, max_length=40), _AppTaskTypes()]
 
 
 # An optional field that is never null: its placeholder default stays out of the document.

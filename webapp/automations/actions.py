@@ -5,21 +5,29 @@ shown in the run history). It changes rows in the current transaction, which com
 the step's status; its idempotency key (``context.key``) guards effects that leave the database.
 """
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+from pydantic import ValidationError
 from sqlalchemy import func, select
 
 from ..extensions import db
 from ..leads.services import update_lead
 from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User, utcnow
 from ..models.base import MAX_ID
-from ..models.leads import MAX_TAG_LENGTH, PRIORITIES, STATUSES
+from ..models.leads import LEAD_EVENT_TYPES, MAX_TAG_LENGTH, PRIORITIES, STATUSES
 from ..models.org import ROLES
 from ..models.tasks import TASK_TYPES
+from ..segments.services import RuleFields
 from ..tasks.services import create_task, due_at_of
 from ..tenancy import ids_in_org
-from ..validation import ValidationFailed, iso_date, normalise_tag
+from ..validation import ValidationFailed, errors_from_pydantic, iso_date, normalise_tag
+from .journey import MAX_DEPTH
+
+MAX_VARIANTS = 5
+VARIANT_NAME = re.compile(r"[a-z0-9_]{1,40}")
+MAX_WAIT_MINUTES = 43_200  # 30 days
 
 
 class ActionError(Exception):
@@ -253,6 +261,67 @@ def check_create_task(config: dict, organization_id: int) -> dict:
     return errors
 
 
+# --- flow actions (SPEC §15): the engine follows them (``journey``); their configurations are checked here
+
+
+def check_rule_set(config: dict, organization_id: int | None = None) -> dict:
+    """``match_all_rules`` and ``rules`` in the segment rule format: a branch's, a wait's, a goal's."""
+    from ..segments.rules import validate_rules
+
+    errors = {}
+    if not isinstance(config.get("match_all_rules", True), bool):
+        errors["match_all_rules"] = "must be true or false"
+    _, rule_errors = validate_rules(config.get("rules", []))
+    errors.update({error["field"]: error["message"] for error in rule_errors})
+    for index, rule in enumerate(config.get("rules") if isinstance(config.get("rules"), list) else []):
+        try:  # a rule's other keys (unknown ones, position) as a segment's rules are read: validate_rules ignores them
+            RuleFields.model_validate(rule)
+        except ValidationError as exc:
+            for error in errors_from_pydantic(exc, f"rules[{index}]"):
+                if error["field"].rsplit(".", 1)[-1] not in ("field", "operator", "value"):
+                    errors.setdefault(error["field"], error["message"])
+    return errors
+
+
+def check_branch(config: dict, organization_id: int) -> dict:
+    if not config.get("rules"):
+        return {"rules": "give at least one rule: the lead goes to yes when they hold, else to no"}
+    return check_rule_set(config)
+
+
+def check_split(config: dict, organization_id: int) -> dict:
+    weights = config.get("weights")
+    if not isinstance(weights, dict) or not 2 <= len(weights) <= MAX_VARIANTS:
+        return {"weights": f'give 2 to {MAX_VARIANTS} variants with their weights, like {{"a": 50, "b": 50}}'}
+    for name, weight in weights.items():
+        if not VARIANT_NAME.fullmatch(name):
+            return {"weights": f"'{name}': a variant's name is 1 to 40 lower-case letters, digits or _"}
+        if not isinstance(weight, int) or isinstance(weight, bool) or not 1 <= weight <= 99:
+            return {f"weights.{name}": "must be a whole number from 1 to 99"}
+    if sum(weights.values()) != 100:
+        return {"weights": f"the weights must sum to 100 (they sum to {sum(weights.values())})"}
+    return {}
+
+
+def check_wait_until(config: dict, organization_id: int) -> dict:
+    errors = check_rule_set(config)
+    if config.get("event_type") not in LEAD_EVENT_TYPES:
+        errors["event_type"] = f"must be one of: {', '.join(LEAD_EVENT_TYPES)}"
+    timeout = config.get("timeout_minutes")
+    if timeout in (None, ""):
+        errors["timeout_minutes"] = f"is required: how long to wait, 1 to {MAX_WAIT_MINUTES} minutes"
+    elif not isinstance(timeout, int) or isinstance(timeout, bool) or not 1 <= timeout <= MAX_WAIT_MINUTES:
+        errors["timeout_minutes"] = f"must be a whole number of minutes from 1 to {MAX_WAIT_MINUTES}"
+    return errors
+
+
+def check_exit(config: dict, organization_id: int) -> dict:
+    reason = config.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > 500):
+        return {"reason": "must be text of at most 500 characters"}
+    return {}
+
+
 def _int(value) -> int | None:
     try:
         return int(value)
@@ -277,6 +346,11 @@ ACTIONS = {
     "add_tag": (add_tag_action, check_tag, {"tag"}),
     "remove_tag": (remove_tag_action, check_tag, {"tag"}),
     "create_task": (create_task_action, check_create_task, {"task_type", "title", "due_date", "due_in_days", "assignee_id"}),
+    # flow actions have no executor: the engine decides their branch (``journey.decide``)
+    "branch": (None, check_branch, {"match_all_rules", "rules"}),
+    "split": (None, check_split, {"weights"}),
+    "wait_until": (None, check_wait_until, {"event_type", "match_all_rules", "rules", "timeout_minutes"}),
+    "exit": (None, check_exit, {"reason"}),
 }
 
 
@@ -289,6 +363,37 @@ _TEMPLATE_TEXT = {**_TEXT, "description": "Rendered for the lead like an email's
 def _configuration(properties: dict, required: tuple[str, ...] = (), **more) -> dict:
     return {"type": "object", "properties": properties, "required": list(required), "additionalProperties": False, **more}
 
+
+# A branch's, a wait's and a goal's rules are the segment rule format (SPEC §5); a branch holds steps.
+# Named by their models: the API document refers to the models' schemas (``api.docs``; pydantic
+# cannot follow a "$ref" written in a schema's extra).
+_RULE = {"$model": RuleFields.__name__}
+_STEP = {"$model": "ActionFields"}
+_RULE_SET = {"match_all_rules": {"type": "boolean"}, "rules": {"type": "array", "items": _RULE}}
+_DEPTH = f"Flow actions nest at most {MAX_DEPTH} levels deep (a flow action of the top-level list is level 1)."
+
+
+def _branches(names: tuple[str, ...] | None, description: str) -> dict:
+    """A flow action's ``branches``: each name (any variant name when ``names`` is None) → its steps."""
+    steps = {"type": "array", "items": _STEP}
+    if names is None:
+        by_name = {"propertyNames": {"pattern": f"^{VARIANT_NAME.pattern}$"}, "maxProperties": MAX_VARIANTS, "additionalProperties": steps}
+    else:
+        by_name = {"properties": dict.fromkeys(names, steps), "additionalProperties": False}
+    return {"anyOf": [{"type": "object", **by_name}, {"type": "null"}], "description": f"{description} {_DEPTH}"}
+
+
+_NO_BRANCHES = {"anyOf": [{"type": "object", "maxProperties": 0}, {"type": "null"}], "description": "Only flow actions have branches"}
+_EXIT_BRANCHES = {
+    **_NO_BRANCHES,
+    "description": "An exit ends the run: it has no branches and is the last step of its list (422 otherwise)",
+}
+BRANCHES_SCHEMAS = {
+    "branch": _branches(("yes", "no"), "yes: the lead matches the rules; no: it does not."),
+    "split": _branches(None, "One list of steps per variant: the names of the weights."),
+    "wait_until": _branches(("met", "timed_out"), "met: the event came (and the rules hold); timed_out: it did not in time."),
+    "exit": _EXIT_BRANCHES,
+}
 
 # What each check above accepts, for the API document (which ids exist aside).
 CONFIGURATION_SCHEMAS = {
@@ -326,16 +431,43 @@ CONFIGURATION_SCHEMAS = {
         },
         ("title",),
     ),
+    "branch": _configuration({**_RULE_SET, "rules": {**_RULE_SET["rules"], "minItems": 1}}, ("rules",)),
+    "split": _configuration(
+        {
+            "weights": {
+                "type": "object",
+                "minProperties": 2,
+                "maxProperties": MAX_VARIANTS,
+                "propertyNames": {"pattern": f"^{VARIANT_NAME.pattern}$"},
+                "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 99},
+                "description": "Variant name → weight; the weights sum to 100 (422 otherwise)",
+            }
+        },
+        ("weights",),
+    ),
+    "wait_until": _configuration(
+        {
+            "event_type": {"type": "string", "enum": list(LEAD_EVENT_TYPES)},
+            "timeout_minutes": {"type": "integer", "minimum": 1, "maximum": MAX_WAIT_MINUTES},
+            **_RULE_SET,
+        },
+        ("event_type", "timeout_minutes"),
+    ),
+    "exit": _configuration({"reason": {"type": "string", "maxLength": 500}}),
 }
 
 
 def action_json_schemas() -> list[dict]:
-    """One JSON Schema per action type: the step's ``action_type`` with the configuration it takes."""
+    """One JSON Schema per action type: the step's ``action_type`` with the configuration and branches it takes."""
     return [
         {
             "type": "object",
             "title": "".join(part.title() for part in action_type.split("_")) + "Step",
-            "properties": {"action_type": {"type": "string", "const": action_type}, "configuration": schema},
+            "properties": {
+                "action_type": {"type": "string", "const": action_type},
+                "configuration": schema,
+                "branches": BRANCHES_SCHEMAS.get(action_type, _NO_BRANCHES),
+            },
             "required": ["action_type", "configuration"],
         }
         for action_type, schema in CONFIGURATION_SCHEMAS.items()

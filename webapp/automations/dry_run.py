@@ -5,6 +5,9 @@ from ..models import Automation, Lead, User
 from ..tasks.services import render_for_lead
 from ..validation import ValidationFailed
 from .conditions import lead_matches
+from .forms import describe_delay
+from .journey import action_tree, walk_tree
+from .journey import walk as journey_walk
 
 ACTION_LABELS = {
     "send_email": "Send email",
@@ -15,6 +18,10 @@ ACTION_LABELS = {
     "add_tag": "Add tag",
     "remove_tag": "Remove tag",
     "create_task": "Create task",
+    "branch": "If / else",
+    "split": "A/B split",
+    "wait_until": "Wait until",
+    "exit": "Exit",
 }
 
 
@@ -39,6 +46,15 @@ def describe_step(action_type: str, config: dict) -> str:
         return f"Assign {config.get('strategy', '').replace('_', ' ')} among {config.get('role', 'agent')}s"
     if action_type in ("add_tag", "remove_tag"):
         return f"{ACTION_LABELS[action_type]} “{config.get('tag')}”"
+    if action_type == "branch":
+        return f"If {describe_rules(config)}"
+    if action_type == "split":
+        return "Split " + " / ".join(f"{name} {weight} %" for name, weight in (config.get("weights") or {}).items())
+    if action_type == "wait_until":
+        event = (config.get("event_type") or "").replace("_", " ")
+        return f"Wait until {event}" + (f" and {describe_rules(config)}" if config.get("rules") else "")
+    if action_type == "exit":
+        return "Exit" + (f": {config['reason']}" if config.get("reason") else "")
     if action_type == "create_task":
         due = config.get("due_date") or f"in {config.get('due_in_days', 1)} day(s)"
         return f"Create {config.get('task_type', 'follow_up').replace('_', ' ')} task “{config.get('title')}”, due {due}"
@@ -68,35 +84,67 @@ def describe_output(action_type: str, output: dict | None) -> str:
     return ", ".join(f"{key}: {value}" for key, value in output.items())
 
 
+def describe_rules(rule_set: dict) -> str:
+    """``value_estimate greater than 1000 and state equals TX``: a branch's or wait's rules in words."""
+    joiner = " and " if rule_set.get("match_all_rules", True) else " or "
+    rules = rule_set.get("rules") or []
+    return joiner.join(f"{r.get('field')} {str(r.get('operator', '')).replace('_', ' ')} {r.get('value', '')}".strip() for r in rules)
+
+
 def _user_name(user_id) -> str:
     user = db.session.get(User, int(user_id)) if str(user_id or "").isdigit() else None
     return user.display_name if user else "?"
 
 
 def dry_run(automation: Automation, lead: Lead) -> dict:
-    """The verdict of the automation's conditions and of each step for this lead."""
+    """The verdict of the automation's conditions and of each step the lead would reach, following
+    the branches it would take (``journey.walk``; a wait is shown timing out, its other branch named)."""
+    from .engine import rules_hold
+
+    actions = action_tree(automation.actions)
+    depth = {action["id"]: len(location) // 2 for location, action in walk_tree(actions)}
     steps = []
-    for position, action in enumerate(a for a in automation.actions):
-        if not action.is_active:
+    path = journey_walk(
+        actions,
+        lead.id,
+        lambda rule_set: rules_hold(rule_set, lead),
+        step_holds=lambda action: lead_matches(action.get("conditions"), lead),
+        with_disabled=True,
+    )
+    for position, (action, branch) in enumerate(path, start=1):
+        config = action.get("configuration") or {}
+        if not action.get("is_active", True):
             verdict, note = "disabled", "the step is disabled"
-        elif not lead_matches(action.conditions, lead):
+        elif not lead_matches(action.get("conditions"), lead):
             verdict, note = "skip", "the step's conditions do not hold"
         else:
-            verdict, note = "run", _effect_note(action.action_type, action.configuration or {}, lead)
+            verdict, note = "run", _effect_note(action["action_type"], config, lead, branch)
         steps.append(
             {
-                "position": position + 1,
-                "action_type": action.action_type,
-                "summary": describe_step(action.action_type, action.configuration or {}),
-                "delay_minutes": action.delay_minutes,
+                "position": position,
+                "action_id": action["id"],
+                "action_type": action["action_type"],
+                "summary": describe_step(action["action_type"], config),
+                "delay_minutes": action.get("delay_minutes") or 0,
                 "verdict": verdict,
                 "note": note,
+                "branch": branch,
+                "depth": depth[action["id"]],
             }
         )
     return {"conditions_hold": lead_matches(automation.conditions, lead), "steps": steps, "active": automation.is_active}
 
 
-def _effect_note(action_type: str, config: dict, lead: Lead) -> str:
+def _effect_note(action_type: str, config: dict, lead: Lead, branch: str | None = None) -> str:
+    if action_type == "branch":
+        return f"the rules {'hold' if branch == 'yes' else 'do not hold'}: goes down “{branch}”"
+    if action_type == "split":
+        return f"gets variant “{branch}” ({config['weights'][branch]} %)"
+    if action_type == "wait_until":
+        event = config.get("event_type", "").replace("_", " ")
+        return f"waits up to {describe_delay(config.get('timeout_minutes') or 0)} for {event}: down “met” if it comes; shown timing out"
+    if action_type == "exit":
+        return "the run ends here (exited)" + (f": {config['reason']}" if config.get("reason") else "")
     if action_type == "send_email":
         if config.get("to") == "assignee":
             return "to " + (lead.assigned_to.email if lead.assigned_to else "nobody: the lead has no assignee")

@@ -21,13 +21,17 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..extensions import db
 from ..jobs import enqueue
 from ..jobs.loops import job_id_for, not_waiting
-from ..models import Automation, AutomationRun, AutomationRunStep, Lead, ScheduledTask, utcnow
+from ..models import Automation, AutomationRun, AutomationRunStep, AutomationVersion, Lead, ScheduledTask, utcnow
 from ..models.automations import OPEN_RUN_STATUSES
-from .actions import StepContext, execute_action
+from . import journey
+from .actions import ActionError, StepContext, execute_action
 from .conditions import lead_matches
+from .versions import definition_for, definitions_for
 
 log = logging.getLogger(__name__)
 RUNS_PER_JOB = 100
+GOAL_CHUNK = 5000  # leads per query of the goal and wait hooks
+MAX_FAILURES_PER_BATCH = 3  # runs taken out of a batch before the rest is executed one by one
 MAX_STEP_ATTEMPTS = 3
 # {lead_id: (automation ids)} of the run being executed: its changes must not restart them.
 _chain: contextvars.ContextVar[dict | None] = contextvars.ContextVar("automation_chain", default=None)
@@ -76,6 +80,8 @@ def create_runs(
                 "lead_id": lead_id,
                 "status": "pending",
                 "trigger_type": automation.trigger_type,
+                "version": automation.version or 1,
+                "path": [],
                 "trigger_event_id": event_id,
                 "chain": list(chain.get(lead_id, ())),
                 "dedupe_key": _dedupe_key(automation, lead_id, event_id, occurrence, manual),
@@ -85,10 +91,7 @@ def create_runs(
         )
     if not rows:
         return []
-    created = _insert_new_runs(rows)
-    automations = {a.id: a for a, _, _ in wanted}
-    _insert_steps(created, automations)
-    run_ids = sorted(created)
+    run_ids = sorted(_insert_new_runs(rows))
     queue_runs(run_ids)
     return run_ids
 
@@ -157,44 +160,37 @@ def _insert_new_runs(rows: list[dict]) -> dict[int, dict]:
     return created
 
 
-def _insert_steps(created: dict[int, dict], automations: dict[int, Automation]) -> None:
-    steps = []
-    for run_id, row in created.items():
-        automation = automations[row["automation_id"]]
-        active = [a for a in automation.actions if a.is_active]
-        for position, action in enumerate(active):
-            delay = action.delay_minutes or 0
-            if position == 0 and not automation.run_immediately:
-                delay += automation.delay_minutes or 0
-            steps.append(
-                {
-                    "run_id": run_id,
-                    "action_id": action.id,
-                    "action_type": action.action_type,
-                    "position": position,
-                    "configuration": action.configuration or {},
-                    "conditions": action.conditions or {},
-                    "delay_minutes": delay,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": utcnow(),
-                    "updated_at": utcnow(),
-                }
-            )
-    if steps:
-        db.session.execute(AutomationRunStep.__table__.insert(), steps)
-
-
 # --- executing runs ----------------------------------------------------------------------------
 
 
 def execute_runs(run_ids: list[int]) -> dict:
-    """The job: execute these runs one after the other; returns how each ended."""
-    outcome = {}
-    for run_id in run_ids:
+    """The job: execute a batch of runs in one transaction; returns how each ended.
+
+    All the batch's runs, their steps, leads and definitions are read in four queries and their due
+    steps committed together. A run whose action raises is taken out: the batch is rolled back and
+    executed again without it, and that run alone goes the careful way (``execute_run``), so one
+    broken run does not fail its batch and the steps before its failure keep their effects.
+    """
+    remaining, alone, outcome = sorted(set(run_ids)), [], {}
+    while remaining:
+        if len(alone) >= MAX_FAILURES_PER_BATCH:  # a batch of broken runs: one at a time from here
+            alone, remaining = alone + remaining, []
+            break
+        try:
+            outcome.update(_advance_batch(remaining))
+            break
+        except _ActionFailed as failure:
+            db.session.rollback()
+            alone.append(failure.run_id)
+            remaining = [run_id for run_id in remaining if run_id != failure.run_id]
+        except Exception:  # not an action's error: which run caused it is unknown, so each goes alone
+            db.session.rollback()
+            log.exception("a batch of automation runs failed; executing them one by one")
+            alone, remaining = alone + remaining, []
+    for run_id in alone:
         try:
             outcome[run_id] = execute_run(run_id)
-        except Exception:  # one broken run must not stop the batch; it stays open and is requeued
+        except Exception:  # it stays open and is requeued
             db.session.rollback()
             log.exception("automation run %s could not be executed", run_id)
             outcome[run_id] = "error"
@@ -202,20 +198,57 @@ def execute_runs(run_ids: list[int]) -> dict:
 
 
 class _ActionFailed(Exception):
-    """An action raised while the run's steps were executed in one transaction."""
+    """An action raised while steps were executed in one transaction (the error is its ``__cause__``)."""
+
+    def __init__(self, run_id: int, step_id: int):
+        super().__init__(f"run {run_id}, step {step_id}")
+        self.run_id, self.step_id = run_id, step_id
 
 
 FINISHED_STEP_STATUSES = ("completed", "skipped", "failed", "cancelled")
 
 
-def execute_run(run_id: int) -> str:
-    """Execute the run's due steps in order; returns the run's status afterwards.
+def _advance_batch(run_ids: list[int]) -> dict:
+    """Lock the runs that no other transaction holds, execute their due steps, commit once.
 
-    Usually all due steps run in one transaction, under a lock on the run row (a second job for the
-    same run waits, then finds the steps done), and commit together with their statuses. If an action
-    raises, that transaction is rolled back and the run is executed again one step per transaction,
-    so that the steps before the failing one keep their effects and the failed attempt is recorded.
-    No savepoints: releasing one would hand the transaction's queued jobs to workers before the commit.
+    A run locked elsewhere is being executed (or resumed) there: it is left to that transaction."""
+    runs = db.session.scalars(
+        select(AutomationRun)
+        .where(AutomationRun.id.in_(run_ids))
+        .order_by(AutomationRun.id)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    ).all()
+    outcome = dict.fromkeys(run_ids, "locked") | {run.id: run.status for run in runs}
+    runs = [run for run in runs if run.status in OPEN_RUN_STATUSES]
+    if not runs:
+        db.session.rollback()
+        return outcome
+    steps = {run.id: [] for run in runs}
+    for step in db.session.scalars(
+        select(AutomationRunStep)
+        .where(AutomationRunStep.run_id.in_(steps))
+        .order_by(AutomationRunStep.run_id, AutomationRunStep.position)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ):
+        steps[step.run_id].append(step)
+    leads = {lead.id: lead for lead in db.session.scalars(select(Lead).where(Lead.id.in_({run.lead_id for run in runs})))}
+    definitions = definitions_for(runs)
+    for run in runs:
+        outcome[run.id] = _walk(run, steps[run.id], leads[run.lead_id], definitions[run.id])
+    db.session.commit()
+    return outcome
+
+
+def execute_run(run_id: int) -> str:
+    """Execute one run's due steps in order; returns the run's status afterwards.
+
+    First all due steps in one transaction, under a lock on the run row (a second job for the same run
+    waits, then finds the steps done). If an action raises, that transaction is rolled back and the
+    run is executed again one step per transaction, so that the steps before the failing one keep
+    their effects and the failed attempt is recorded. No savepoints: releasing one would hand the
+    transaction's queued jobs to workers before the commit.
     """
     try:
         return _advance(run_id, careful=False)
@@ -243,38 +276,104 @@ def _advance(run_id: int, careful: bool) -> str:
         .with_for_update()
         .execution_options(populate_existing=True)
     ).all()
-    lead = db.session.get(Lead, run.lead_id)
-    run.started_at = run.started_at or utcnow()
-    if careful:  # other transactions see it between the steps
-        run.status = "running"
-    state, executed = "running", 0
-    for step in steps:
-        if step.status in FINISHED_STEP_STATUSES:
-            continue
-        if careful and executed:
-            break
-        executed, step_id = executed + 1, step.id
-        try:
-            step_state = _execute_step(run, step, lead)
-        except Exception as exc:
-            if not careful:
-                raise _ActionFailed() from exc
-            db.session.rollback()  # this step's effect only: the steps before it are committed
-            return _record_failure(run_id, step_id, exc)
-        if step_state in ("waiting", "failed"):
-            state = step_state
-            break
-    else:
-        state = "skipped" if steps and all(s.status == "skipped" for s in steps) else "completed"
-    run.status = state
-    if state in ("completed", "skipped", "failed"):
-        run.finished_at = utcnow()
+    try:
+        state = _walk(run, list(steps), db.session.get(Lead, run.lead_id), definition_for(run), careful)
+    except _ActionFailed as failure:
+        if not careful:
+            raise
+        db.session.rollback()  # this step's effect only: the steps before it are committed
+        return _record_failure(run_id, failure.step_id, failure.__cause__)
     db.session.commit()
     return state
 
 
+def _walk(run: AutomationRun, steps: list, lead: Lead, definition: dict, careful: bool = False) -> str:
+    """Execute the run's due steps in the caller's transaction; returns its status (``running``: more
+    to do at once). Raises ``_ActionFailed`` when an action raises.
+
+    The run walks its version's tree (``journey``): each step row is created as the run reaches its
+    action; a flow action's step records the branch taken, and the run goes on into that branch.
+    ``careful``: one step only, and a step reached is first committed by the caller, so that a failed
+    attempt of its action can be recorded on it.
+    """
+    run.started_at = run.started_at or utcnow()
+    if careful:  # other transactions see it between the steps
+        run.status = "running"
+    if goal_holds(definition, lead):
+        reach_goal(run, steps)
+        return run.status
+    executed = 0
+    while True:
+        if careful and executed:
+            return _ends(run, "running")
+        step = next((s for s in steps if s.status not in FINISHED_STEP_STATUSES), None)
+        if step is None:
+            try:
+                step = _reach_next(run, definition, steps)
+            except ActionError as exc:  # the version does not hold the action the run stands on
+                run.error = str(exc)
+                return _ends(run, "failed")
+            if step is None:
+                return _ends(run, "skipped" if steps and all(s.status == "skipped" for s in steps) else "completed")
+            if careful:
+                return _ends(run, "running")
+        executed += 1
+        try:
+            step_state = _execute_step(run, step, lead)
+        except Exception as exc:
+            raise _ActionFailed(run.id, step.id) from exc
+        if run.status in ("exited", "goal_reached"):  # an exit step, or a goal met by the step's own change
+            return _ends(run, run.status)
+        if step_state in ("waiting", "failed"):
+            return _ends(run, step_state)
+
+
+def _ends(run: AutomationRun, state: str) -> str:
+    run.status = state
+    if state not in OPEN_RUN_STATUSES:
+        run.finished_at = run.finished_at or utcnow()
+    return state
+
+
+def _reach_next(run: AutomationRun, definition: dict, steps: list) -> AutomationRunStep | None:
+    """The step row of the action the run reaches next (None at the end of its journey)."""
+    actions = definition.get("actions") or []
+    if steps:
+        last = steps[-1]
+        after = journey.locate(actions, last.action_id)
+        if after is None:
+            raise ActionError(f"the step's action {last.action_id} is not in version {run.version} of the automation")
+        branch = (last.output or {}).get("branch") if last.status == "completed" else None
+        location = journey.next_location(actions, after, branch)
+    else:
+        location = journey.next_location(actions, None)
+    if location is None:
+        return None
+    action = journey.action_at(actions, location)
+    delay = action.get("delay_minutes") or 0
+    if not steps and not definition.get("run_immediately", True):
+        delay += definition.get("delay_minutes") or 0
+    step = AutomationRunStep(
+        run_id=run.id,
+        action_id=action["id"],
+        action_type=action["action_type"],
+        position=len(steps),
+        configuration=action.get("configuration") or {},
+        conditions=action.get("conditions") or {},
+        delay_minutes=delay,
+        status="pending",
+        attempts=0,
+    )
+    db.session.add(step)
+    db.session.flush()  # its id is its idempotency key
+    steps.append(step)
+    return step
+
+
 def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> str:
     """One step, inside the caller's transaction; returns its status (``waiting`` parks the run)."""
+    if _is_waiting_for_event(step):
+        return "waiting"  # only its event or its timeout moves it on (resume_waiting_runs, resume_delayed_step)
     now = utcnow()
     if step.delay_minutes and step.due_at is None:
         step.due_at = now + timedelta(minutes=step.delay_minutes)
@@ -284,6 +383,10 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
         return "waiting"
     if not lead_matches(step.conditions, lead, empty_means=True):
         output, status = {"reason": "conditions not met"}, "skipped"
+    elif step.action_type == "wait_until":
+        return _start_waiting(run, step, now)
+    elif step.action_type in journey.FLOW_ACTIONS:
+        output, status = _flow_output(run, step, lead), "completed"
     else:
         with _executing(run):
             output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
@@ -291,8 +394,147 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
     # written after the action, so that the step's row is updated once (a failed attempt is counted
     # by _record_failure, after the rollback of its effect)
     step.started_at, step.attempts = step.started_at or now, step.attempts + 1
-    step.status, step.finished_at, step.output, step.error = status, utcnow(), output, None
+    _finish_step(run, step, status, output)
+    if step.action_type == "exit" and status == "completed":
+        run.status = "exited"
     return step.status
+
+
+def _flow_output(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> dict:
+    """What a branch, split or exit step decides: the branch the run follows (or the exit's reason)."""
+    if step.action_type == "exit":
+        return {"exited": True, "reason": (step.configuration or {}).get("reason") or ""}
+    action = {"id": step.action_id, "action_type": step.action_type, "configuration": step.configuration}
+    return {"branch": journey.decide(action, lead.id, _rules_of(lead))}
+
+
+def _finish_step(run: AutomationRun, step: AutomationRunStep, status: str, output: dict | None) -> None:
+    """A step's outcome, and the run's path (``{"action_id", "branch"}`` of every finished step)."""
+    step.status, step.finished_at, step.output, step.error = status, utcnow(), output, None
+    run.path = [*(run.path or []), {"action_id": step.action_id, "branch": (output or {}).get("branch")}]
+
+
+def _is_waiting_for_event(step: AutomationRunStep) -> bool:
+    return step.action_type == "wait_until" and step.status == "waiting" and "waiting_for" in (step.output or {})
+
+
+def _start_waiting(run: AutomationRun, step: AutomationRunStep, now) -> str:
+    """A wait_until parks the run until a matching lead event (``resume_waiting_runs``) or its timeout."""
+    config = step.configuration or {}
+    step.started_at, step.attempts = step.started_at or now, step.attempts + 1
+    step.due_at = now + timedelta(minutes=int(config["timeout_minutes"]))
+    step.output = {"waiting_for": config["event_type"], "until": step.due_at.isoformat()}
+    _wait_until(run, step, step.due_at)
+    return "waiting"
+
+
+# --- journeys: waits, goals (hooks of every lead change) --------------------------------------------
+
+
+def rules_hold(rule_set: dict | None, lead: Lead) -> bool:
+    """A branch's, wait's or goal's ``{"match_all_rules", "rules"}`` for this lead (no rules: False)."""
+    rule_set = rule_set or {}
+    if not rule_set.get("rules"):
+        return False
+    return lead_matches({"match_all": rule_set.get("match_all_rules", True), "rules": rule_set["rules"]}, lead)
+
+
+def _rules_of(lead: Lead):
+    return lambda rule_set: rules_hold(rule_set, lead)
+
+
+def goal_holds(definition: dict, lead: Lead) -> bool:
+    return rules_hold(definition.get("goal"), lead)
+
+
+def reach_goal(run: AutomationRun, steps: list[AutomationRunStep]) -> None:
+    """The lead met the goal: the run ends ``goal_reached``; its waiting and pending steps are cancelled."""
+    now = utcnow()
+    for step in steps:
+        if step.status not in FINISHED_STEP_STATUSES:
+            step.status, step.finished_at = "cancelled", now
+    run.status, run.finished_at = "goal_reached", now
+
+
+def check_goals(organization_id: int, lead_ids: list[int]) -> list:
+    """The lead-change hook: open runs of these leads whose version's goal the lead now meets end ``goal_reached``."""
+    if not lead_ids or not _any_goal(organization_id):
+        return []
+    for start in range(0, len(lead_ids), GOAL_CHUNK):
+        runs = db.session.scalars(
+            select(AutomationRun)
+            .where(
+                AutomationRun.organization_id == organization_id,
+                AutomationRun.lead_id.in_(lead_ids[start : start + GOAL_CHUNK]),
+                AutomationRun.status.in_(OPEN_RUN_STATUSES),
+            )
+            .order_by(AutomationRun.id)
+            .with_for_update()  # a worker executing one of them finishes its steps first
+            .execution_options(populate_existing=True)
+        ).all()
+        goals = _goals_of({(run.automation_id, run.version) for run in runs})
+        for run in runs:
+            if run.status not in OPEN_RUN_STATUSES:
+                continue  # finished while we waited for its lock
+            if goals.get((run.automation_id, run.version)) and rules_hold(goals[(run.automation_id, run.version)], run.lead):
+                reach_goal(run, run.steps)
+    return []
+
+
+def _any_goal(organization_id: int) -> bool:
+    """Has an active automation of the organization a goal? (One small query spares the lead changes
+    of organizations without goals — a CSV import of new leads — the search for open runs. A run of
+    an earlier version whose goal the current one dropped still checks it before each step.)"""
+    goals = db.session.scalars(select(Automation.goal).where(Automation.organization_id == organization_id, Automation.is_active.is_(True)))
+    return any((goal or {}).get("rules") for goal in goals)
+
+
+def _goals_of(versions: set[tuple[int, int]]) -> dict:
+    if not versions:
+        return {}
+    rows = db.session.execute(
+        select(AutomationVersion.automation_id, AutomationVersion.version, AutomationVersion.definition).where(
+            AutomationVersion.automation_id.in_({automation_id for automation_id, _ in versions})
+        )
+    )
+    return {(a, v): (d or {}).get("goal") for a, v, d in rows if (a, v) in versions}
+
+
+def resume_waiting_runs(organization_id: int, events: list) -> None:
+    """The lead-events hook: a run waiting for one of these events goes on, down ``met``, in this transaction."""
+    waiting_any = select(AutomationRun.id).where(AutomationRun.organization_id == organization_id, AutomationRun.status == "waiting")
+    if not events or db.session.scalar(waiting_any.limit(1)) is None:
+        return  # nothing waits in this organization (one query, whatever the number of events)
+    by_lead: dict[int, list] = {}
+    for event in events:
+        by_lead.setdefault(event.lead_id, []).append(event)
+    lead_ids = sorted(by_lead)
+    resumed = []
+    for start in range(0, len(lead_ids), GOAL_CHUNK):
+        waiting = db.session.execute(
+            select(AutomationRunStep, AutomationRun)
+            .join(AutomationRun, AutomationRun.id == AutomationRunStep.run_id)
+            .where(
+                AutomationRun.organization_id == organization_id,
+                AutomationRun.lead_id.in_(lead_ids[start : start + GOAL_CHUNK]),
+                AutomationRun.status == "waiting",
+                AutomationRunStep.status == "waiting",
+                AutomationRunStep.action_type == "wait_until",
+            )
+            .order_by(AutomationRun.id)
+            .with_for_update(of=AutomationRun)
+        ).all()
+        for step, run in waiting:
+            if not _is_waiting_for_event(step):
+                continue  # still in the delay before the wait
+            action, lead = {"configuration": step.configuration}, run.lead
+            met = next((e for e in by_lead[run.lead_id] if journey.event_meets_wait(action, e.event_type, _rules_of(lead))), None)
+            if met is not None:
+                _finish_step(run, step, "completed", {"branch": "met", "event_id": met.id, "event_type": met.event_type})
+                run.status = "pending"
+                resumed.append(run.id)
+    if resumed:
+        queue_runs(sorted(resumed))
 
 
 def _record_failure(run_id: int, step_id: int, exc: Exception) -> str:
@@ -344,15 +586,20 @@ def _wait_until(run: AutomationRun, step: AutomationRunStep, due_at) -> None:
 
 
 def resume_delayed_step(task: ScheduledTask) -> dict:
-    """Handler of ``delayed_automation`` tasks: make the step due and queue its run."""
-    run = db.session.get(AutomationRun, task.payload["run_id"])
-    step = db.session.get(AutomationRunStep, task.payload["step_id"])
+    """Handler of ``delayed_automation`` tasks: make the step due (a wait_until: timed out) and queue its run."""
+    run = db.session.scalar(
+        select(AutomationRun).where(AutomationRun.id == task.payload["run_id"]).with_for_update().execution_options(populate_existing=True)
+    )
+    step = db.session.get(AutomationRunStep, task.payload["step_id"], populate_existing=True)
     if run is None or step is None or run.organization_id != task.organization_id:
         return {"resumed": False, "reason": "the run no longer exists"}
     if run.status != "waiting" or step.status != "waiting":
         return {"resumed": False, "reason": f"run is {run.status}, step is {step.status}"}
-    step.status = "pending"
-    step.due_at = min(step.due_at or utcnow(), utcnow())  # the scheduler says it is time
+    if _is_waiting_for_event(step):
+        _finish_step(run, step, "completed", {**step.output, "branch": "timed_out"})
+    else:
+        step.status = "pending"
+        step.due_at = min(step.due_at or utcnow(), utcnow())  # the scheduler says it is time
     run.status = "pending"
     queue_runs([run.id])
     return {"resumed": True, "run_id": run.id}

@@ -1,6 +1,7 @@
 """Saving automations: one validation for the API and the editor, activation, schedules, manual starts."""
 
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 from pydantic import ConfigDict, Field, PlainValidator
@@ -39,9 +40,11 @@ from ..validation import (
     presence_errors,
     text,
 )
-from .actions import action_json_schemas, validate_action_configuration
+from .actions import action_json_schemas, check_rule_set, validate_action_configuration
 from .conditions import validate_conditions
 from .engine import cancel_open_runs, create_runs
+from .journey import FLOW_ACTIONS, MAX_DEPTH, branch_names
+from .versions import record_version
 
 Name = Annotated[str, Field(min_length=1, max_length=200), at_most(200)]
 MAX_MANUAL_LEADS = 1000
@@ -70,6 +73,17 @@ class ActionFields(StrictModel):
     configuration: dict = {}
     delay_minutes: Minutes = 0
     conditions: Conditions = None
+    branches: Annotated[
+        dict[str, list["ActionFields"]] | None,
+        Field(description="A flow action's branches, name → steps: yes/no (branch), the variants (split), met/timed_out (wait_until)"),
+    ] = None
+
+
+class GoalFields(StrictModel):
+    """Rules that end a lead's run with ``goal_reached`` the moment the lead matches them."""
+
+    match_all_rules: bool = True
+    rules: list[RuleFields] = []
 
 
 class AutomationFields(StrictModel):
@@ -90,6 +104,7 @@ class AutomationFields(StrictModel):
     delay_minutes: Minutes = 0
     allow_reentry: bool = False
     campaign_id: RowId | None = None
+    goal: Annotated[dict | None, PlainValidator(lambda value: value, json_schema_input_type=GoalFields | None)] = None
     actions: list[ActionFields] | None = None
 
 
@@ -173,8 +188,8 @@ def _check_trigger_value(kind, value, organization_id: int) -> str | None:
         return None if value in kind else f"must be one of: {', '.join(kind)}"
     if kind == "number":
         try:
-            float(value)
-        except (TypeError, ValueError):
+            Decimal(str(value))  # as the trigger reads it (triggers._number): float() refuses some of str.strip()'s spaces
+        except InvalidOperation:
             return "must be a number"
         return None
     if kind == "schedule":
@@ -200,13 +215,47 @@ def validate_automation(data: dict, organization_id: int, *, partial: bool) -> d
         errors += validate_conditions(values["conditions"], "conditions")
     if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):
         errors.append({"field": "campaign_id", "message": "no such campaign"})
-    for index, action in enumerate(values.get("actions") or []):
-        prefix = f"actions[{index}]"
-        errors += validate_action_configuration(action["action_type"], action["configuration"], organization_id, prefix)
-        errors += validate_conditions(action.get("conditions"), f"{prefix}.conditions")
+    if "goal" in values:
+        values["goal"] = values["goal"] or {}  # null: no goal
+        errors += _goal_errors(values["goal"])
+    errors += _actions_errors(values.get("actions") or [], organization_id, "actions", depth=1)
     if errors:
         raise ValidationFailed(errors)
     return values
+
+
+def _goal_errors(goal) -> list[dict]:
+    if not isinstance(goal, dict):
+        return [{"field": "goal", "message": "must be an object with match_all_rules and rules"}]
+    errors = [{"field": f"goal.{key}", "message": "unknown field"} for key in sorted(set(goal) - {"match_all_rules", "rules"})]
+    return errors + [{"field": f"goal.{key}", "message": message} for key, message in check_rule_set(goal).items()]
+
+
+def _actions_errors(actions: list[dict], organization_id: int, prefix: str, depth: int) -> list[dict]:
+    """Errors of a list of steps and, below its flow actions, of their branches (``actions[2].branches.yes[0]...``)."""
+    errors = []
+    for index, action in enumerate(actions):
+        here = f"{prefix}[{index}]"
+        configuration_errors = validate_action_configuration(action["action_type"], action["configuration"], organization_id, here)
+        errors += configuration_errors + validate_conditions(action.get("conditions"), f"{here}.conditions")
+        branches = action.get("branches")
+        if action["action_type"] == "exit" and index < len(actions) - 1:
+            errors.append({"field": f"{prefix}[{index + 1}]", "message": "nothing can follow an exit in the same list"})
+        if action["action_type"] not in FLOW_ACTIONS or action["action_type"] == "exit":
+            if branches:
+                errors.append({"field": f"{here}.branches", "message": f"{action['action_type']} has no branches"})
+            continue
+        if depth > MAX_DEPTH:
+            errors.append({"field": here, "message": f"flow actions nest at most {MAX_DEPTH} levels deep"})
+            continue
+        names = () if configuration_errors else branch_names(action)  # a split's names are its weights, once valid
+        for name, steps in (branches or {}).items():
+            if names and name not in names:
+                message = f"unknown branch: {action['action_type']} has {', '.join(names)}"
+                errors.append({"field": f"{here}.branches.{name}", "message": message})
+            else:
+                errors += _actions_errors(steps, organization_id, f"{here}.branches.{name}", depth + 1)
+    return errors
 
 
 def save_automation(automation: Automation, values: dict) -> dict:
@@ -235,14 +284,28 @@ def save_automation(automation: Automation, values: dict) -> dict:
             changes[name] = value
             setattr(automation, name, value)
     if values.get("actions") is not None:
-        automation.actions = [_action(a, i) for i, a in enumerate(values["actions"])]
+        automation.actions = _action_rows(values["actions"])
         changes["actions"] = len(values["actions"])
     db.session.add(automation)
     db.session.flush()
     if was_active and not automation.is_active:
         changes["cancelled_runs"] = cancel_open_runs(automation)
     sync_schedule(automation)
+    if record_version(automation):
+        changes["version"] = automation.version
     return changes
+
+
+def _action_rows(actions: list[dict], parent: AutomationAction | None = None, branch: str | None = None) -> list[AutomationAction]:
+    """The rows of a list of steps and, under each flow action, of its branches' steps."""
+    rows = []
+    for index, values in enumerate(actions):
+        row = _action(values, index)
+        row.parent, row.branch = parent, branch
+        rows.append(row)
+        for name, steps in (values.get("branches") or {}).items():
+            rows += _action_rows(steps, row, name)
+    return rows
 
 
 def _action(values: dict, index: int) -> AutomationAction:
@@ -388,7 +451,9 @@ def lead_by_reference(organization_id: int, reference: str) -> Lead | None:
     return db.session.scalar(select(Lead).where(Lead.organization_id == organization_id, Lead.id == int(reference)))
 
 
-# --- step editing (the editor changes one step at a time) -----------------------------------------
+# --- step editing (the editor changes one step of the tree at a time) ---------------------------------
+# A step's place is its list (``parent_id`` and ``branch``: None and None for the top-level list) and
+# its index in that list; ``action_order`` is renumbered 0..n-1 within each list after every change.
 
 
 def step_values(action: AutomationAction) -> dict:
@@ -413,32 +478,113 @@ def check_step(automation: Automation, values: dict) -> None:
         raise ValidationFailed([{**e, "field": e["field"].removeprefix("step.")} for e in errors])
 
 
-def add_step(automation: Automation, values: dict) -> AutomationAction:
+def siblings_of(automation: Automation, parent_id: int | None, branch: str | None) -> list[AutomationAction]:
+    """The steps of one list of the tree, in order."""
+    return sorted(
+        (a for a in automation.actions if a.parent_id == parent_id and (a.branch if parent_id else None) == branch),
+        key=lambda a: (a.action_order, a.id or 0),
+    )
+
+
+def subtree(automation: Automation, action: AutomationAction) -> list[AutomationAction]:
+    """The step and every step in its branches (at any depth)."""
+    found, frontier = [action], [action.id]
+    while frontier:
+        children = [a for a in automation.actions if a.parent_id in frontier]
+        found += children
+        frontier = [a.id for a in children]
+    return found
+
+
+def list_depth(automation: Automation, parent_id: int | None) -> int:
+    """The level of a list: 1 for the top-level list, 2 inside a top-level flow action's branch…"""
+    by_id = {a.id: a for a in automation.actions}
+    depth = 1
+    while parent_id is not None:
+        depth += 1
+        parent_id = by_id[parent_id].parent_id if parent_id in by_id else None
+    return depth
+
+
+def _place_errors(automation: Automation, action_type: str, parent: AutomationAction | None, branch: str | None, steps) -> list[dict]:
+    """What is wrong with a list of steps once ``action_type`` sits in it: the branch, the depth, an exit's place."""
+    if parent is not None:
+        names = branch_names({"action_type": parent.action_type, "configuration": parent.configuration or {}})
+        if branch not in names:
+            return [{"field": "branch", "message": f"unknown branch: {parent.action_type} has {', '.join(names) or 'no branches'}"}]
+    if action_type in FLOW_ACTIONS and action_type != "exit" and list_depth(automation, parent.id if parent else None) > MAX_DEPTH:
+        return [{"field": "position", "message": f"flow actions nest at most {MAX_DEPTH} levels deep"}]
+    if any(step.action_type == "exit" for step in steps[:-1]):
+        return [{"field": "position", "message": "nothing can follow an exit in the same list"}]
+    return []
+
+
+def _renumber(steps: list[AutomationAction]) -> None:
+    for order, step in enumerate(steps):
+        step.action_order = order
+
+
+def add_step(
+    automation: Automation,
+    values: dict,
+    parent: AutomationAction | None = None,
+    branch: str | None = None,
+    position: int | None = None,
+) -> AutomationAction:
+    """Insert a step into a list of the tree (the top-level one, or ``branch`` of the flow action
+    ``parent``) at ``position`` (None: at the end); records a version."""
     check_step(automation, values)
-    action = _action({**values, "action_order": len(automation.actions)}, len(automation.actions))
+    steps = siblings_of(automation, parent.id if parent else None, branch)
+    position = len(steps) if position is None else max(0, min(len(steps), position))
+    action = _action(values, position)
+    steps.insert(position, action)
+    errors = _place_errors(automation, action.action_type, parent, branch, steps)
+    if errors:
+        raise ValidationFailed(errors)
+    action.parent, action.branch = parent, branch if parent else None
     automation.actions.append(action)
+    _renumber(steps)
     db.session.flush()
+    record_version(automation)
     return action
 
 
 def update_step(automation: Automation, action: AutomationAction, values: dict) -> None:
-    check_step(automation, {**step_values(action), **values})
+    """Change a step's configuration, wait or state; a split keeps every variant that has steps."""
+    merged = {**step_values(action), **values}
+    check_step(automation, merged)
+    if action.action_type == "split":
+        kept = set(merged["configuration"].get("weights") or {})
+        orphaned = sorted({a.branch for a in automation.actions if a.parent_id == action.id} - kept)
+        if orphaned:
+            message = f"the variant {', '.join(orphaned)} has steps: delete or move them before removing the variant"
+            raise ValidationFailed([{"field": "configuration.weights", "message": message}])
     for name, value in values.items():
         setattr(action, name, value)
+    record_version(automation)
 
 
 def move_step(automation: Automation, action: AutomationAction, offset: int) -> None:
-    """Move a step up (-1) or down (+1); orders are renumbered 0..n-1."""
-    steps = list(automation.actions)
+    """Move a step up (-1) or down (+1) among the steps of its list (with its branches)."""
+    steps = siblings_of(automation, action.parent_id, action.branch)
     index = steps.index(action)
     target = max(0, min(len(steps) - 1, index + offset))
     steps.insert(target, steps.pop(index))
-    for order, step in enumerate(steps):
-        step.action_order = order
-    automation.actions = sorted(steps, key=lambda s: s.action_order)
+    errors = _place_errors(automation, "", None, None, steps)
+    if errors:
+        raise ValidationFailed(errors)
+    _renumber(steps)
+    automation.actions.sort(key=lambda s: s.action_order)
+    record_version(automation)
 
 
-def delete_step(automation: Automation, action: AutomationAction) -> None:
-    automation.actions.remove(action)
-    for order, step in enumerate(automation.actions):
-        step.action_order = order
+def delete_step(automation: Automation, action: AutomationAction) -> int:
+    """Delete a step and, for a flow action, every step of its branches; returns how many went."""
+    gone = subtree(automation, action)
+    parent_id, branch = action.parent_id, action.branch
+    for step in reversed(gone):  # the deepest first
+        automation.actions.remove(step)
+    db.session.flush()
+    _renumber(siblings_of(automation, parent_id, branch))
+    record_version(automation)
+    return len(gone)

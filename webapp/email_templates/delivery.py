@@ -34,7 +34,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ..extensions import db
 from ..jobs import enqueue
 from ..jobs.loops import job_id_for, not_waiting
-from ..leads.changes import new_event
+from ..leads.changes import after_lead_changes, new_event
 from ..models import EmailTemplate, Lead, Organization, OutboxMessage, User, utcnow
 from .rendering import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
 from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
@@ -459,12 +459,13 @@ def _record_sent(message_id: int, response: str) -> None:
     message.status, message.sent_at, message.smtp_response = "sent", utcnow(), response
     message.lease_expires_at = None
     if message.lead_id and not message.is_test:
-        new_event(
+        event = new_event(
             message.organization_id,
             message.lead_id,
             "email_sent",
             {"subject": message.subject, "template_id": message.template_id, "message_id": message.id, "to": message.to_address},
         )
+        after_lead_changes(message.organization_id, [], [event])  # a journey may wait for it
     db.session.commit()
 
 

@@ -1,6 +1,6 @@
 """All models, importable from one place (Alembic autogenerate sees them here)."""
 
-from .automations import Automation, AutomationAction, AutomationRun, AutomationRunStep  # noqa: F401
+from .automations import Automation, AutomationAction, AutomationRun, AutomationRunStep, AutomationVersion  # noqa: F401
 from .base import utcnow  # noqa: F401
 from .email import EmailTemplate, EmailTemplateVersion, OutboxMessage  # noqa: F401
 from .leads import (  # noqa: F401

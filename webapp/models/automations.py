@@ -6,7 +6,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, Unique
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import JSONType, OrgScopedMixin, TimestampMixin, UTCDateTime
+from .base import JSONType, OrgScopedMixin, TimestampMixin, UTCDateTime, utcnow
 
 TRIGGER_TYPES = (
     "lead_created",
@@ -28,8 +28,13 @@ ACTION_TYPES = (
     "add_tag",
     "remove_tag",
     "create_task",
+    # flow actions (SPEC §15): they carry branches and decide which one a run follows
+    "branch",
+    "split",
+    "wait_until",
+    "exit",
 )
-RUN_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled")
+RUN_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled", "exited", "goal_reached")
 STEP_STATUSES = ("pending", "running", "waiting", "completed", "failed", "skipped", "cancelled")
 OPEN_RUN_STATUSES = ("pending", "running", "waiting")
 
@@ -52,7 +57,10 @@ class Automation(OrgScopedMixin, db.Model):
     delay_minutes: Mapped[int] = mapped_column(Integer, default=0)
     allow_reentry: Mapped[bool] = mapped_column(Boolean, default=False)
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
+    goal: Mapped[dict] = mapped_column(JSONType, default=dict)  # {"match_all_rules": bool, "rules": [...]}: reached, the run ends
+    version: Mapped[int] = mapped_column(Integer, default=1)  # of the definition: actions, trigger, conditions, goal
 
+    # Every step of the tree; ``journey.action_tree`` nests them under their flow actions.
     actions: Mapped[list["AutomationAction"]] = relationship(
         back_populates="automation", cascade="all, delete-orphan", order_by="AutomationAction.action_order"
     )
@@ -60,22 +68,37 @@ class Automation(OrgScopedMixin, db.Model):
 
 
 class AutomationAction(TimestampMixin, db.Model):
-    """One step of an automation."""
+    """One step of an automation: in its top-level list, or in a ``branch`` of the flow action ``parent``."""
 
     __tablename__ = "automation_actions"
     id: Mapped[int] = mapped_column(primary_key=True)
     automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("automation_actions.id", ondelete="CASCADE"), index=True)
+    branch: Mapped[str | None] = mapped_column(String(40))
     action_type: Mapped[str] = mapped_column(String(40))
-    action_order: Mapped[int] = mapped_column(Integer, default=0)
+    action_order: Mapped[int] = mapped_column(Integer, default=0)  # within its list
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     configuration: Mapped[dict] = mapped_column(JSONType, default=dict)
     delay_minutes: Mapped[int] = mapped_column(Integer, default=0)
     conditions: Mapped[dict] = mapped_column(JSONType, default=dict)
     automation: Mapped[Automation] = relationship(back_populates="actions")
+    parent: Mapped["AutomationAction | None"] = relationship(remote_side=[id])
 
     @property
     def organization_id(self) -> int:
         return self.automation.organization_id
+
+
+class AutomationVersion(db.Model):
+    """A saved definition of an automation: what its runs of that version execute to their end."""
+
+    __tablename__ = "automation_versions"
+    __table_args__ = (UniqueConstraint("automation_id", "version", name="uq_automation_versions_automation_version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict] = mapped_column(JSONType)  # journey.definition_of(): trigger, conditions, goal, delay, action tree
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AutomationRun(OrgScopedMixin, db.Model):
@@ -91,6 +114,8 @@ class AutomationRun(OrgScopedMixin, db.Model):
     automation_id: Mapped[int] = mapped_column(ForeignKey("automations.id", ondelete="CASCADE"))
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(20), default="pending")
+    version: Mapped[int] = mapped_column(Integer, default=1)  # of the automation's definition, kept to the end
+    path: Mapped[list] = mapped_column(JSONType, default=list)  # [{"action_id", "branch"}] of the steps finished
     trigger_type: Mapped[str] = mapped_column(String(40))
     trigger_event_id: Mapped[int | None] = mapped_column(Integer)
     # Automations that led to this run, for loop protection (a chain never re-enters one of them).
@@ -108,14 +133,16 @@ class AutomationRun(OrgScopedMixin, db.Model):
 
 
 class AutomationRunStep(TimestampMixin, db.Model):
-    """What one step did (or will do) in one run; its idempotency key guards its effect."""
+    """What one step did (or does) in one run, created when the run reaches it; its idempotency key guards its effect."""
 
     __tablename__ = "automation_run_steps"
+    __table_args__ = (UniqueConstraint("run_id", "action_id", name="uq_automation_run_steps_run_action"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("automation_runs.id", ondelete="CASCADE"), index=True)
-    action_id: Mapped[int | None] = mapped_column(ForeignKey("automation_actions.id", ondelete="SET NULL"))
+    # The action of the run's version (no foreign key: a later version may have removed the row).
+    action_id: Mapped[int | None] = mapped_column(Integer)
     action_type: Mapped[str] = mapped_column(String(40))
-    position: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)  # 0, 1, 2… in the order the run reached its steps
     configuration: Mapped[dict] = mapped_column(JSONType, default=dict)  # the step as it was when the run began
     conditions: Mapped[dict] = mapped_column(JSONType, default=dict)
     delay_minutes: Mapped[int] = mapped_column(Integer, default=0)

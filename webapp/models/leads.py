@@ -18,6 +18,10 @@ MAX_TAG_LENGTH = 50  # lead_tags.tag
 # The fields a lead is created with (API, forms, CSV import), which templates can also print.
 LEAD_INPUT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "priority", "source",
                      "insurance_type", "state", "city", "value_estimate", "tags")  # fmt: skip
+# What a lead's timeline records (``lead_events.event_type``): what a journey can wait for.
+LEAD_EVENT_TYPES = ("lead_created", "lead_updated", "lead_status_changed", "lead_priority_changed", "lead_assigned",
+                    "lead_value_changed", "tag_added", "tag_removed", "segment_entered", "segment_exited", "email_sent",
+                    "email_opt_out", "task_created", "task_updated", "task_completed")  # fmt: skip
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
