@@ -236,3 +236,13 @@ document.addEventListener("change", function (event) {
     if (p && !p.box.contains(event.relatedTarget)) { setOpen(p, false); }
   });
 })();
+
+// "Show path" in the run history redraws the steps with the run's path: bring the tree into view
+// (the focus stays on the button, so the person can go on down the history).
+document.addEventListener("htmx:afterSettle", function (event) {
+  var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+  var banner = document.getElementById("path-banner");
+  if (source && source.hasAttribute && source.hasAttribute("data-show-path") && banner) {
+    banner.scrollIntoView({ block: "start", behavior: "smooth" });
+  }
+});

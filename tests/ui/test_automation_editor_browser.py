@@ -87,8 +87,9 @@ def test_build_activate_run_and_dry_run_the_welcome_automation(app, acme, page, 
     form.get_by_label("Tag").fill("welcomed")
     form.get_by_role("button", name="Add step").click()
     expect_step_types(page, "send_email", "create_task", "add_tag")
-    page.once("dialog", lambda dialog: dialog.accept())
-    steps(page).nth(2).get_by_role("button", name="Delete").click()
+    steps(page).nth(2).get_by_role("button", name="Delete step 3").click()
+    expect(steps(page).nth(2)).to_contain_text("Delete this step?")  # asked in the page, not in a dialog
+    steps(page).nth(2).get_by_role("button", name="Yes, delete").click()
     expect_step_types(page, "send_email", "create_task")
 
     # reorder with ↓ and ↑: the numbers follow

@@ -19,15 +19,6 @@ MARKETER = "mia@acme.example.com"
 MAX_TABS_TO_ADD_A_STEP = 20
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _app_factory_can_run_twice(app):
-    """The workaround of tests/ui/test_leads_browser.py: a second create_app() in one process."""
-    import webapp
-    from webapp import extensions
-
-    webapp.htmx = extensions.htmx
-
-
 @pytest.fixture
 def acme(app):
     """Acme's marketer, agent, welcome template and 24 leads (the seed segment's rules tell them apart);
@@ -274,7 +265,9 @@ def test_build_the_welcome_automation_with_the_keyboard_alone(app, page, acme):
     settled(page)
     assert focused_step_index(page) == 2
     tab_to(page, page.get_by_role("button", name="Delete step 3"))
-    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")  # the confirmation takes the focus, in the page
+    confirm = page.get_by_role("button", name="Yes, delete")
+    expect(confirm).to_be_focused()
     page.keyboard.press("Enter")
     expect(steps(page)).to_have_count(2)
     settled(page)

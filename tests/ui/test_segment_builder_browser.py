@@ -21,15 +21,6 @@ ENUM_OPERATORS = ["is", "is not", "is any of", "is none of"]
 NUMBER_OPERATORS = ["equals", "does not equal", "is greater than", "is less than", "is any of", "is none of"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _app_factory_can_run_twice(app):
-    """The workaround of tests/ui/test_leads_browser.py: a second create_app() in one process."""
-    import webapp
-    from webapp import extensions
-
-    webapp.htmx = extensions.htmx
-
-
 @pytest.fixture
 def acme(app):
     """40 leads: every combination the seed's three rules tell apart, so each rule changes the count."""

@@ -5,7 +5,7 @@ from wtforms import BooleanField, IntegerField, SelectField, StringField, TextAr
 from wtforms.validators import NumberRange, Optional
 
 from ..models.automations import TRIGGER_TYPES
-from ..models.leads import PRIORITIES, STATUSES
+from ..models.leads import LEAD_EVENT_TYPES, PRIORITIES, STATUSES
 from ..models.org import ROLES
 from ..models.tasks import TASK_TYPES
 
@@ -157,6 +157,96 @@ class CreateTaskForm(StepForm):
     config_fields = ("task_type", "title", "due_in_days", "assignee_id")
 
 
+class RulesStepForm(StepForm):
+    """A flow step with segment rules (a branch's, a wait's): the rule builder's form convention
+    (``match_all``, ``rules-i-field``…, webapp/segments/builder.py), kept as posted for redrawing."""
+
+    rules_required = False
+
+    def __init__(self, formdata=None, **kwargs):
+        super().__init__(formdata=formdata, **kwargs)
+        data = kwargs.get("data") or {}
+        if formdata is not None:
+            from ..segments.builder import rules_from_form
+
+            self.match_all, self.rules = rules_from_form(formdata)
+        else:
+            self.match_all, self.rules = data.get("match_all_rules", True), list(data.get("rules") or [])
+            if self.rules_required and not self.rules:
+                self.rules = [{}]  # a new branch starts with one rule to fill in
+        self.rule_errors: list[dict] = []
+
+    def configuration(self) -> dict:
+        config = super().configuration()
+        if self.rules or self.rules_required:
+            config.update(match_all_rules=self.match_all, rules=self.rules)
+        return config
+
+
+class BranchForm(RulesStepForm):
+    rules_required = True
+
+
+class WaitUntilForm(RulesStepForm):
+    event_type = SelectField("Wait for", choices=_choices(LEAD_EVENT_TYPES), default="email_sent")
+    timeout_amount = IntegerField("At most", default=3, validators=[Optional()])
+    timeout_unit = SelectField("Unit of the timeout", choices=[(unit, unit) for unit in DELAY_UNITS], default="days")
+    config_fields = ("event_type",)
+    step_fields = StepForm.step_fields + ("timeout_amount", "timeout_unit")
+
+    @classmethod
+    def initial_data(cls, action) -> dict:
+        amount, unit = delay_in_largest_unit((action.configuration or {}).get("timeout_minutes"))
+        return {**super().initial_data(action), "timeout_amount": amount, "timeout_unit": unit}
+
+    def configuration(self) -> dict:
+        config = super().configuration()
+        if self.timeout_amount.data is not None:
+            config["timeout_minutes"] = delay_to_minutes(self.timeout_amount.data, self.timeout_unit.data)
+        return config
+
+
+MAX_VARIANTS = 5
+
+
+class SplitForm(StepForm):
+    """Up to five variants, each a name and a weight (rows left empty are not variants)."""
+
+    config_fields = ()
+
+    @classmethod
+    def initial_data(cls, action) -> dict:
+        weights = (action.configuration or {}).get("weights") or {}
+        rows = {f"variant_{n}_name": name for n, name in enumerate(weights, start=1)}
+        rows.update({f"variant_{n}_weight": weight for n, weight in enumerate(weights.values(), start=1)})
+        return {**super().initial_data(action), **rows}
+
+    def configuration(self) -> dict:
+        weights = {}
+        for n in range(1, MAX_VARIANTS + 1):
+            name = (self[f"variant_{n}_name"].data or "").strip().lower()
+            weight = self[f"variant_{n}_weight"].data
+            if name or weight is not None:
+                weights[name or f"variant_{n}"] = weight
+        return {"weights": weights}
+
+    def variant_rows(self):
+        return [(self[f"variant_{n}_name"], self[f"variant_{n}_weight"]) for n in range(1, MAX_VARIANTS + 1)]
+
+
+for _n, (_name, _weight) in enumerate([("a", 50), ("b", 50), (None, None), (None, None), (None, None)], start=1):
+    setattr(SplitForm, f"variant_{_n}_name", StringField(f"Variant {_n} name", default=_name))
+    setattr(SplitForm, f"variant_{_n}_weight", IntegerField(f"Variant {_n} weight (%)", default=_weight, validators=[Optional()]))
+SplitForm.step_fields = StepForm.step_fields + tuple(
+    f"variant_{n}_{part}" for n in range(1, MAX_VARIANTS + 1) for part in ("name", "weight")
+)
+
+
+class ExitForm(StepForm):
+    reason = StringField("Reason (optional)", description="Shown in the run history, e.g. “not interested”.")
+    config_fields = ("reason",)
+
+
 STEP_FORMS = {
     "send_email": SendEmailForm,
     "send_notification": SendNotificationForm,
@@ -166,4 +256,8 @@ STEP_FORMS = {
     "add_tag": TagForm,
     "remove_tag": TagForm,
     "create_task": CreateTaskForm,
+    "branch": BranchForm,
+    "split": SplitForm,
+    "wait_until": WaitUntilForm,
+    "exit": ExitForm,
 }

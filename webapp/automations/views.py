@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from markupsafe import Markup
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
@@ -15,7 +16,9 @@ from ..models.automations import ACTION_TYPES
 from ..models.leads import PRIORITIES, STATUSES
 from ..tenancy import get_or_404
 from ..validation import Conflict, ValidationFailed
+from .charts import stats_charts
 from .dry_run import ACTION_LABELS, describe_output, describe_step, dry_run
+from .editor_view import offset_rule_rows, path_words, step_labels, tree_nodes
 from .engine import how_started, retry_run
 from .forms import STEP_FORMS, TRIGGER_LABELS, AutomationForm, describe_delay
 from .services import (
@@ -29,13 +32,18 @@ from .services import (
     recent_runs,
     save_automation,
     start_manually,
+    subtree,
     update_step,
     validate_automation,
     validate_trigger,
 )
+from .stats import automation_stats
 
 bp = Blueprint("automations", __name__, url_prefix="/automations")
 EDITOR = "automations/editor.html"
+FLOW_NAMES = {"branch": "if/else", "split": "split", "wait_until": "wait", "exit": "exit"}
+# Three rule builders share the editor page: their rows are numbered apart so that their ids differ.
+RULE_ROWS = {"conditions": 0, "goal": 1000, "step": 2000}
 
 
 @bp.get("/")
@@ -120,9 +128,22 @@ def _editor_context(automation: Automation, **extra) -> dict:
     _fill_choices(form)
     form.campaign_id.data = str(automation.campaign_id or "")
     form.show_delay(automation.delay_minutes)
+    stats = automation_stats(automation)
+    tree = tree_nodes(automation, stats, extra.get("path_run"))
+    goal = extra.get("draft_goal", automation.goal) or {}
     return {
         "automation": automation,
         "runs": runs,
+        "tree": tree,
+        "stats": stats,
+        "charts": stats_charts(stats, step_labels(tree)),
+        "path_words": path_words,
+        "goal_match_all": goal.get("match_all_rules", True),
+        "goal_rows": offset_rule_rows(goal.get("rules") or [], extra.get("goal_errors"), RULE_ROWS["goal"]),
+        "open_form": None,
+        "confirm": None,
+        "path_run": None,
+        "step_error": None,
         "settings_form": form,
         "action_types": ACTION_TYPES,
         "action_labels": ACTION_LABELS,
@@ -232,7 +253,10 @@ def toggle(automation_id):
     return _section(automation, "header")
 
 
-# --- steps --------------------------------------------------------------------------------------
+# --- steps: the journey tree (SPEC §15 "Editor") ------------------------------------------------------
+# Every step action re-renders the steps section; at most one step form is open in it, at its place:
+# below "Add a step" (``top``), at an insert point (``insert-<parent>-<branch>-<position>``) or in
+# place of the step it edits (``edit-<id>``).
 
 
 def _step_form(action_type: str, action: AutomationAction | None = None, formdata=None):
@@ -251,19 +275,67 @@ def _step_form(action_type: str, action: AutomationAction | None = None, formdat
     return form
 
 
+def _place(automation: Automation, source) -> tuple[AutomationAction | None, str | None, int | None]:
+    """The list and position a new step goes to: ``parent_id`` (a step of this automation, else 404),
+    ``branch`` and ``position`` from the query or the form; none given: the end of the top-level list."""
+    parent_id = source.get("parent_id", "")
+    parent = _owned_step(automation, int(parent_id)) if parent_id.isdecimal() else None
+    position = source.get("position", "")
+    return parent, (source.get("branch") or None) if parent else None, int(position) if position.isdecimal() else None
+
+
+def _form_key(parent: AutomationAction | None, branch: str | None, position: int | None) -> str:
+    if parent is None and position is None:
+        return "top"
+    return f"insert-{parent.id if parent else 'top'}-{branch or 'main'}-{position}"
+
+
+def _place_words(parent: AutomationAction | None, branch: str | None, position: int | None) -> str:
+    where = f"in “{branch}” of {ACTION_LABELS[parent.action_type].lower()}" if parent else "in the main list"
+    return f"{where}, {'at the end' if position is None else 'at the start' if position == 0 else f'after its step {position}'}"
+
+
+def _open_step_form(automation, action_type, form, *, action=None, place=(None, None, None), errors=()) -> dict:
+    """The ``open_form`` of the steps section: the step form's HTML and where it goes."""
+    rule_rows = offset_rule_rows(form.rules, list(errors), RULE_ROWS["step"]) if hasattr(form, "rules") else ([], [])
+    key = f"edit-{action.id}" if action else _form_key(*place)
+    html = render_template(
+        "automations/_step_form.html",
+        automation=automation,
+        action=action,
+        action_type=action_type,
+        form=form,
+        action_labels=ACTION_LABELS,
+        action_types=ACTION_TYPES,
+        place=place,
+        place_words=None if action or key == "top" else _place_words(*place),
+        choose_type=key.startswith("insert"),
+        focus_back="#add-step-type" if key == "top" else f"#{key}",
+        rule_rows=rule_rows,
+    )
+    return {"key": key, "html": Markup(html)}
+
+
+@bp.get("/<int:automation_id>/steps")
+@roles_required(*READ)
+def steps(automation_id):
+    """The steps section; ``run``: with the path of that run of the automation highlighted."""
+    automation = get_or_404(Automation, automation_id)
+    run = None
+    if request.args.get("run", "").isdecimal():
+        run = get_or_404(AutomationRun, int(request.args["run"]))
+        if run.automation_id != automation.id:
+            abort(404)
+    return _section(automation, "steps", path_run=run)
+
+
 @bp.get("/<int:automation_id>/steps/new")
 @roles_required(*CONFIGURE)
 def new_step(automation_id):
     automation = get_or_404(Automation, automation_id)
-    action_type = request.args.get("action_type", "")
-    return render_template(
-        "automations/_step_form.html",
-        automation=automation,
-        action=None,
-        action_type=action_type,
-        form=_step_form(action_type),
-        action_labels=ACTION_LABELS,
-    )
+    place = _place(automation, request.args)
+    action_type = request.args.get("action_type") or "send_email"
+    return _section(automation, "steps", open_form=_open_step_form(automation, action_type, _step_form(action_type), place=place))
 
 
 @bp.post("/<int:automation_id>/steps")
@@ -271,35 +343,38 @@ def new_step(automation_id):
 def create_step(automation_id):
     automation = get_or_404(Automation, automation_id)
     action_type = request.form.get("action_type", "")
+    parent, branch, position = place = _place(automation, request.form)
     form = _step_form(action_type, formdata=request.form)
     try:
-        action = add_step(
-            automation,
-            {
-                "action_type": action_type,
-                "configuration": form.configuration(),
-                "delay_minutes": form.delay_minutes(),
-                "is_active": bool(form.is_active.data),
-                "conditions": {},
-            },
-        )
+        values = {
+            "action_type": action_type,
+            "configuration": form.configuration(),
+            "delay_minutes": form.delay_minutes(),
+            "is_active": bool(form.is_active.data),
+            "conditions": {},
+        }
+        action = add_step(automation, values, parent=parent, branch=branch, position=position)
         audit("update", automation, {"step_added": action_type})
         db.session.commit()
         return _section(automation, "steps", focus_step=action.id)
     except ValidationFailed as exc:
         db.session.rollback()
-        return _step_form_with_errors(automation, None, action_type, form, exc.errors)
+        return _step_form_with_errors(automation, None, action_type, form, exc.errors, place)
 
 
-def _step_form_with_errors(automation, action, action_type, form, errors):
+def _step_form_with_errors(automation, action, action_type, form, errors, place=(None, None, None)):
+    """The steps section again, the form open where it was with each error at its field (a rule's at its row)."""
+    form.place_errors = [e["message"] for e in errors if e["field"] in ("branch", "position")]
     for error in errors:
+        if ".rules[" in error["field"] or error["field"].endswith(".rules") or error["field"] in ("branch", "position"):
+            continue  # shown by the rule rows, or above the form's fields
         name = error["field"].split(".")[-1]
-        field = form._fields.get(name) or form.delay_amount
+        field = form._fields.get(name) or form._fields.get(name.replace("_minutes", "_amount")) or form.delay_amount
+        if error["field"].startswith("configuration.weights"):
+            field = form.variant_1_name
         field.errors = list(field.errors) + [error["message"]]
-    html = render_template(
-        "automations/_step_form.html", automation=automation, action=action, action_type=action_type, form=form, action_labels=ACTION_LABELS
-    )
-    return html, 422
+    open_form = _open_step_form(automation, action_type, form, action=action, place=place, errors=errors)
+    return _section(automation, "steps", 422, open_form=open_form)
 
 
 def _owned_step(automation: Automation, step_id: int) -> AutomationAction:
@@ -314,14 +389,8 @@ def _owned_step(automation: Automation, step_id: int) -> AutomationAction:
 def edit_step(automation_id, step_id):
     automation = get_or_404(Automation, automation_id)
     action = _owned_step(automation, step_id)
-    return render_template(
-        "automations/_step_form.html",
-        automation=automation,
-        action=action,
-        action_type=action.action_type,
-        form=_step_form(action.action_type, action),
-        action_labels=ACTION_LABELS,
-    )
+    form = _step_form(action.action_type, action)
+    return _section(automation, "steps", open_form=_open_step_form(automation, action.action_type, form, action=action))
 
 
 @bp.post("/<int:automation_id>/steps/<int:step_id>")
@@ -348,7 +417,11 @@ def save_step(automation_id, step_id):
 @roles_required(*CONFIGURE)
 def move(automation_id, step_id):
     automation = get_or_404(Automation, automation_id)
-    move_step(automation, _owned_step(automation, step_id), -1 if request.args.get("direction") == "up" else 1)
+    try:
+        move_step(automation, _owned_step(automation, step_id), -1 if request.args.get("direction") == "up" else 1)
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _section(automation, "steps", 422, step_error=(step_id, exc.errors[0]["message"]))
     audit("update", automation, {"step_moved": step_id})
     db.session.commit()
     return _section(automation, "steps")
@@ -359,20 +432,58 @@ def move(automation_id, step_id):
 def toggle_step(automation_id, step_id):
     automation = get_or_404(Automation, automation_id)
     action = _owned_step(automation, step_id)
-    action.is_active = not action.is_active
+    update_step(automation, action, {"is_active": not action.is_active})
     audit("update", automation, {"step_enabled" if action.is_active else "step_disabled": step_id})
     db.session.commit()
     return _section(automation, "steps")
+
+
+@bp.get("/<int:automation_id>/steps/<int:step_id>/delete")
+@roles_required(*CONFIGURE)
+def confirm_delete_step(automation_id, step_id):
+    """The confirmation in place of the step's buttons, naming how many steps its branches take with it."""
+    automation = get_or_404(Automation, automation_id)
+    action = _owned_step(automation, step_id)
+    return _section(automation, "steps", confirm={"id": action.id, "question": delete_question(automation, action)})
+
+
+def delete_question(automation: Automation, action: AutomationAction) -> str:
+    """``Delete this split and the 4 steps in its branches?`` (or ``Delete this step?``)."""
+    inside = len(subtree(automation, action)) - 1
+    if action.action_type not in FLOW_NAMES:
+        return "Delete this step?"
+    name = FLOW_NAMES[action.action_type]
+    if not inside:
+        return f"Delete this {name}? Its branches are empty."
+    return f"Delete this {name} and the {inside} step{'s' if inside != 1 else ''} in its branches?"
 
 
 @bp.post("/<int:automation_id>/steps/<int:step_id>/delete")
 @roles_required(*CONFIGURE)
 def remove_step(automation_id, step_id):
     automation = get_or_404(Automation, automation_id)
-    delete_step(automation, _owned_step(automation, step_id))
-    audit("update", automation, {"step_deleted": step_id})
+    removed = delete_step(automation, _owned_step(automation, step_id))
+    audit("update", automation, {"step_deleted": step_id, "steps_removed": removed})
     db.session.commit()
     return _section(automation, "steps")
+
+
+@bp.post("/<int:automation_id>/goal")
+@roles_required(*CONFIGURE)
+def save_goal(automation_id):
+    from ..segments.builder import rules_from_form
+
+    automation = get_or_404(Automation, automation_id)
+    match_all, raw_rules = rules_from_form(request.form)
+    goal = {"match_all_rules": match_all, "rules": raw_rules} if raw_rules else None
+    try:
+        changes = save_automation(automation, validate_automation({"goal": goal}, g.organization_id, partial=True))
+        audit("update", automation, changes)
+        db.session.commit()
+        return _section(automation, "goal", saved="goal")
+    except ValidationFailed as exc:
+        db.session.rollback()
+        return _section(automation, "goal", 422, goal_errors=exc.errors, draft_goal=goal)
 
 
 # --- dry run, manual start, runs -----------------------------------------------------------------
@@ -415,6 +526,13 @@ def start(automation_id):
 def runs(automation_id):
     automation = get_or_404(Automation, automation_id)
     return _section(automation, "runs")
+
+
+@bp.get("/<int:automation_id>/results")
+@roles_required(*READ)
+def results(automation_id):
+    """The stats and their charts (polled, like the run history)."""
+    return _section(get_or_404(Automation, automation_id), "results")
 
 
 @bp.post("/runs/<int:run_id>/retry")
