@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import Select, bindparam, case, func, insert, literal, literal_column, select, true, tuple_, update
+from sqlalchemy import Select, bindparam, case, func, insert, literal, literal_column, select, text, true, tuple_, update
 from sqlalchemy.orm.util import identity_key
 
 from ..extensions import db
@@ -43,6 +43,7 @@ snapshots = SegmentSnapshot.__table__
 
 SNAPSHOT_EVERY = timedelta(hours=1)  # at most one point of the size chart per segment in this time, unless forced
 CHUNK = 1000  # lead ids per IN list
+MANY_LEADS = 100  # a re-check of more leads than this plans its queries for their own lists
 
 
 class InvalidStoredRules(Conflict):
@@ -309,6 +310,11 @@ def recheck_leads(organization_id: int, lead_ids: list[int], now: datetime | Non
     by_id = {segment.id: segment for segment in candidates}
     enter, leave = set(), set()
     ids = sorted(set(lead_ids))
+    if len(ids) > MANY_LEADS and db.session.get_bind().dialect.name == "postgresql":
+        # The same query with a full IN list runs chunk after chunk (an import, bulk creates): once
+        # psycopg prepares it, PostgreSQL may switch to a generic plan that does not see the list and
+        # scans every lead for each chunk (seconds per chunk at 100,000 leads). Plan each one for its list.
+        db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     for start in range(0, len(ids), CHUNK):
         wanted, current = _matching_and_current(organization_id, ids[start : start + CHUNK], conditions)
         enter |= wanted - current
