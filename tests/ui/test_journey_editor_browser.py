@@ -135,6 +135,7 @@ def test_build_a_journey_dry_run_it_and_see_a_runs_path(app, page, acme):
     form.get_by_label("Variant 2 weight (%)").fill("30")
     form.get_by_role("button", name="Add step").click()
     expect(form.locator(".error")).to_contain_text("the weights must sum to 100 (they sum to 90)")  # inline, the form stays
+    settled(page)  # the redrawn form is wired up before it is sent again
     form.get_by_label("Variant 2 weight (%)").fill("40")
     form.get_by_role("button", name="Add step").click()
     expect(node(page, "2")).to_have_attribute("data-action-type", "split")
