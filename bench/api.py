@@ -32,7 +32,8 @@ import psycopg  # noqa: E402
 import redis  # noqa: E402
 import requests  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+from bench.common import PG_ADMIN_URL, create_bench_admin  # noqa: E402
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/") + "/13"
 GUNICORN = [sys.executable, "-m", "gunicorn", "-w", "2", "--log-level", "warning"]
 BULK_SIZE = 1000
@@ -80,21 +81,14 @@ def prepare_app(env: dict):
     from webapp import create_app
     from webapp.api.auth import issue_token
     from webapp.extensions import db
-    from webapp.models import Organization, User
 
     app = create_app()
     with app.app_context():
-        db.create_all()
-        org = Organization(name="Bench Insurance", slug="bench-insurance")
-        db.session.add(org)
-        db.session.flush()
-        user = User(organization_id=org.id, email="bench@example.com", name="Bench", role="admin")
-        user.set_password("bench-password-1")
-        db.session.add(user)
+        user = create_bench_admin()
         db.session.commit()
         with app.test_request_context():
             token = issue_token(user)[0]
-        ids = (org.id, user.id)
+        ids = (user.organization_id, user.id)
     return app, token, ids
 
 

@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 import redis  # noqa: E402
 from aiosmtpd.controller import Controller  # noqa: E402
 
-from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
+from bench.common import PG_ADMIN_URL, create_bench_admin, create_database, drop_database  # noqa: E402
 from bench.tasks import run_rq  # noqa: E402  (RQ's no-op baseline, on the same Redis server)
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/") + "/12"
@@ -67,17 +67,10 @@ def setup(database: str, smtp_port: int):
     from webapp import create_app
     from webapp.api.auth import issue_token
     from webapp.extensions import db
-    from webapp.models import Organization, User
 
     app = create_app()
     with app.app_context():
-        db.create_all()
-        org = Organization(name="Bench Insurance", slug="bench")
-        db.session.add(org)
-        db.session.flush()
-        user = User(organization_id=org.id, email="bench@example.com", name="Bench", role="admin")
-        user.set_password("bench-password")
-        db.session.add(user)
+        user = create_bench_admin()
         db.session.commit()
         with app.test_request_context():
             token = issue_token(user)[0]

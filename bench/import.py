@@ -34,7 +34,7 @@ sys.path.insert(0, ROOT)
 
 import psycopg  # noqa: E402
 
-from bench.common import PG_ADMIN_URL, create_database, drop_database  # noqa: E402
+from bench.common import PG_ADMIN_URL, create_bench_admin, create_database, drop_database  # noqa: E402
 
 TARGET = 5.0
 HEADER = ["First Name", "Last Name", "E-mail", "Phone", "Status", "Priority", "Source", "Insurance type", "State", "City", "Value", "Tags"]
@@ -92,22 +92,15 @@ def build_app(database: str):
 def prepare(app, segments: int) -> tuple[int, int]:
     """Tables, an organization, a user and ``segments`` active dynamic segments."""
     from webapp.extensions import db
-    from webapp.models import Organization, User
     from webapp.segments.services import create_segment
 
     with app.app_context():
-        db.create_all()
-        org = Organization(name="Bench Insurance", slug="bench")
-        db.session.add(org)
-        db.session.flush()
-        user = User(organization_id=org.id, email="bench@example.com", name="Bench", role="admin")
-        user.set_password("bench-password-1")
-        db.session.add(user)
-        db.session.flush()
+        user = create_bench_admin()
         for number, rules in enumerate(SEGMENTS[:segments]):
-            create_segment(org.id, {"name": f"Segment {number}", "is_dynamic": True, "match_all_rules": True, "rules": rules}, user.id)
+            rule_set = {"name": f"Segment {number}", "is_dynamic": True, "match_all_rules": True, "rules": rules}
+            create_segment(user.organization_id, rule_set, user.id)
         db.session.commit()
-        return org.id, user.id
+        return user.organization_id, user.id
 
 
 def empty_leads(app) -> None:
