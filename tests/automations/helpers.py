@@ -40,6 +40,11 @@ def flow(action_type, branches=None, delay_minutes=0, **configuration):
     return body
 
 
+def wait_step(event_type: str, branches: dict, timeout_minutes: int = 60) -> dict:
+    """A ``wait_until`` for ``make_automation``: ``branches`` are its ``met`` and ``timed_out`` steps."""
+    return flow("wait_until", branches, event_type=event_type, timeout_minutes=timeout_minutes)
+
+
 def action_id(automation: dict, *location) -> int:
     """The id of the action at ``location`` of an automation as the API returns it: ``(2, "yes", 0)``
     is the first step of the ``yes`` branch of the third top-level step (``journey.action_at``)."""

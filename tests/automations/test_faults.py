@@ -15,7 +15,7 @@ import pytest
 import redis
 from sqlalchemy import func, select, text, update
 
-from tests.automations.helpers import action_id, flow, make_automation, make_email_template, runs_of, step
+from tests.automations.helpers import action_id, flow, make_automation, make_email_template, runs_of, step, wait_step
 from tests.conftest import ApiClient, login_browser
 from tests.email.conftest import free_port
 from webapp.automations.engine import execute_runs
@@ -467,12 +467,7 @@ def test_a_timeout_and_its_event_racing_send_the_run_down_one_branch(app, api, o
     journey = make_automation(
         api,
         actions=[
-            flow(
-                "wait_until",
-                {"met": [step("add_tag", tag="met")], "timed_out": [step("add_tag", tag="timed-out")]},
-                event_type="lead_status_changed",
-                timeout_minutes=60,
-            )
+            wait_step("lead_status_changed", {"met": [step("add_tag", tag="met")], "timed_out": [step("add_tag", tag="timed-out")]}, 60)
         ],
     )
     wait = action_id(journey, 0)
@@ -537,11 +532,8 @@ def test_with_smtp_down_a_journey_email_is_retried_and_the_run_goes_on_once_it_i
         api,
         actions=[
             step("send_email", template_id=welcome),
-            flow(
-                "wait_until",
-                {"met": [step("send_email", template_id=next_steps)], "timed_out": [step("add_tag", tag="never-mailed")]},
-                event_type="email_sent",
-                timeout_minutes=60,
+            wait_step(
+                "email_sent", {"met": [step("send_email", template_id=next_steps)], "timed_out": [step("add_tag", tag="never-mailed")]}
             ),
         ],
     )

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from tests.automations.helpers import action_id, flow, make_automation, make_email_template, run_detail, runs_of, step
+from tests.automations.helpers import action_id, flow, make_automation, make_email_template, run_detail, runs_of, step, wait_step
 from tests.factories import make_user
 from tests.segments.helpers import create_segment
 from webapp.automations.journey import split_variant
@@ -63,12 +63,7 @@ def welcome_journey(api) -> dict:
         name="Welcome journey",
         actions=[
             step("send_email", template_id=welcome),
-            flow(
-                "wait_until",
-                {"met": [], "timed_out": [step("add_tag", tag="cold")]},
-                event_type="lead_status_changed",
-                timeout_minutes=THREE_DAYS,
-            ),
+            wait_step("lead_status_changed", {"met": [], "timed_out": [step("add_tag", tag="cold")]}, THREE_DAYS),
             flow(
                 "branch",
                 {"yes": [step("assign_lead", strategy="round_robin", role="agent")], "no": [step("send_email", template_id=nurture)]},
@@ -92,10 +87,10 @@ def test_the_welcome_journey_waits_for_a_status_change_then_branches_on_value(ap
         run = run_of(journey, lead_id)
         assert run.status == "waiting" and path_of(api, run) == [(send, None)]
         assert [(s.action_type, s.status) for s in run.steps] == [("send_email", "completed"), ("wait_until", "waiting")]
-        wait_step = run.steps[1]
-        assert wait_step.due_at - wait_step.started_at == timedelta(minutes=THREE_DAYS)
-        timeout = db.session.scalar(select(ScheduledTask).where(ScheduledTask.payload["step_id"].as_integer() == wait_step.id))
-        assert (timeout.task_type, timeout.scheduled_for, timeout.payload["run_id"]) == ("delayed_automation", wait_step.due_at, run.id)
+        waiting = run.steps[1]
+        assert waiting.due_at - waiting.started_at == timedelta(minutes=THREE_DAYS)
+        timeout = db.session.scalar(select(ScheduledTask).where(ScheduledTask.payload["step_id"].as_integer() == waiting.id))
+        assert (timeout.task_type, timeout.scheduled_for, timeout.payload["run_id"]) == ("delayed_automation", waiting.due_at, run.id)
 
     for lead_id in (big, small):  # the event resumes the run at once, in the PATCH's transaction
         assert api.patch(f"/api/v1/leads/{lead_id}", json={"status": "contacted"}).status_code == 200
@@ -172,12 +167,7 @@ def test_reaching_the_goal_ends_a_waiting_run_at_once_and_its_timeout_then_does_
     journey = goal_journey(
         api,
         step("add_tag", tag="started"),
-        flow(
-            "wait_until",
-            {"met": [step("add_tag", tag="moved")], "timed_out": [step("add_tag", tag="late")]},
-            event_type="lead_status_changed",
-            timeout_minutes=60,
-        ),
+        wait_step("lead_status_changed", {"met": [step("add_tag", tag="moved")], "timed_out": [step("add_tag", tag="late")]}, 60),
         step("add_tag", tag="finished"),
     )
     lead_id = create_lead(api, "goal")
@@ -225,7 +215,7 @@ def test_waiting_runs_finish_on_their_version_after_an_edit_and_new_runs_use_the
 
     def definition(yes_step) -> list:
         return [
-            flow("wait_until", {"met": [], "timed_out": [step("exit")]}, event_type="lead_status_changed", timeout_minutes=60),
+            wait_step("lead_status_changed", {"met": [], "timed_out": [step("exit")]}, 60),
             flow("branch", {"yes": [yes_step], "no": []}, **HIGH_VALUE),
         ]
 
@@ -260,14 +250,7 @@ def test_waiting_runs_finish_on_their_version_after_an_edit_and_new_runs_use_the
 def test_deactivating_a_journey_cancels_its_waiting_runs(api, run_jobs, org):
     journey = make_automation(
         api,
-        actions=[
-            flow(
-                "wait_until",
-                {"met": [step("add_tag", tag="met")], "timed_out": [step("add_tag", tag="late")]},
-                event_type="lead_status_changed",
-                timeout_minutes=60,
-            )
-        ],
+        actions=[wait_step("lead_status_changed", {"met": [step("add_tag", tag="met")], "timed_out": [step("add_tag", tag="late")]}, 60)],
     )
     lead_id = create_lead(api, "idle")
     run_jobs()
@@ -288,12 +271,7 @@ def test_a_wait_for_email_sent_resumes_when_the_sender_records_the_email(api, ru
         api,
         actions=[
             step("send_email", template_id=welcome),
-            flow(
-                "wait_until",
-                {"met": [step("add_tag", tag="mailed")], "timed_out": [step("add_tag", tag="unmailed")]},
-                event_type="email_sent",
-                timeout_minutes=60,
-            ),
+            wait_step("email_sent", {"met": [step("add_tag", tag="mailed")], "timed_out": [step("add_tag", tag="unmailed")]}, 60),
         ],
     )
     lead_id = create_lead(api, "mailed")
@@ -311,9 +289,7 @@ def test_a_wait_for_segment_entered_resumes_when_segment_upkeep_moves_the_lead_i
     create_segment(api, name="Big ones", slug="big-ones", rules=HIGH_VALUE["rules"])
     journey = make_automation(
         api,
-        actions=[
-            flow("wait_until", {"met": [step("add_tag", tag="entered")], "timed_out": []}, event_type="segment_entered", timeout_minutes=60)
-        ],
+        actions=[wait_step("segment_entered", {"met": [step("add_tag", tag="entered")], "timed_out": []})],
     )
     lead_id = create_lead(api, "grower", value_estimate="10")
     run_jobs()
