@@ -227,7 +227,7 @@ def test_waiting_runs_finish_on_their_version_after_an_edit_and_new_runs_use_the
     response = api.put(f"/api/v1/automations/{v1['id']}", json={"actions": definition(step("add_tag", tag="vip"))})
     assert response.status_code == 200 and response.json["version"] == 2
     v2 = response.json
-    assert [v.version for v in versions_of(db.session.get(Automation, v1["id"]))] == [2, 1]
+    assert [v.version for v in db.session.scalars(versions_of(db.session.get(Automation, v1["id"])))] == [2, 1]
     new = create_lead(api, "new", value_estimate="5000")
     run_jobs()
 

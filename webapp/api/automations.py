@@ -25,7 +25,7 @@ from ..tenancy import get_or_404, scoped
 from ..validation import RowId, StrictModel, documented_as, parse, requires_one_of
 from . import bp
 from .auth import CONFIGURE, READ, api_auth
-from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, paginate_items
+from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
 from .docs import documented
 from .examples import SEED_AUTOMATION
 
@@ -284,7 +284,7 @@ def get_run(run_id):
     tag="automations",
 )
 def automation_versions(automation_id):
-    return jsonify(paginate_items(versions_of(get_or_404(Automation, automation_id)), VersionOut))
+    return jsonify(paginate(versions_of(get_or_404(Automation, automation_id)), VersionOut))
 
 
 @bp.get("/automations/<int:automation_id>/stats")

@@ -141,15 +141,6 @@ def paginate(query, out_model: type[Out] | None = None, *, item=None) -> dict:
     return {"items": items, "total": result.total, "page": result.page, "per_page": result.per_page}
 
 
-def paginate_items(items: list, out_model: type[Out]) -> dict:
-    """The list envelope of a list a service has read whole (an automation's versions), with the same
-    ``page``/``per_page`` rules as ``paginate``."""
-    page = int_arg("page", 1, maximum=MAX_PAGE)
-    per_page = int_arg("per_page", 50, maximum=200)
-    selected = items[(page - 1) * per_page : page * per_page]
-    return {"items": [dump(out_model, obj) for obj in selected], "total": len(items), "page": page, "per_page": per_page}
-
-
 def dump(out_model: type[Out], obj) -> dict:
     return out_model.model_validate(obj).model_dump(mode="json")
 

@@ -5,7 +5,7 @@ their ids) with the latest recorded one; when it differs, the automation's ``ver
 the definition is recorded. Runs read their version's definition, never the live rows.
 """
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import Select, select, tuple_
 
 from ..extensions import db
 from ..models import Automation, AutomationRun, AutomationVersion, utcnow
@@ -74,8 +74,6 @@ def definitions_for(runs: list[AutomationRun]) -> dict[int, dict]:
     }
 
 
-def versions_of(automation: Automation) -> list[AutomationVersion]:
-    """The automation's recorded versions, newest first."""
-    return db.session.scalars(
-        select(AutomationVersion).where(AutomationVersion.automation_id == automation.id).order_by(AutomationVersion.version.desc())
-    ).all()
+def versions_of(automation: Automation) -> Select:
+    """The automation's recorded versions, newest first (a select: the API pages through it)."""
+    return select(AutomationVersion).where(AutomationVersion.automation_id == automation.id).order_by(AutomationVersion.version.desc())
