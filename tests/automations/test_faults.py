@@ -213,7 +213,7 @@ def test_jobs_lost_with_a_restarted_redis_are_found_again_and_run_once(app, api,
     run_ids = [r.id for r in runs_of(automation["id"])]
     # A worker got through half of the runs before Redis went down: their emails are queued jobs too.
     execute_runs(run_ids[:20])
-    assert rq_queue("default").count == 1 + 20  # the run job (all 40 runs) and 20 email jobs
+    assert rq_queue("default").count == 1 + 1  # the run job (all 40 runs) and one job for the 20 emails
     assert count_runs("completed") == 20 and count_runs("pending") == 20
 
     private_redis.stop()
@@ -299,19 +299,21 @@ def test_the_sweepers_leave_alone_work_that_only_waits_behind_a_backlog(app, api
     assert run_sweepers() == 0  # the runs' job is waiting in the queue: not lost, not queued twice
     assert queue.count == 1
     execute_runs([r.id for r in runs_of(automation["id"])])  # a worker ran them; their emails wait in the queue
-    assert queue.count == 1 + 5
+    assert queue.count == 1 + 1  # the five emails are sent by one job
     assert run_sweepers() == 0
-    assert queue.count == 1 + 5
+    assert queue.count == 1 + 1
 
     queue.connection.delete(queue.key)  # now the jobs are lost
     assert run_sweepers() == 5  # the five emails (the runs are completed)
-    assert sorted(int(job_id.split("-")[1]) for job_id in queue.get_job_ids()) == sorted(db.session.scalars(select(OutboxMessage.id)).all())
+    message_ids = db.session.scalars(select(OutboxMessage.id)).all()
+    [job] = queue.jobs  # one job sends the five, named by their ids' range
+    assert job.args == (sorted(message_ids),) and job.id.startswith(f"outbox-{min(message_ids)}-{max(message_ids)}-")
 
 
 def test_a_runs_jobs_are_handed_to_workers_only_once_its_work_is_committed(app, api, org, mail_config, monkeypatch):
     """Otherwise a worker may take a job before its row exists, find nothing, and the work waits for the sweeper."""
     from webapp import jobs
-    from webapp.email_templates.delivery import send_outbox_message
+    from webapp.email_templates.delivery import send_outbox_messages
 
     mail_config(MAIL_SERVER="127.0.0.1", MAIL_PORT=free_port(), MAIL_DEFAULT_SENDER=SENDER)
     welcome = api.post(
@@ -339,8 +341,9 @@ def test_a_runs_jobs_are_handed_to_workers_only_once_its_work_is_committed(app, 
     def visible_when_dispatched(app_, batch):
         with db.engine.connect() as elsewhere:  # what a worker would see
             for function, args, _, _ in batch:
-                if function is send_outbox_message:
-                    handed_over.append(("email", elsewhere.scalar(select(OutboxMessage.status).where(OutboxMessage.id == args[0]))))
+                if function is send_outbox_messages:
+                    statuses = elsewhere.scalars(select(OutboxMessage.status).where(OutboxMessage.id.in_(args[0])))
+                    handed_over.extend(("email", status) for status in statuses)
                 else:
                     found = elsewhere.scalar(select(func.count()).select_from(AutomationRun).where(AutomationRun.id.in_(args[0])))
                     handed_over.append(("runs", found == len(args[0])))

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
+from ..batching import in_batch, with_new_id
 from ..extensions import db
 from ..leads.services import update_lead
 from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User, utcnow
@@ -86,8 +87,7 @@ def send_notification_action(config: dict, ctx: StepContext) -> dict:
     except TemplateRenderError as exc:
         raise ActionError(f"message: {exc}") from None
     notification = Notification(organization_id=ctx.organization_id, user_id=user_id, message=message[:1000], link=f"/leads/{ctx.lead.id}")
-    db.session.add(notification)
-    db.session.flush()
+    with_new_id(notification)
     return {"notification_id": notification.id, "user_id": user_id, "message": message[:200]}
 
 
@@ -152,7 +152,7 @@ def remove_tag_action(config: dict, ctx: StepContext) -> dict:
 
 
 def create_task_action(config: dict, ctx: StepContext) -> dict:
-    existing = db.session.scalar(select(Task).where(Task.idempotency_key == ctx.key))
+    existing = None if in_batch() else db.session.scalar(select(Task).where(Task.idempotency_key == ctx.key))
     if existing is not None:
         return {"task_id": existing.id, "duplicate": True}
     if config.get("due_date"):

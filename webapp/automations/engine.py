@@ -17,10 +17,13 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import joinedload
 
+from ..batching import batch, with_new_id
 from ..extensions import db
 from ..jobs import enqueue
 from ..jobs.loops import job_id_for, not_waiting
+from ..leads.changes import changes_collected
 from ..models import Automation, AutomationRun, AutomationRunStep, AutomationVersion, Lead, ScheduledTask, utcnow
 from ..models.automations import OPEN_RUN_STATUSES
 from . import journey
@@ -42,8 +45,13 @@ def current_chain() -> dict:
 
 
 @contextlib.contextmanager
-def _executing(run: AutomationRun):
-    token = _chain.set({run.lead_id: tuple(run.chain or ()) + (run.automation_id,)})
+def _executing(runs: list[AutomationRun]):
+    """The chain of these runs' changes: per lead, the automations that are executing for it, and the
+    chains that started them (a batch's hooks run once, for all its runs)."""
+    chain: dict[int, tuple] = {}
+    for run in runs:
+        chain[run.lead_id] = tuple(dict.fromkeys((*chain.get(run.lead_id, ()), *(run.chain or ()), run.automation_id)))
+    token = _chain.set(chain)
     try:
         yield
     finally:
@@ -166,10 +174,11 @@ def _insert_new_runs(rows: list[dict]) -> dict[int, dict]:
 def execute_runs(run_ids: list[int]) -> dict:
     """The job: execute a batch of runs in one transaction; returns how each ended.
 
-    All the batch's runs, their steps, leads and definitions are read in four queries and their due
-    steps committed together. A run whose action raises is taken out: the batch is rolled back and
-    executed again without it, and that run alone goes the careful way (``execute_run``), so one
-    broken run does not fail its batch and the steps before its failure keep their effects.
+    All the batch's runs, their steps, leads and definitions are read in four queries, their due
+    steps executed without a write (``batching``), then their rows inserted together and committed.
+    A run whose action raises is taken out: the batch is rolled back and executed again without it,
+    and that run alone goes the careful way (``execute_run``), so one broken run does not fail its
+    batch and the steps before its failure keep their effects.
     """
     remaining, alone, outcome = sorted(set(run_ids)), [], {}
     while remaining:
@@ -233,10 +242,14 @@ def _advance_batch(run_ids: list[int]) -> dict:
         .execution_options(populate_existing=True)
     ):
         steps[step.run_id].append(step)
-    leads = {lead.id: lead for lead in db.session.scalars(select(Lead).where(Lead.id.in_({run.lead_id for run in runs})))}
+    leads = db.session.scalars(select(Lead).where(Lead.id.in_({run.lead_id for run in runs})).options(joinedload(Lead.assigned_to)))
+    leads = {lead.id: lead for lead in leads.unique()}
     definitions = definitions_for(runs)
-    for run in runs:
-        outcome[run.id] = _walk(run, steps[run.id], leads[run.lead_id], definitions[run.id])
+    # Nothing is written until the walks are done: the new rows of all runs go in one INSERT per
+    # table, and the hooks of all their lead changes run once, on leaving changes_collected().
+    with _executing(runs), changes_collected(), batch(), db.session.no_autoflush:
+        for run in runs:
+            outcome[run.id] = _walk(run, steps[run.id], leads[run.lead_id], definitions[run.id])
     db.session.commit()
     return outcome
 
@@ -324,6 +337,9 @@ def _walk(run: AutomationRun, steps: list, lead: Lead, definition: dict, careful
             raise _ActionFailed(run.id, step.id) from exc
         if run.status in ("exited", "goal_reached"):  # an exit step, or a goal met by the step's own change
             return _ends(run, run.status)
+        if goal_holds(definition, lead):  # the step's change met the goal (in a batch, before any hook ran)
+            reach_goal(run, steps)
+            return run.status
         if step_state in ("waiting", "failed"):
             return _ends(run, step_state)
 
@@ -364,8 +380,7 @@ def _reach_next(run: AutomationRun, definition: dict, steps: list) -> Automation
         status="pending",
         attempts=0,
     )
-    db.session.add(step)
-    db.session.flush()  # its id is its idempotency key
+    with_new_id(step)  # its id is its idempotency key
     steps.append(step)
     return step
 
@@ -388,7 +403,7 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
     elif step.action_type in journey.FLOW_ACTIONS:
         output, status = _flow_output(run, step, lead), "completed"
     else:
-        with _executing(run):
+        with _executing([run]):
             output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
         status = "skipped" if output and output.get("skipped") else "completed"
     # written after the action, so that the step's row is updated once (a failed attempt is counted

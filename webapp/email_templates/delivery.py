@@ -31,9 +31,10 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..batching import in_batch, memo, with_new_id
 from ..extensions import db
-from ..jobs import enqueue
-from ..jobs.loops import job_id_for, not_waiting
+from ..jobs import enqueue_ids
+from ..jobs.loops import not_waiting
 from ..leads.changes import after_lead_changes, new_event
 from ..models import EmailTemplate, Lead, Organization, OutboxMessage, User, utcnow
 from .rendering import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
@@ -59,7 +60,7 @@ class DeliveryError(Exception):
 def lead_template_context(lead: Lead) -> dict:
     """The variables of SPEC §6 for a lead: its fields, the organization's name, the assigned agent,
     its unsubscribe link and today's date (UTC)."""
-    organization_name = db.session.scalar(select(Organization.name).where(Organization.id == lead.organization_id))
+    organization_name = _organization_name(lead.organization_id)
     agent = lead.assigned_to
     agent_values = {"name": agent.name, "email": agent.email} if agent is not None else None
     return build_context(lead_values(lead), organization_name or "", agent_values, unsubscribe_url(lead), today())
@@ -71,8 +72,14 @@ def lead_values(lead: Lead) -> dict:
 
 def organization_sample_context(organization_id: int) -> dict:
     """Sample data with the organization's own name: previews without a lead, ``personalize=False``."""
-    name = db.session.scalar(select(Organization.name).where(Organization.id == organization_id))
-    return sample_context(name or "Acme Insurance", today())
+    return sample_context(_organization_name(organization_id) or "Acme Insurance", today())
+
+
+def _organization_name(organization_id: int) -> str | None:
+    return memo(
+        ("organization_name", organization_id),
+        lambda: db.session.scalar(select(Organization.name).where(Organization.id == organization_id)),
+    )
 
 
 def today() -> date:
@@ -121,12 +128,11 @@ def queue_email(
     used already (nothing else is done), and ``"skipped": True`` with a ``reason`` when suppressed.
     Raises DeliveryError when the template or lead does not exist or the template does not render.
     """
-    existing = _message_with_key(idempotency_key)
+    existing = None if in_batch() else _message_with_key(idempotency_key)  # in a batch, keys are new (``batching``)
     if existing is not None:
         return message_summary(existing, duplicate=True)
-    template = db.session.scalar(
-        select(EmailTemplate).where(EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id)
-    )
+    query = select(EmailTemplate).where(EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id)
+    template = memo(("email_template", template_id, organization_id), lambda: db.session.scalar(query))
     if template is None:
         raise DeliveryError(f"email template {template_id} does not exist")
     lead = db.session.get(Lead, lead_id)  # usually in the session already (the automation step's lead)
@@ -233,6 +239,9 @@ def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
         message.status = "queued"
     else:
         message.status, message.status_reason = "held", NO_MAIL_SERVER
+    if in_batch():  # inserted with the batch's other rows; its key is new (``batching``)
+        with_new_id(message)
+        return _queued(message)
     # INSERT ... ON CONFLICT DO NOTHING rather than a savepoint: a concurrent queue_email with the same
     # key wins, and releasing a savepoint would hand the caller's queued jobs to workers before its commit.
     insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -247,16 +256,21 @@ def _store(message: OutboxMessage, suppressed_because: str | None) -> dict:
     if inserted is None:
         return message_summary(_message_with_key(message.idempotency_key), duplicate=True)
     message.id = inserted.id
+    return _queued(message)
+
+
+def _queued(message: OutboxMessage) -> dict:
     if message.status == "suppressed":
-        log.info("email %s to lead %s suppressed: %s", message.id, message.lead_id, suppressed_because)
+        log.info("email %s to lead %s suppressed: %s", message.id, message.lead_id, message.status_reason)
     if message.status == "queued":
         queue_send(message.id)
     return message_summary(message)
 
 
 def queue_send(message_id: int) -> None:
-    """Queue the send job once the transaction commits; its job id names the message (for the sweeper)."""
-    enqueue(send_outbox_message, message_id, job_id=job_id_for("outbox", message_id, message_id))
+    """Queue the message's sending once the transaction commits: the messages a transaction queues
+    are sent by jobs of up to 100, each over one SMTP connection (``send_outbox_messages``)."""
+    enqueue_ids(send_outbox_messages, "outbox", message_id)
 
 
 def _message_with_key(key: str) -> OutboxMessage | None:
@@ -294,15 +308,24 @@ def message_id_header(idempotency_key: str) -> str:
 # --- sending ----------------------------------------------------------------------------------------
 
 
-def send_outbox_message(message_id: int) -> str:
-    """The job: send one queued message; returns what became of it. Safe to run any number of times."""
+def send_outbox_messages(message_ids: list[int]) -> dict[int, str]:
+    """The job: send these messages over one SMTP connection; returns what became of each."""
+    with _Connection() as connection:
+        return {message_id: send_outbox_message(message_id, connection) for message_id in message_ids}
+
+
+def send_outbox_message(message_id: int, connection: "_Connection | None" = None) -> str:
+    """Send one queued message; returns what became of it. Safe to run any number of times."""
+    if connection is None:
+        with _Connection() as connection:
+            return send_outbox_message(message_id, connection)
     while True:
         claimed = _claim(message_id)
         if isinstance(claimed, str):
             return claimed
         mime, envelope_from, envelope_to = claimed
         try:
-            response = _smtp_send(mime, envelope_from, envelope_to)
+            response = connection.send(mime, envelope_from, envelope_to)
         except (smtplib.SMTPException, OSError) as exc:
             outcome = _record_failure(message_id, exc)
             if outcome != "retry_now":
@@ -385,29 +408,58 @@ def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:
     return mime
 
 
-def _smtp_send(mime: EmailMessage, envelope_from: str, envelope_to: str) -> str:
-    """Deliver over SMTP (stdlib smtplib); returns the server's reply to the message data."""
-    config = current_app.config
-    international = not (envelope_from.isascii() and envelope_to.isascii())
-    options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
-    data = mime.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
-    with smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25), timeout=config.get("MAIL_TIMEOUT_SECONDS", 30)) as smtp:
-        smtp.ehlo()
+class _Connection:
+    """An SMTP connection (stdlib smtplib) opened for the first message and kept for the next ones;
+    after an error it is closed, and the next message opens a new one."""
+
+    def __init__(self):
+        self.smtp: smtplib.SMTP | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def send(self, mime: EmailMessage, envelope_from: str, envelope_to: str) -> str:
+        """Deliver one message; returns the server's reply to its data."""
+        international = not (envelope_from.isascii() and envelope_to.isascii())
+        options = ["SMTPUTF8", "BODY=8BITMIME"] if international else []
+        data = mime.as_bytes(policy=policy.SMTPUTF8 if international else policy.SMTP)
+        try:
+            smtp = self.smtp or self._open()
+            code, reply = smtp.mail(envelope_from, options)
+            if code != 250:
+                raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
+            code, reply = smtp.rcpt(envelope_to)
+            if code not in (250, 251):
+                raise smtplib.SMTPRecipientsRefused({envelope_to: (code, reply)})
+            code, reply = smtp.data(data)
+            if code != 250:
+                raise smtplib.SMTPDataError(code, reply)
+        except BaseException:
+            self.close()
+            raise
+        return f"{code} {reply.decode(errors='replace')}"[:1000]
+
+    def _open(self) -> smtplib.SMTP:
+        config = current_app.config
+        self.smtp = smtplib.SMTP(config["MAIL_SERVER"], int(config.get("MAIL_PORT") or 25), timeout=config.get("MAIL_TIMEOUT_SECONDS", 30))
+        self.smtp.ehlo()
         if config.get("MAIL_USE_TLS"):
-            smtp.starttls()
-            smtp.ehlo()
+            self.smtp.starttls()
+            self.smtp.ehlo()
         if config.get("MAIL_USERNAME"):
-            smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
-        code, reply = smtp.mail(envelope_from, options)
-        if code != 250:
-            raise smtplib.SMTPSenderRefused(code, reply, envelope_from)
-        code, reply = smtp.rcpt(envelope_to)
-        if code not in (250, 251):
-            raise smtplib.SMTPRecipientsRefused({envelope_to: (code, reply)})
-        code, reply = smtp.data(data)
-        if code != 250:
-            raise smtplib.SMTPDataError(code, reply)
-    return f"{code} {reply.decode(errors='replace')}"[:1000]
+            self.smtp.login(config["MAIL_USERNAME"], config.get("MAIL_PASSWORD") or "")
+        return self.smtp
+
+    def close(self) -> None:
+        smtp, self.smtp = self.smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                smtp.close()
 
 
 def _is_permanent(exc: Exception) -> bool:

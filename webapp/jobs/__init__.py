@@ -13,6 +13,7 @@ and run by the loops of ``webapp.jobs.loops``.
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 from flask import Flask, current_app
 from redis import Redis
@@ -36,14 +37,47 @@ def enqueue(function: Callable, *args, queue: str = "default", job_id: str | Non
         raise ValueError(f"unknown queue {queue!r}")
     if not callable(function) or "<" in function.__qualname__:
         raise ValueError(f"a job is a module-level function, not {function!r}")
+    _pending_jobs().append((_transaction(), (function, args, queue, job_id)))
+
+
+@dataclass
+class _IdBatch:
+    """The ids of ``kind`` rows queued by one transaction for ``function(ids)``."""
+
+    function: Callable
+    kind: str
+    ids: list[int]
+
+    def as_job(self) -> tuple:
+        from .loops import job_id_for
+
+        return self.function, (sorted(self.ids),), "default", job_id_for(self.kind, min(self.ids), max(self.ids))
+
+
+def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100) -> None:
+    """Run ``function(ids)`` once the transaction commits, for this row and the other rows of ``kind``
+    that the same transaction queued for it: jobs of up to ``per_job`` ids, each named by its ids'
+    range (``loops.job_id_for``, which the sweepers read)."""
+    transaction, pending = _transaction(), _pending_jobs()
+    for owner, job in reversed(pending):
+        if owner is transaction and isinstance(job, _IdBatch) and job.function is function and len(job.ids) < per_job:
+            job.ids.append(row_id)
+            return
+    pending.append((transaction, _IdBatch(function, kind, [row_id])))
+
+
+def _transaction():
+    """The (nested) transaction that asks for a job: a rolled-back savepoint drops only its own jobs."""
     session = db.session()
     if not session.in_transaction():
         # Begin explicitly: a rollback of a transaction never begun fires no event, and the job would
         # wait in the session for whatever commits next.
         session.begin()
-    # Remember the (nested) transaction that asked: a rolled-back savepoint drops only its own jobs.
-    transaction = session.get_nested_transaction() or session.get_transaction()
-    session.info.setdefault(_PENDING, []).append((transaction, (function, args, queue, job_id)))
+    return session.get_nested_transaction() or session.get_transaction()
+
+
+def _pending_jobs() -> list:
+    return db.session().info.setdefault(_PENDING, [])
 
 
 _connections: dict[str, Redis] = {}
@@ -100,7 +134,8 @@ def init_jobs(app: Flask) -> None:
     def _after_commit(session):
         pending = session.info.pop(_PENDING, None)
         if pending:
-            _dispatch(current_app._get_current_object(), [job for _, job in pending])
+            jobs = [job.as_job() if isinstance(job, _IdBatch) else job for _, job in pending]
+            _dispatch(current_app._get_current_object(), jobs)
 
     @event.listens_for(Session, "after_soft_rollback")
     def _after_rollback(session, previous_transaction):

@@ -2,15 +2,22 @@
 
 ``lead_change_hooks`` re-check changed leads (dynamic segments) and may return further events
 (``segment_entered``); ``event_hooks`` see every event of the change (automation triggers).
-Hooks run before the caller commits, so their rows are part of the same unit of work.
+Hooks run before the caller commits, so their rows are part of the same unit of work. Inside
+``changes_collected()`` (a batch of automation runs) the changes are collected and their hooks run
+once, for all of them, when it ends.
 """
 
+import contextlib
+import contextvars
 from datetime import datetime
 from typing import NamedTuple
 
 from ..extensions import db
 from ..features import wiring
 from ..models import LeadEvent, utcnow
+
+# {organization_id: (lead ids, events)} of the changes made inside changes_collected()
+_collected: contextvars.ContextVar[dict | None] = contextvars.ContextVar("collected_lead_changes", default=None)
 
 
 class EventRow(NamedTuple):
@@ -41,6 +48,12 @@ def after_lead_changes(organization_id: int, lead_ids: list[int], events: list[L
     """Run the hooks for a change of these leads; call once per change, before committing."""
     if not lead_ids and not events:
         return
+    collected = _collected.get()
+    if collected is not None:
+        ids, all_events = collected.setdefault(organization_id, (set(), []))
+        ids.update(lead_ids)
+        all_events.extend(events)
+        return
     db.session.flush()
     events = list(events)
     hooks = wiring()
@@ -50,3 +63,17 @@ def after_lead_changes(organization_id: int, lead_ids: list[int], events: list[L
         db.session.flush()
         for hook in hooks.event_hooks:
             hook(organization_id, events)
+
+
+@contextlib.contextmanager
+def changes_collected():
+    """Inside, ``after_lead_changes`` only collects; on leaving without an error, the hooks run once
+    per organization for all the changes (one segment re-check, one trigger lookup, not one per change)."""
+    collected = {}
+    token = _collected.set(collected)
+    try:
+        yield
+    finally:
+        _collected.reset(token)
+    for organization_id, (lead_ids, events) in collected.items():
+        after_lead_changes(organization_id, sorted(lead_ids), events)

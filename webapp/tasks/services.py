@@ -11,6 +11,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 from sqlalchemy import and_, func, or_, select
 
+from ..batching import with_new_id
 from ..email_templates.delivery import lead_template_context
 from ..email_templates.rendering import TemplateRenderError, render_text
 from ..extensions import db
@@ -179,8 +180,7 @@ def create_task(lead: Lead, values: dict, actor_id: int | None = None, *, idempo
         status="open",
         idempotency_key=idempotency_key,
     )
-    db.session.add(task)
-    db.session.flush()
+    with_new_id(task)
     _record(task, "task_created", {"task_type": task.task_type, "due_at": _iso(task.due_at), "assignee_id": task.assignee_id}, actor_id)
     return task
 
