@@ -4,9 +4,10 @@
   renders the template, inserts one ``OutboxMessage`` under the caller's idempotency key (a repeat
   returns the first row and does nothing else) and, once the transaction commits, queues the job.
   Without ``MAIL_SERVER`` the message is ``held``: kept in the outbox, visible, not sent.
-- ``send_outbox_message()`` is the job. It sends only a ``queued`` message: it marks it ``sending``
-  under a lease in one short transaction, talks SMTP outside any transaction, then marks it ``sent``
-  with the server's reply and records the lead's ``email_sent`` event. SMTP errors are retried with
+- ``send_outbox_messages()`` is the job: the messages a transaction queued, up to 100, over one SMTP
+  connection. It sends only ``queued`` messages: it marks them ``sending`` under a lease in one short
+  transaction, talks SMTP outside any transaction, then marks them ``sent`` with the server's replies
+  and records the leads' ``email_sent`` events, ten at a time. SMTP errors are retried with
   backoff (``next_attempt_at``; the sweeper queues the retry when it is due), then ``failed`` with
   the error kept; a 5xx refusal fails at once.
 - ``requeue_stalled_messages()`` is the sweeper: messages whose job was lost (left queued, or
@@ -41,6 +42,7 @@ from .rendering import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_co
 from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
 
 log = logging.getLogger(__name__)
+RECORD_SENT_EVERY = 10  # messages sent before they are recorded (a dead worker's resends are at most this many)
 NO_MAIL_SERVER = "no mail server is configured (MAIL_SERVER): the message is kept here, not sent"
 OPTED_OUT = "the lead opted out of marketing email"
 
@@ -309,82 +311,83 @@ def message_id_header(idempotency_key: str) -> str:
 
 
 def send_outbox_messages(message_ids: list[int]) -> dict[int, str]:
-    """The job: send these messages over one SMTP connection; returns what became of each."""
+    """The job: send these messages over one SMTP connection; returns what became of each. Safe to
+    run any number of times: only a ``queued`` message is sent.
+
+    They are claimed together (one transaction marks them ``sending`` under a lease), sent one after
+    the other, and recorded ``sent`` (with their ``email_sent`` events) every ``RECORD_SENT_EVERY``
+    messages: a worker that dies in between leaves at most that many sent messages to be sent again
+    when their lease expires.
+    """
+    outcome, to_send = {}, sorted(set(message_ids))
     with _Connection() as connection:
-        return {message_id: send_outbox_message(message_id, connection) for message_id in message_ids}
+        while to_send:
+            claimed = _claim(to_send)
+            outcome.update({message_id: c for message_id, c in claimed.items() if isinstance(c, str)})
+            to_send, sent = [], []
+            for message_id, envelope in ((i, c) for i, c in claimed.items() if not isinstance(c, str)):
+                try:
+                    sent.append((message_id, connection.send(*envelope)))
+                except (smtplib.SMTPException, OSError) as exc:
+                    outcome[message_id] = _record_failure(message_id, exc)
+                    if outcome[message_id] == "retry_now":
+                        to_send.append(message_id)
+                if len(sent) == RECORD_SENT_EVERY:
+                    outcome.update(_record_sent(sent))
+                    sent = []
+            outcome.update(_record_sent(sent))
+    return outcome
 
 
-def send_outbox_message(message_id: int, connection: "_Connection | None" = None) -> str:
-    """Send one queued message; returns what became of it. Safe to run any number of times."""
-    if connection is None:
-        with _Connection() as connection:
-            return send_outbox_message(message_id, connection)
-    while True:
-        claimed = _claim(message_id)
-        if isinstance(claimed, str):
-            return claimed
-        mime, envelope_from, envelope_to = claimed
-        try:
-            response = connection.send(mime, envelope_from, envelope_to)
-        except (smtplib.SMTPException, OSError) as exc:
-            outcome = _record_failure(message_id, exc)
-            if outcome != "retry_now":
-                return outcome
-            continue
-        _record_sent(message_id, response)
-        return "sent"
+def send_outbox_message(message_id: int) -> str:
+    """Send one queued message (``send_outbox_messages``); returns what became of it."""
+    return send_outbox_messages([message_id])[message_id]
 
 
-def _locked(message_id: int) -> OutboxMessage | None:
-    return db.session.scalar(
+def _claim(message_ids: list[int]) -> dict:
+    """Mark the queued messages ``sending`` under a lease, in one short transaction; returns for each
+    its MIME and envelope, or a string saying why there is nothing to send."""
+    messages = db.session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.id == message_id)
+        .where(OutboxMessage.id.in_(message_ids))
+        .order_by(OutboxMessage.id)
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
-    )
+    ).all()
+    lead_ids = {m.lead_id for m in messages if m.lead_id}
+    leads = {lead.id: lead for lead in db.session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))} if lead_ids else {}
+    claimed = dict.fromkeys(message_ids, "busy-or-missing")  # another job holds it right now, or it was deleted
+    claimed |= {message.id: _claim_one(message, leads.get(message.lead_id)) for message in messages}
+    db.session.commit()
+    return claimed
 
 
-def _claim(message_id: int):
-    """Mark a queued message ``sending`` under a lease (one short transaction) and return its MIME
-    and envelope; or a string saying why there is nothing to send."""
-    config = current_app.config
-    message = _locked(message_id)
-    if message is None:
-        db.session.rollback()
-        return "busy-or-missing"  # another job holds it right now, or it was deleted
-    now = utcnow()
+def _claim_one(message: OutboxMessage, lead: Lead | None):
+    config, now = current_app.config, utcnow()
     if message.status != "queued":
-        db.session.rollback()
         return message.status
     if message.next_attempt_at is not None and message.next_attempt_at > now:
-        db.session.rollback()
         return "waiting"  # a retry that is not due yet: the sweeper queues it when it is
     if not config.get("MAIL_SERVER"):
         message.status, message.status_reason = "held", NO_MAIL_SERVER
-        db.session.commit()
         return "held"
     if message.recipient == "lead" and message.template_type == "marketing" and not message.is_test:
-        lead = db.session.get(Lead, message.lead_id) if message.lead_id else None
         if lead is None or lead.email_opt_out:
             message.status = "suppressed"
             message.status_reason = OPTED_OUT if lead is not None else "the lead was deleted"
             log.info("email %s suppressed at send time: %s", message.id, message.status_reason)
-            db.session.commit()
             return "suppressed"
     sender = config.get("MAIL_DEFAULT_SENDER") or "Leadflow <no-reply@localhost>"
     try:
         mime = build_mime(message, sender)
     except (ValueError, TypeError) as exc:  # data no header can carry: no retry can fix it
         message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
-        db.session.commit()
         return "failed"
     message.status = "sending"
     message.attempts += 1
     message.next_attempt_at = None
     message.lease_expires_at = now + timedelta(seconds=config.get("STALLED_AFTER_SECONDS", 300))
-    envelope = (parseaddr(sender)[1], message.to_address)
-    db.session.commit()
-    return mime, *envelope
+    return mime, parseaddr(sender)[1], message.to_address
 
 
 def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:
@@ -504,21 +507,26 @@ def _record_failure(message_id: int, exc: Exception) -> str:
     return "retry_now" if backoff <= 0 else "retry_scheduled"
 
 
-def _record_sent(message_id: int, response: str) -> None:
-    message = db.session.scalar(
-        select(OutboxMessage).where(OutboxMessage.id == message_id).with_for_update().execution_options(populate_existing=True)
-    )
-    message.status, message.sent_at, message.smtp_response = "sent", utcnow(), response
-    message.lease_expires_at = None
-    if message.lead_id and not message.is_test:
-        event = new_event(
-            message.organization_id,
-            message.lead_id,
-            "email_sent",
-            {"subject": message.subject, "template_id": message.template_id, "message_id": message.id, "to": message.to_address},
-        )
-        after_lead_changes(message.organization_id, [], [event])  # a journey may wait for it
+def _record_sent(sent: list[tuple[int, str]]) -> dict[int, str]:
+    """Record messages ``sent`` with the server's replies, and their leads' ``email_sent`` events, in
+    one transaction (a journey may wait for them)."""
+    if not sent:
+        return {}
+    replies = dict(sent)
+    messages = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.id.in_(replies)).with_for_update().execution_options(populate_existing=True)
+    ).all()
+    events = {}
+    for message in messages:
+        message.status, message.sent_at, message.smtp_response = "sent", utcnow(), replies[message.id]
+        message.lease_expires_at = None
+        if message.lead_id and not message.is_test:
+            data = {"subject": message.subject, "template_id": message.template_id, "message_id": message.id, "to": message.to_address}
+            events.setdefault(message.organization_id, []).append(new_event(message.organization_id, message.lead_id, "email_sent", data))
+    for organization_id, organization_events in events.items():
+        after_lead_changes(organization_id, [], organization_events)
     db.session.commit()
+    return dict.fromkeys(replies, "sent")
 
 
 # --- the outbox page's actions, and the sweeper -----------------------------------------------------

@@ -5,7 +5,7 @@ of this process. Either way a job is handed over only after the transaction that
 commits (a rolled-back request queues nothing), and jobs take ids, never objects.
 
 The jobs, each next to the code it drives: ``leads.importer.run_import``,
-``segments.services.run_refresh_job``, ``email_templates.delivery.send_outbox_message``,
+``segments.services.run_refresh_job``, ``email_templates.delivery.send_outbox_messages``,
 ``automations.engine.execute_runs``. What runs periodically is declared in ``webapp.features``
 and run by the loops of ``webapp.jobs.loops``.
 """
