@@ -1,9 +1,12 @@
 """The batched engine (SPEC §15): a job executes its runs set-based, in one transaction, with the same
 guarantees as one run at a time."""
 
+import logging
+import threading
+import time
 from collections import Counter
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, select, text, update
 
 from tests.automations.helpers import make_automation, runs_of, step
 from tests.automations.test_faults import bulk_create, welcome_automation
@@ -105,3 +108,34 @@ def test_a_goal_met_by_a_steps_own_change_ends_the_run_inside_a_batch(api, org):
 
     db.session.expire_all()
     assert all(not lead.tags for lead in db.session.scalars(select(Lead).where(Lead.id.in_(lead_ids))))
+
+
+def test_a_lead_changed_while_its_run_executes_waits_instead_of_deadlocking(api, org, caplog):
+    """A lead change locks the lead, then (its goal and wait hooks) the lead's open runs; a batch
+    takes them in the same order, so neither transaction is aborted as a deadlock victim."""
+    automation = make_automation(api, name="Contacted", actions=[step("update_lead_status", status="contacted"), step("add_tag", tag="x")])
+    [lead_id] = bulk_create(api, 1, "lock")
+    [run] = runs_of(automation["id"])
+    engine, locked, errors = db.engine, threading.Event(), []
+
+    def change_the_lead():
+        with engine.connect() as other:
+            try:
+                other.execute(text("UPDATE leads SET city = 'Austin' WHERE id = :id"), {"id": lead_id})
+                locked.set()
+                time.sleep(0.5)  # the batch is under way meanwhile
+                other.execute(text("SELECT id FROM automation_runs WHERE lead_id = :id FOR UPDATE"), {"id": lead_id})
+                other.commit()
+            except Exception as exc:
+                errors.append(exc)
+
+    thread = threading.Thread(target=change_the_lead)
+    thread.start()
+    assert locked.wait(10)
+    with caplog.at_level(logging.ERROR, logger="webapp.automations.engine"):
+        assert execute_runs([run.id]) == {run.id: "completed"}
+    thread.join(10)
+
+    assert errors == [] and not caplog.records  # neither side was aborted, and the batch did not fall back
+    lead = db.session.get(Lead, lead_id, populate_existing=True)
+    assert (lead.city, lead.status, lead.tags) == ("Austin", "contacted", ["x"])

@@ -221,6 +221,7 @@ def _advance_batch(run_ids: list[int]) -> dict:
     """Lock the runs that no other transaction holds, execute their due steps, commit once.
 
     A run locked elsewhere is being executed (or resumed) there: it is left to that transaction."""
+    leads = _lock_leads(run_ids)
     runs = db.session.scalars(
         select(AutomationRun)
         .where(AutomationRun.id.in_(run_ids))
@@ -242,8 +243,6 @@ def _advance_batch(run_ids: list[int]) -> dict:
         .execution_options(populate_existing=True)
     ):
         steps[step.run_id].append(step)
-    leads = db.session.scalars(select(Lead).where(Lead.id.in_({run.lead_id for run in runs})).options(joinedload(Lead.assigned_to)))
-    leads = {lead.id: lead for lead in leads.unique()}
     definitions = definitions_for(runs)
     # Nothing is written until the walks are done: the new rows of all runs go in one INSERT per
     # table, and the hooks of all their lead changes run once, on leaving changes_collected().
@@ -273,8 +272,23 @@ def execute_run(run_id: int) -> str:
             return status
 
 
+def _lock_leads(run_ids: list[int]) -> dict[int, Lead]:
+    """Lock the runs' leads, in id order, before the runs: a lead change locks its lead, then the
+    lead's open runs (goals, waits), and taking them the other way round would deadlock with it."""
+    leads = db.session.scalars(
+        select(Lead)
+        .where(Lead.id.in_(select(AutomationRun.lead_id).where(AutomationRun.id.in_(run_ids))))
+        .order_by(Lead.id)
+        .with_for_update(key_share=True, of=Lead)  # FOR NO KEY UPDATE, as an UPDATE of the lead takes
+        .options(joinedload(Lead.assigned_to))
+        .execution_options(populate_existing=True)
+    )
+    return {lead.id: lead for lead in leads.unique()}
+
+
 def _advance(run_id: int, careful: bool) -> str:
     """Lock the run, execute its due steps (only the next one when ``careful``), commit; return its status."""
+    leads = _lock_leads([run_id])
     run = db.session.scalar(
         select(AutomationRun).where(AutomationRun.id == run_id).with_for_update().execution_options(populate_existing=True)
     )
@@ -290,7 +304,7 @@ def _advance(run_id: int, careful: bool) -> str:
         .execution_options(populate_existing=True)
     ).all()
     try:
-        state = _walk(run, list(steps), db.session.get(Lead, run.lead_id), definition_for(run), careful)
+        state = _walk(run, list(steps), leads[run.lead_id], definition_for(run), careful)
     except _ActionFailed as failure:
         if not careful:
             raise
