@@ -9,10 +9,11 @@ Features depend on each other one way only (a feature may import those before it
 
     leads, campaigns, auth, admin, dashboard   (the core: leads, lead events, users)
       └─ scheduled_tasks                       (durable delayed and recurring work)
-           └─ email_templates                  (templates, outbox, delivery, unsubscribe)
-                └─ tasks                       (agents' tasks, titles rendered like email variables)
-                     └─ segments               (rules, membership, the rule builder)
-                          └─ automations       (triggers, actions, runs, the step editor)
+           └─ engagement                       (opens, clicks, delivery events, suppressed addresses)
+                └─ email_templates             (templates, outbox, delivery, unsubscribe)
+                     └─ tasks                  (agents' tasks, titles rendered like email variables)
+                          └─ segments          (rules, membership, the rule builder)
+                               └─ automations  (triggers, actions, runs, the step editor)
 
 The core calls later features only through the hooks below, which this module hands it.
 """
@@ -95,6 +96,8 @@ def build_wiring() -> Wiring:
     from .email_templates.outbox_views import bp as outbox_bp
     from .email_templates.unsubscribe import bp as unsubscribe_bp
     from .email_templates.views import bp as email_templates_bp
+    from .engagement.admin_views import bp as email_webhook_bp
+    from .engagement.views import bp as tracking_bp
     from .leads.importer import requeue_stalled_imports
     from .leads.services import purge_lead_events
     from .leads.views import bp as leads_bp
@@ -123,6 +126,8 @@ def build_wiring() -> Wiring:
             email_templates_bp,
             outbox_bp,
             unsubscribe_bp,
+            tracking_bp,
+            email_webhook_bp,
             tasks_bp,
             segments_bp,
             automations_bp,
@@ -139,7 +144,11 @@ def build_wiring() -> Wiring:
             NavItem("outbox.index", "Outbox"),
             NavItem("scheduled_tasks.index", "Scheduled tasks", ("admin", "marketer")),
         ),
-        admin_navigation=(NavItem("admin.users", "Users"), NavItem("admin.audit_log", "Audit log")),
+        admin_navigation=(
+            NavItem("admin.users", "Users"),
+            NavItem("admin.audit_log", "Audit log"),
+            NavItem("email_webhook.settings", "Email webhook"),
+        ),
         lead_panels=(
             lead_tasks_panel,
             email_panels.lead_emails_panel,

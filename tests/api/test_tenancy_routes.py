@@ -37,6 +37,8 @@ SKIPPED_ENDPOINTS = {  # public by design
     "api.openapi_document",
     "api.issue_access_token",
     "unsubscribe.unsubscribe",  # the signed link in marketing emails (SPEC §6): the token is the credential
+    "tracking.open_pixel",  # the open pixel and the links of tracked emails (SPEC §16): signed tokens too
+    "tracking.click",
     "favicon",  # the site icon, the same file as /static/favicon.svg
 }
 PLACEHOLDER = re.compile(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>")
@@ -321,6 +323,8 @@ def test_public_pages_are_the_ones_listed(app):
     assert client.get("/api/v1/openapi.json").status_code == 200
     assert client.post("/api/v1/auth/token", json={"email": "x@example.com", "password": "y"}).status_code == 401
     assert client.get("/u/not-a-valid-token").status_code == 404
+    assert client.get("/t/o/not-a-valid-token").status_code == 404
+    assert client.get("/t/c/not-a-valid-token").status_code == 404
     assert client.get("/favicon.ico").status_code == 200
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
     assert SKIPPED_ENDPOINTS <= endpoints

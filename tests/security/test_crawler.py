@@ -37,8 +37,10 @@ from tests.factories import make_user
 from webapp import PROJECT_ROOT
 from webapp.automations.forms import STEP_FORMS, TRIGGER_LABELS
 from webapp.automations.services import start_manually
+from webapp.email_templates.delivery import queue_email
 from webapp.email_templates.services import save_template
 from webapp.email_templates.unsubscribe import PREVIEW_TOKEN, unsubscribe_token
+from webapp.engagement.tokens import click_token, open_token
 from webapp.extensions import db
 from webapp.jobs import enqueue
 from webapp.leads.importer import run_import
@@ -96,13 +98,16 @@ CHILD_ARGUMENTS = {
     "step_id": "automation_id",  # a step of that automation
     "version": "template_id",  # a version number of that template (a number, not an id)
 }
-STRING_ARGUMENTS = {"token"}  # /u/<token>: a signed unsubscribe link of a lead, and the preview token
+STRING_ARGUMENTS = {"token", "open_token", "click_token"}  # /u/<token>: a signed unsubscribe link of a lead, and the
+# preview token; /t/o/<open_token>, /t/c/<click_token>: the signed tracking URLs of an email of the organization
 LEADS_PER_ORG = 3  # the lead with everything attached, and two demo leads: not all 30
 
 # For the tenancy check: (endpoint, argument) where organization B's value is no organization data.
 NOT_ORGANIZATION_DATA = {
     # Public by design: the signed token is the credential (SPEC §6), a valid link of B's lead works.
     ("unsubscribe.unsubscribe", "token"),
+    ("tracking.open_pixel", "open_token"),  # the tracking URLs of B's emails work for whoever has them (SPEC §16)
+    ("tracking.click", "click_token"),
 }
 
 # More ways to request some URLs: the query strings the views read (formatted with the organization's
@@ -263,6 +268,9 @@ def _add_what_the_demo_does_not(org: Organization, label: str, email: str, run_j
         select(Automation).where(Automation.organization_id == org.id, Automation.trigger_type == "lead_status_changed")
     )
     assert start_manually(cross_sell, [lead_id])
+    # An email with a link, held like the others: the tracking URLs (/t/o/…, /t/c/…) have a message to name.
+    quote = db.session.scalar(select(EmailTemplate).where(EmailTemplate.organization_id == org.id, EmailTemplate.slug == "quote-follow-up"))
+    queue_email(organization_id=org.id, template_id=quote.id, lead_id=lead_id, idempotency_key=f"crawler-quote-{org.id}")
     db.session.commit()
     run_jobs()  # the automation runs, their emails (held: no mail server) and the imports
     # A run that failed (what the engine writes when a step fails for good), for the run lists.
@@ -306,6 +314,11 @@ def _values_of(organization_id: int, main_lead_id: int) -> SeededOrg:
         values[argument] = ids
     lead = db.session.get(Lead, main_lead_id)
     values["token"] = [unsubscribe_token(lead), PREVIEW_TOKEN]
+    tracked = db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.organization_id == organization_id, OutboxMessage.links.is_not(None))
+    ).first()
+    values["open_token"] = [open_token(tracked.id)] if tracked else []
+    values["click_token"] = [click_token(tracked.id, index) for index in range(len(tracked.links))] if tracked else []
     steps, versions = {}, {}
     for action in db.session.scalars(
         select(AutomationAction).join(Automation).where(Automation.organization_id == organization_id).order_by(AutomationAction.id)
@@ -477,7 +490,7 @@ def fetch(client, headers: dict, url: str, errors: LoggedErrors) -> tuple[int, s
     if response.status_code >= 500:
         logged = [record for record in errors.records if record.exc_info]
         cause = _describe(logged[-1].exc_info) if logged else (errors.records[-1].getMessage() if errors.records else "")
-    return response.status_code, response.get_data(as_text=True), cause
+    return response.status_code, response.get_data().decode(errors="replace"), cause  # the open pixel is a GIF
 
 
 def browser_for(app, user: Account | None):

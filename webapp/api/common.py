@@ -35,14 +35,21 @@ class Out(BaseModel):
 
 def json_body() -> dict:
     """The request's JSON object; 400 when it is not JSON, 422 when it is not an object."""
+    data = json_value()
+    if not isinstance(data, dict):
+        raise ApiError(422, "The body must be a JSON object", errors=[{"field": "body", "message": "must be an object"}])
+    return data
+
+
+def json_value():
+    """The request's JSON value, of any type (a body that may be a list); 400 when it is not JSON, 422
+    for text the database cannot store."""
     try:
         data = request.get_json(force=True)
     except BadRequest as exc:
         # Outside debug mode Flask hides the decoder's reason behind a generic 400; it is the cause.
         reason = (getattr(exc.__cause__, "description", None) or "").removeprefix("Failed to decode JSON object: ")
         raise ApiError(400, f"The body is not valid JSON: {reason}" if reason else "The body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise ApiError(422, "The body must be a JSON object", errors=[{"field": "body", "message": "must be an object"}])
     bad = _unstorable_text(data)
     if bad is not None:
         message = "must not contain NUL characters or unpaired surrogates"

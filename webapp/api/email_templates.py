@@ -36,6 +36,8 @@ class EmailTemplateOut(Out):
     body_text: str
     template_type: str
     is_active: bool
+    track_opens: bool
+    track_clicks: bool
     version: int
     created_at: datetime
     updated_at: datetime

@@ -33,6 +33,8 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..batching import in_batch, memo, with_new_id
+from ..engagement.suppression import suppression_reason
+from ..engagement.tracking import tracked_html, tracking_columns
 from ..extensions import db
 from ..jobs import enqueue_ids
 from ..jobs.loops import not_waiting
@@ -149,6 +151,7 @@ def queue_email(
         no_address
         or ("the template is not active" if not template.is_active else None)
         or (OPTED_OUT if marketing and to == "lead" and lead.email_opt_out else None)
+        or suppression_reason(organization_id, address)  # a hard bounce or a complaint (SPEC §16)
     )
     link = unsubscribe_url(lead) if to == "lead" else preview_unsubscribe_url()
     context = lead_template_context(lead) if personalize else organization_sample_context(organization_id)
@@ -187,6 +190,7 @@ def queue_email(
         body_text=rendered.text,
         unsubscribe_url=link if marketing and to == "lead" else None,
         message_id_header=message_id_header(idempotency_key),
+        **tracking_columns(template, to, rendered.html, link),  # the pixel and the links, put in at send time
     )
     return _store(message, reason)
 
@@ -400,6 +404,7 @@ def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:
     mime["Date"] = formatdate(usegmt=True)
     mime["Message-ID"] = message.message_id_header
     mime["X-Leadflow-Message"] = str(message.id)
+    mime["X-Leadflow-Message-Id"] = str(message.id)  # what delivery events name (SPEC §16)
     if message.unsubscribe_url:
         mime["List-Unsubscribe"] = f"<{message.unsubscribe_url}>"
         mime["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
@@ -407,7 +412,7 @@ def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:
         mime["Auto-Submitted"] = "auto-generated"
     mime.set_content(message.body_text or "", cte="quoted-printable")
     if message.body_html:
-        mime.add_alternative(message.body_html, subtype="html", cte="quoted-printable")
+        mime.add_alternative(tracked_html(message), subtype="html", cte="quoted-printable")
     return mime
 
 

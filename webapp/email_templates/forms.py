@@ -1,7 +1,7 @@
 """The template form: WTForms renders and parses it; the template service validates (one place)."""
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
 
 from ..models.email import TEMPLATE_TYPES
 
@@ -29,10 +29,13 @@ class TemplateForm(FlaskForm):
     subject = StringField("Subject")
     body_html = TextAreaField("HTML body")
     body_text = TextAreaField("Text body", description="Leave empty to derive the text part from the HTML.")
+    track_opens = BooleanField("Track opens", default=True, description="Marketing emails to leads carry an invisible image.")
+    track_clicks = BooleanField("Track clicks", default=True, description="Their links go through Leadflow (never the unsubscribe link).")
 
     def values(self) -> dict:
         """The submitted values in the shape the template service validates."""
         values = {name: (self._fields[name].data or "") for name in ("name", "slug", "template_type", "subject", "body_html", "body_text")}
+        values.update(track_opens=bool(self.track_opens.data), track_clicks=bool(self.track_clicks.data))
         if not values["slug"].strip():
             del values["slug"]  # a new template derives it; an existing one keeps its own
         return values

@@ -47,6 +47,8 @@ class TemplateChanges(StrictModel):
     body_text: Body = _optional()
     template_type: TemplateType = _optional()
     is_active: bool = _optional()
+    track_opens: bool = _optional()
+    track_clicks: bool = _optional()
 
 
 class TemplateIn(TemplateChanges):
@@ -61,6 +63,8 @@ class TemplateIn(TemplateChanges):
     body_text: Body = ""
     template_type: TemplateType = "marketing"
     is_active: bool = True
+    track_opens: bool = Field(default=True, description="Marketing emails to leads carry an open pixel (SPEC §16)")
+    track_clicks: bool = Field(default=True, description="The links of marketing emails to leads go through a click URL")
 
 
 def validate_template_fields(data: dict, *, partial: bool) -> dict:

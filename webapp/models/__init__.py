@@ -3,6 +3,7 @@
 from .automations import Automation, AutomationAction, AutomationRun, AutomationRunStep, AutomationVersion  # noqa: F401
 from .base import utcnow  # noqa: F401
 from .email import EmailTemplate, EmailTemplateVersion, OutboxMessage  # noqa: F401
+from .engagement import SuppressedAddress  # noqa: F401
 from .leads import (  # noqa: F401
     Campaign,
     IdempotencyRecord,

@@ -2,14 +2,19 @@
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
 from .base import OrgScopedMixin, UTCDateTime
 
 TEMPLATE_TYPES = ("marketing", "transactional", "notification")
-MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "suppressed", "held")
+# A message's status: the first six while it is being sent (or not), then what became of it once it
+# left (SPEC §16: delivery events, opens and clicks move it along; ``engagement.recording``).
+MESSAGE_STATUSES = ("queued", "sending", "sent", "failed", "suppressed", "held",
+                    "deferred", "delivered", "opened", "clicked", "bounced", "complained")  # fmt: skip
+SENT_STATUSES = ("sent", "deferred", "delivered", "opened", "clicked", "bounced", "complained")  # it left our server
 CONTENT_FIELDS = ("subject", "body_html", "body_text")  # a change of one of them is a new version
 
 
@@ -25,6 +30,9 @@ class EmailTemplate(OrgScopedMixin, db.Model):
     template_type: Mapped[str] = mapped_column(String(20), default="marketing")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # Open pixel and rewritten links in the emails sent to leads (SPEC §16); not part of a version.
+    track_opens: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    track_clicks: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
 
     versions: Mapped[list["EmailTemplateVersion"]] = relationship(
         back_populates="template", cascade="all, delete-orphan", passive_deletes=True, order_by="EmailTemplateVersion.version.desc()"
@@ -93,6 +101,17 @@ class OutboxMessage(OrgScopedMixin, db.Model):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # a retry waits until then
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # while sending
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Tracking (SPEC §16), decided when the message is queued and applied when it is sent: the pixel,
+    # and the http(s) links of the HTML part in order (a click goes only to one of these), or None.
+    track_opens: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    links: Mapped[list | None] = mapped_column(JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"))
+    # What became of it once sent: the first delivery report, first open and click (suspected bots
+    # aside), and how many opens and clicks there were.
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    open_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    click_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     lead = relationship("Lead")
     template = relationship("EmailTemplate")

@@ -21,6 +21,7 @@ LEAD_INPUT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "pri
 # What a lead's timeline records (``lead_events.event_type``): what a journey can wait for.
 LEAD_EVENT_TYPES = ("lead_created", "lead_updated", "lead_status_changed", "lead_priority_changed", "lead_assigned",
                     "lead_value_changed", "tag_added", "tag_removed", "segment_entered", "segment_exited", "email_sent",
+                    "email_delivered", "email_opened", "email_clicked", "email_bounced", "email_complained",
                     "email_opt_out", "task_created", "task_updated", "task_completed")  # fmt: skip
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "

@@ -1,5 +1,6 @@
 """Organizations, users and the audit log (SPEC §3)."""
 
+import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -13,11 +14,18 @@ from .base import JSONType, OrgScopedMixin, TimestampMixin, UTCDateTime, utcnow
 ROLES = ("admin", "marketer", "agent", "viewer")
 
 
+def new_webhook_secret() -> str:
+    """A random secret of 43 URL-safe characters (256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 class Organization(TimestampMixin, db.Model):
     __tablename__ = "organizations"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
+    # Signs the delivery events posted to /api/v1/email-events (SPEC §16; ``engagement.webhook_secret``).
+    webhook_secret: Mapped[str | None] = mapped_column(String(100), default=new_webhook_secret)
 
 
 class User(UserMixin, OrgScopedMixin, db.Model):

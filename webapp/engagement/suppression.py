@@ -1,0 +1,42 @@
+"""Suppressed addresses: a hard bounce or a spam complaint stops every further email to the address.
+
+``suppress_address`` adds one (once per organization and address, whatever races it);
+``suppression_reason`` is what ``queue_email`` asks before it queues a message, and the reason it
+gives becomes the message's ``status_reason`` and the automation step's output.
+"""
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from ..extensions import db
+from ..models import SuppressedAddress, utcnow
+
+_REASON_TEXT = {"bounced": "it hard-bounced", "complained": "its owner reported an email as spam"}
+
+
+def suppress_address(organization_id: int, email: str, reason: str, message_id: int | None) -> None:
+    """Put the address on the organization's suppression list (in the caller's transaction); an
+    address already on it keeps its first reason."""
+    if not email:
+        return
+    now = utcnow()
+    row = {"organization_id": organization_id, "email": email.strip().lower(), "reason": reason, "message_id": message_id}
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(SuppressedAddress).values(**row, created_at=now, updated_at=now)
+    db.session.execute(statement.on_conflict_do_nothing(index_elements=["organization_id", "email"]))
+
+
+def suppression_reason(organization_id: int, email: str | None) -> str | None:
+    """Why no email may go to ``email`` (a sentence for the outbox and the run history), or None."""
+    if not email:
+        return None
+    row = db.session.execute(
+        select(SuppressedAddress.reason, SuppressedAddress.message_id).where(
+            SuppressedAddress.organization_id == organization_id, SuppressedAddress.email == email.strip().lower()
+        )
+    ).first()
+    if row is None:
+        return None
+    source = f" (message {row.message_id})" if row.message_id else ""
+    return f"the address is suppressed: {_REASON_TEXT.get(row.reason, row.reason)}{source}"
