@@ -96,7 +96,7 @@ def build_wiring() -> Wiring:
     from .email_templates.outbox_views import bp as outbox_bp
     from .email_templates.unsubscribe import bp as unsubscribe_bp
     from .email_templates.views import bp as email_templates_bp
-    from .engagement.admin_views import bp as email_webhook_bp
+    from .engagement.admin_views import bp as email_delivery_bp
     from .engagement.views import bp as tracking_bp
     from .leads.importer import requeue_stalled_imports
     from .leads.services import purge_lead_events
@@ -127,7 +127,7 @@ def build_wiring() -> Wiring:
             outbox_bp,
             unsubscribe_bp,
             tracking_bp,
-            email_webhook_bp,
+            email_delivery_bp,
             tasks_bp,
             segments_bp,
             automations_bp,
@@ -147,7 +147,7 @@ def build_wiring() -> Wiring:
         admin_navigation=(
             NavItem("admin.users", "Users"),
             NavItem("admin.audit_log", "Audit log"),
-            NavItem("email_webhook.settings", "Email webhook"),
+            NavItem("email_delivery.settings", "Email delivery"),
         ),
         lead_panels=(
             lead_tasks_panel,

@@ -27,7 +27,8 @@ def test_stats_count_runs_by_status_and_each_step_with_its_branches(api, org):
     assert stats.json["runs"] == {"completed": 1} and stats.json["goal_reached"] == 0
     by_id = {counts["action_id"]: counts for counts in stats.json["actions"]}
     assert all(set(counts) == ACTION_STATS_KEYS for counts in by_id.values())
-    assert all(set(counts["emails"]) == {"sent", "delivered", "opened", "clicked", "bounced"} for counts in by_id.values())
+    email_counts = {"sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed"}
+    assert all(set(counts["emails"]) == email_counts for counts in by_id.values())
     flow = automation["actions"][0]
     assert by_id[flow["id"]]["entered"] == 1 and by_id[flow["id"]]["branches"] == {"yes": 1}
     assert by_id[flow["branches"]["yes"][0]["id"]]["completed"] == 1

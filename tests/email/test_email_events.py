@@ -306,10 +306,10 @@ def test_the_admin_page_shows_and_rotates_the_secret(client, org, admin):
     login_browser(client, admin.email)
     before = secret_of(org)
 
-    page = client.get("/admin/email-webhook/").get_data(as_text=True)
+    page = client.get("/admin/email-delivery/").get_data(as_text=True)
     assert before in page and "/api/v1/email-events" in page and "X-Leadflow-Signature" in page
 
-    rotated = client.post("/admin/email-webhook/rotate", follow_redirects=True)
+    rotated = client.post("/admin/email-delivery/rotate", follow_redirects=True)
     assert rotated.status_code == 200 and secret_of(org) != before and secret_of(org) in rotated.get_data(as_text=True)
 
 
@@ -318,8 +318,8 @@ def test_the_admin_page_is_for_admins_only(client, org):
     login_browser(client, marketer.email)
     before = secret_of(org)
 
-    assert client.get("/admin/email-webhook/").status_code == 403
-    assert client.post("/admin/email-webhook/rotate").status_code == 403
+    assert client.get("/admin/email-delivery/").status_code == 403
+    assert client.post("/admin/email-delivery/rotate").status_code == 403
     assert secret_of(org) == before
 
 
@@ -338,3 +338,16 @@ def test_an_event_reported_before_the_send_was_recorded_leaves_the_status_to_the
     post_events(client, body, secret_of(org))
 
     assert reloaded(message).status == "sending" and len(lead_events("email_delivered")) == 1
+
+
+def test_a_message_queued_before_its_address_was_suppressed_is_not_sent(smtp, smtp_server, run_jobs, client, org, message):
+    waiting = queue_email(organization_id=org.id, template_id=message.template_id, lead_id=message.lead_id, idempotency_key="queued-before")
+    assert waiting["status"] == "queued"
+    post_events(client, [{"message_id": message.id, "event": "bounced", "bounce_type": "hard"}], secret_of(org))  # then the bounce
+    received = len(smtp_server.handler.envelopes)
+
+    run_jobs()
+
+    row = db.session.get(OutboxMessage, waiting["message_id"], populate_existing=True)
+    assert row.status == "suppressed" and row.status_reason == f"the address is suppressed: it hard-bounced (message {message.id})"
+    assert len(smtp_server.handler.envelopes) == received

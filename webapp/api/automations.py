@@ -27,6 +27,7 @@ from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate
 from .docs import documented
+from .email_stats import EmailCountsOut
 from .examples import SEED_AUTOMATION
 
 
@@ -97,14 +98,6 @@ class VersionOut(Out):
     definition: DefinitionOut
 
 
-class EmailCountsOut(BaseModel):
-    sent: int
-    delivered: int
-    opened: int
-    clicked: int
-    bounced: int
-
-
 class ActionStatsOut(BaseModel):
     action_id: int
     entered: Annotated[int, Field(description="Runs that reached the step")]
@@ -113,7 +106,7 @@ class ActionStatsOut(BaseModel):
     failed: int
     waiting: int
     branches: Annotated[dict[str, int], Field(description="A flow action's runs by the branch they took")]
-    emails: Annotated[EmailCountsOut, Field(description="A send_email step's messages by status (zeros for other steps)")]
+    emails: Annotated[EmailCountsOut, Field(description="What became of a send_email step's messages (zeros for other steps)")]
 
 
 class StatsOut(BaseModel):

@@ -1,15 +1,20 @@
-"""Delivery events from the mail provider, and the webhook secret that signs them (SPEC §16)."""
+"""Delivery events from the mail provider, the webhook secret that signs them, and the organization's
+send rate limit (SPEC §16)."""
+
+from typing import Annotated
 
 from flask import g, jsonify, request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, StrictInt
 
 from ..audit import audit
+from ..email_templates.throttle import MAX_SEND_RATE
 from ..engagement.delivery_events import DeliveryEvents, apply_events, parse_events, signing_organization
 from ..engagement.webhook_secret import SIGNATURE_HEADER, SIGNATURE_PATTERN, rotate_webhook_secret, signature_in, webhook_secret
 from ..extensions import db
 from ..models import Organization
+from ..validation import StrictModel, parse
 from . import bp
-from .auth import ADMIN, api_auth
+from .auth import ADMIN, READ, api_auth
 from .common import json_value
 from .docs import documented
 from .errors import ApiError
@@ -26,6 +31,13 @@ class EmailEventsOut(BaseModel):
 
 class WebhookSecretOut(BaseModel):
     secret: str
+
+
+class SendingSettings(StrictModel):
+    send_rate_per_second: Annotated[
+        StrictInt | None,
+        Field(ge=1, le=MAX_SEND_RATE, description="At most this many emails a second, all workers together; null or absent: no limit"),
+    ] = None
 
 
 @bp.post("/email-events")
@@ -71,3 +83,23 @@ def rotate_the_webhook_secret():
     audit("update", changes={"webhook_secret": "rotated"})
     db.session.commit()
     return jsonify({"secret": secret})
+
+
+@bp.get("/settings/sending")
+@api_auth(*READ)
+@documented("The organization's send rate limit", response=SendingSettings, tag=TAG)
+def get_sending_settings():
+    return jsonify({"send_rate_per_second": db.session.get(Organization, g.organization_id).send_rate_per_second})
+
+
+@bp.put("/settings/sending")
+@api_auth(*ADMIN)
+@documented("Set the send rate limit: a big send is spread over time, not dropped", body=SendingSettings, response=SendingSettings, tag=TAG)
+def put_sending_settings():
+    settings = parse(SendingSettings, json_value())
+    organization = db.session.get(Organization, g.organization_id)
+    old, organization.send_rate_per_second = organization.send_rate_per_second, settings.send_rate_per_second
+    if old != organization.send_rate_per_second:
+        audit("update", changes={"send_rate_per_second": {"old": old, "new": organization.send_rate_per_second}})
+    db.session.commit()
+    return jsonify({"send_rate_per_second": organization.send_rate_per_second})

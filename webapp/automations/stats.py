@@ -6,12 +6,12 @@ action's id, so the counts of an action edited in place carry on across versions
 
 from sqlalchemy import String, cast, func, literal, select
 
+from ..engagement.stats import COUNTS, count_columns
 from ..extensions import db
 from ..models import Automation, AutomationRun, AutomationRunStep, OutboxMessage
 from .journey import action_tree, walk_tree
 
 STEP_COUNTS = ("completed", "skipped", "failed", "waiting")
-EMAIL_COUNTS = ("sent", "delivered", "opened", "clicked", "bounced")
 
 
 def automation_stats(automation: Automation) -> dict:
@@ -28,7 +28,7 @@ def automation_stats(automation: Automation) -> dict:
             "entered": 0,
             **dict.fromkeys(STEP_COUNTS, 0),
             "branches": {},
-            "emails": dict.fromkeys(EMAIL_COUNTS, 0),
+            "emails": dict.fromkeys(COUNTS, 0),
         }
         for _, action in walk_tree(action_tree(automation.actions))
     }
@@ -45,12 +45,12 @@ def automation_stats(automation: Automation) -> dict:
             counts[status] += count
         if branch:
             counts["branches"][branch] = counts["branches"].get(branch, 0) + count
-    for action_id, status, count in db.session.execute(
-        select(steps.c.action_id, OutboxMessage.status, func.count())
+    for row in db.session.execute(
+        select(steps.c.action_id, *count_columns())
         .join(OutboxMessage, OutboxMessage.idempotency_key == literal("run-step:") + cast(steps.c.id, String))
         .where(steps.c.action_type == "send_email")
-        .group_by(steps.c.action_id, OutboxMessage.status)
+        .group_by(steps.c.action_id)
     ):
-        if action_id in per_action and status in EMAIL_COUNTS:
-            per_action[action_id]["emails"][status] += count
+        if row.action_id in per_action:
+            per_action[row.action_id]["emails"] = {name: getattr(row, name) for name in COUNTS}
     return {"runs": runs, "goal_reached": runs.get("goal_reached", 0), "actions": list(per_action.values())}

@@ -20,6 +20,7 @@ Marketing email to an opted-out lead (or to a lead without an address) is never 
 import hashlib
 import logging
 import smtplib
+import time
 from datetime import date, datetime, timedelta, timezone
 from email import policy
 from email.headerregistry import Address
@@ -33,17 +34,19 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ..batching import in_batch, memo, with_new_id
-from ..engagement.suppression import suppression_reason
+from ..engagement.suppression import suppression_reason, suppression_reasons
 from ..engagement.tracking import tracked_html, tracking_columns
 from ..extensions import db
 from ..jobs import enqueue_ids
 from ..jobs.loops import not_waiting
 from ..leads.changes import after_lead_changes, new_event
 from ..models import EmailTemplate, Lead, Organization, OutboxMessage, User, utcnow
+from . import throttle
 from .rendering import LEAD_FIELDS, RenderedEmail, TemplateRenderError, build_context, render_email, render_text, sample_context
 from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
 
 log = logging.getLogger(__name__)
+THROTTLED = "waiting for a slot of the organization's send rate limit"
 RECORD_SENT_EVERY = 10  # messages sent before they are recorded (a dead worker's resends are at most this many)
 NO_MAIL_SERVER = "no mail server is configured (MAIL_SERVER): the message is kept here, not sent"
 OPTED_OUT = "the lead opted out of marketing email"
@@ -329,9 +332,10 @@ def send_outbox_messages(message_ids: list[int]) -> dict[int, str]:
             claimed = _claim(to_send)
             outcome.update({message_id: c for message_id, c in claimed.items() if isinstance(c, str)})
             to_send, sent = [], []
-            for message_id, envelope in ((i, c) for i, c in claimed.items() if not isinstance(c, str)):
+            for message_id, (mime, envelope_from, envelope_to, slot) in ((i, c) for i, c in claimed.items() if not isinstance(c, str)):
+                time.sleep(max(0.0, slot - time.time()))  # the organization's send rate (``throttle``)
                 try:
-                    sent.append((message_id, connection.send(*envelope)))
+                    sent.append((message_id, connection.send(mime, envelope_from, envelope_to)))
                 except (smtplib.SMTPException, OSError) as exc:
                     outcome[message_id] = _record_failure(message_id, exc)
                     if outcome[message_id] == "retry_now":
@@ -360,21 +364,32 @@ def _claim(message_ids: list[int]) -> dict:
     ).all()
     lead_ids = {m.lead_id for m in messages if m.lead_id}
     leads = {lead.id: lead for lead in db.session.scalars(select(Lead).where(Lead.id.in_(lead_ids)))} if lead_ids else {}
+    organization_ids = {m.organization_id for m in messages}
+    rates = select(Organization.id, Organization.send_rate_per_second).where(Organization.id.in_(organization_ids))
+    rates = dict(db.session.execute(rates).all())
+    suppressed = suppression_reasons({(m.organization_id, m.to_address) for m in messages if not m.is_test})
     claimed = dict.fromkeys(message_ids, "busy-or-missing")  # another job holds it right now, or it was deleted
-    claimed |= {message.id: _claim_one(message, leads.get(message.lead_id)) for message in messages}
+    for message in messages:
+        why_not = suppressed.get((message.organization_id, message.to_address))
+        claimed[message.id] = _claim_one(message, leads.get(message.lead_id), rates.get(message.organization_id), why_not)
     db.session.commit()
     return claimed
 
 
-def _claim_one(message: OutboxMessage, lead: Lead | None):
+def _claim_one(message: OutboxMessage, lead: Lead | None, rate: int | None, suppressed_because: str | None):
     config, now = current_app.config, utcnow()
     if message.status != "queued":
         return message.status
-    if message.next_attempt_at is not None and message.next_attempt_at > now:
+    holds_slot = message.status_reason == THROTTLED  # its slot of the send rate is its next_attempt_at
+    early = timedelta(seconds=throttle.NEAR_SECONDS if holds_slot else 0)
+    if message.next_attempt_at is not None and message.next_attempt_at > now + early:
         return "waiting"  # a retry that is not due yet: the sweeper queues it when it is
     if not config.get("MAIL_SERVER"):
         message.status, message.status_reason = "held", NO_MAIL_SERVER
         return "held"
+    if suppressed_because:  # suppressed since it was queued (a hard bounce, a complaint)
+        message.status, message.status_reason = "suppressed", suppressed_because
+        return "suppressed"
     if message.recipient == "lead" and message.template_type == "marketing" and not message.is_test:
         if lead is None or lead.email_opt_out:
             message.status = "suppressed"
@@ -387,11 +402,18 @@ def _claim_one(message: OutboxMessage, lead: Lead | None):
     except (ValueError, TypeError) as exc:  # data no header can carry: no retry can fix it
         message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
         return "failed"
-    message.status = "sending"
+    slot = message.next_attempt_at.timestamp() if holds_slot else time.time()
+    if rate and not holds_slot:
+        slot = throttle.reserve(message.organization_id, rate)
+        if slot > time.time() + throttle.NEAR_SECONDS:  # back in the outbox until its slot: one job per second of slots
+            message.status_reason, message.next_attempt_at = THROTTLED, datetime.fromtimestamp(slot, timezone.utc)
+            enqueue_ids(send_outbox_messages, "outbox", message.id, at=message.next_attempt_at.replace(microsecond=0))
+            return "throttled"
+    message.status, message.status_reason = "sending", None
     message.attempts += 1
     message.next_attempt_at = None
     message.lease_expires_at = now + timedelta(seconds=config.get("STALLED_AFTER_SECONDS", 300))
-    return mime, parseaddr(sender)[1], message.to_address
+    return mime, parseaddr(sender)[1], message.to_address, slot
 
 
 def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from ..dashboard.services import Chart, split_daily_chart
 from ..extensions import db
 from ..models import Automation, AutomationRun, Campaign, Lead, OutboxMessage
+from ..models.email import SENT_STATUSES
 
 SHOWN = 20
 
@@ -45,5 +46,6 @@ def campaign_emails_panel(campaign: Campaign) -> str:
 
 def emails_chart(organization_id: int, today: date, days: int) -> Chart:
     """The dashboard's chart of emails per day by the day they were queued: sent, and not sent."""
-    data = split_daily_chart(OutboxMessage, {"sent": OutboxMessage.status == "sent", "not sent": None}, organization_id, today, days)
+    series = {"sent": OutboxMessage.status.in_(SENT_STATUSES), "not sent": None}  # sent: it left, whatever happened next
+    data = split_daily_chart(OutboxMessage, series, organization_id, today, days)
     return Chart("emails", "Emails per day", "sent, or not (queued, failed, held)", data)

@@ -11,10 +11,12 @@ import logging
 
 from flask import Blueprint, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import select, update
 
 from ..extensions import csrf, db
 from ..leads.changes import after_lead_changes, new_event
-from ..models import Lead, Organization, utcnow
+from ..models import Lead, Organization, OutboxMessage, utcnow
+from ..models.email import SENT_STATUSES
 from ..validation import is_row_id
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,19 @@ def opt_out(lead: Lead, *, via: str) -> bool:
     return True
 
 
+def credit_unsubscribe(lead: Lead) -> None:
+    """An unsubscribe is counted for the last marketing email the lead was sent (its link is the
+    lead's, not the message's: the last email is the one it came from, or the last straw)."""
+    last = (
+        select(OutboxMessage.id)
+        .where(OutboxMessage.lead_id == lead.id, OutboxMessage.template_type == "marketing", OutboxMessage.status.in_(SENT_STATUSES))
+        .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    db.session.execute(update(OutboxMessage).where(OutboxMessage.id == last).values(unsubscribed_at=utcnow()))
+
+
 @bp.route("/u/<token>", methods=["GET", "POST"])
 def unsubscribe(token):
     """Public: GET asks for confirmation, POST (the button, or a one-click client) opts out."""
@@ -78,6 +93,7 @@ def unsubscribe(token):
         return render_template("email_templates/unsubscribe.html", state=state, organization=organization, email=_masked(lead.email))
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     if opt_out(lead, via="one_click" if one_click else "unsubscribe_page"):
+        credit_unsubscribe(lead)
         log.info("lead %s opted out of marketing email (%s)", lead.id, "one-click" if one_click else "page")
     db.session.commit()
     return render_template("email_templates/unsubscribe.html", state="done", organization=organization, email=_masked(lead.email))

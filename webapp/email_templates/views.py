@@ -18,7 +18,7 @@ from ..auth.access import CONFIGURE, MAX_ID, READ, can, roles_required
 from ..extensions import db, htmx
 from ..htmx import render_page_or_fragment
 from ..models import EmailTemplate, Lead, OutboxMessage
-from ..models.email import CONTENT_FIELDS, TEMPLATE_TYPES
+from ..models.email import CONTENT_FIELDS, SENT_STATUSES, TEMPLATE_TYPES
 from ..tenancy import get_or_404, get_scoped, scoped
 from ..validation import Conflict, ValidationFailed
 from .delivery import queue_test_email
@@ -70,7 +70,8 @@ def index():
     sent = dict(
         db.session.execute(
             select(OutboxMessage.template_id, func.count())
-            .where(OutboxMessage.organization_id == g.organization_id, OutboxMessage.status == "sent", OutboxMessage.is_test.is_(False))
+            .where(OutboxMessage.organization_id == g.organization_id, OutboxMessage.is_test.is_(False))
+            .where(OutboxMessage.status.in_(SENT_STATUSES))
             .group_by(OutboxMessage.template_id)
         ).all()
     )

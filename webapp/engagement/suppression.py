@@ -1,8 +1,9 @@
 """Suppressed addresses: a hard bounce or a spam complaint stops every further email to the address.
 
 ``suppress_address`` adds one (once per organization and address, whatever races it);
-``suppression_reason`` is what ``queue_email`` asks before it queues a message, and the reason it
-gives becomes the message's ``status_reason`` and the automation step's output.
+``suppression_reason`` is what ``queue_email`` asks before it queues a message (and the send job
+again, for an address suppressed in between), and the reason it gives becomes the message's
+``status_reason`` and the automation step's output.
 """
 
 from sqlalchemy import select
@@ -29,14 +30,23 @@ def suppress_address(organization_id: int, email: str, reason: str, message_id: 
 
 def suppression_reason(organization_id: int, email: str | None) -> str | None:
     """Why no email may go to ``email`` (a sentence for the outbox and the run history), or None."""
-    if not email:
-        return None
-    row = db.session.execute(
-        select(SuppressedAddress.reason, SuppressedAddress.message_id).where(
-            SuppressedAddress.organization_id == organization_id, SuppressedAddress.email == email.strip().lower()
+    return suppression_reasons({(organization_id, email)}).get((organization_id, email))
+
+
+def suppression_reasons(addresses: set[tuple[int, str | None]]) -> dict[tuple[int, str], str]:
+    """``suppression_reason`` of many ``(organization_id, email)`` in one query: only the suppressed ones."""
+    wanted = {(organization_id, email.strip().lower()): (organization_id, email) for organization_id, email in addresses if email}
+    if not wanted:
+        return {}
+    rows = db.session.execute(
+        select(SuppressedAddress.organization_id, SuppressedAddress.email, SuppressedAddress.reason, SuppressedAddress.message_id).where(
+            SuppressedAddress.organization_id.in_({organization_id for organization_id, _ in wanted}),
+            SuppressedAddress.email.in_({email for _, email in wanted}),
         )
-    ).first()
-    if row is None:
-        return None
-    source = f" (message {row.message_id})" if row.message_id else ""
-    return f"the address is suppressed: {_REASON_TEXT.get(row.reason, row.reason)}{source}"
+    )
+    reasons = {}
+    for organization_id, email, reason, message_id in rows:
+        if (organization_id, email) in wanted:
+            source = f" (message {message_id})" if message_id else ""
+            reasons[wanted[(organization_id, email)]] = f"the address is suppressed: {_REASON_TEXT.get(reason, reason)}{source}"
+    return reasons

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from flask import Flask, current_app
 from redis import Redis
@@ -47,6 +48,7 @@ class _IdBatch:
     function: Callable
     kind: str
     ids: list[int]
+    at: datetime | None = None
 
     def as_job(self) -> tuple:
         from .loops import job_id_for
@@ -54,16 +56,17 @@ class _IdBatch:
         return self.function, (sorted(self.ids),), "default", job_id_for(self.kind, min(self.ids), max(self.ids))
 
 
-def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100) -> None:
-    """Run ``function(ids)`` once the transaction commits, for this row and the other rows of ``kind``
-    that the same transaction queued for it: jobs of up to ``per_job`` ids, each named by its ids'
-    range (``loops.job_id_for``, which the sweepers read)."""
+def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100, at: datetime | None = None) -> None:
+    """Run ``function(ids)`` once the transaction commits (or at ``at``, by RQ's scheduler), for this
+    row and the other rows of ``kind`` that the same transaction queued for it at the same time: jobs
+    of up to ``per_job`` ids, each named by its ids' range (``loops.job_id_for``, which the sweepers
+    read). Without Redis a job for later is not run: the sweepers find its rows when they are due."""
     transaction, pending = _transaction(), _pending_jobs()
     for owner, job in reversed(pending):
-        if owner is transaction and isinstance(job, _IdBatch) and job.function is function and len(job.ids) < per_job:
+        if owner is transaction and isinstance(job, _IdBatch) and (job.function, job.at) == (function, at) and len(job.ids) < per_job:
             job.ids.append(row_id)
             return
-    pending.append((transaction, _IdBatch(function, kind, [row_id])))
+    pending.append((transaction, _IdBatch(function, kind, [row_id], at)))
 
 
 def _transaction():
@@ -103,6 +106,14 @@ def _dispatch(app: Flask, jobs: list) -> None:
             _in_process_executor().submit(_run_in_app, app, function, args)
 
 
+def _schedule(app: Flask, batches: list[_IdBatch]) -> None:
+    if not app.config.get("REDIS_URL"):
+        return
+    for batch in batches:
+        function, args, queue, job_id = batch.as_job()
+        rq_queue(queue, app).enqueue_at(batch.at, function, *args, job_id=job_id, job_timeout=1800, result_ttl=3600)
+
+
 def _in_process_executor() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
@@ -134,8 +145,11 @@ def init_jobs(app: Flask) -> None:
     def _after_commit(session):
         pending = session.info.pop(_PENDING, None)
         if pending:
-            jobs = [job.as_job() if isinstance(job, _IdBatch) else job for _, job in pending]
-            _dispatch(current_app._get_current_object(), jobs)
+            app = current_app._get_current_object()
+            later = [job for _, job in pending if isinstance(job, _IdBatch) and job.at is not None]
+            now = [job for _, job in pending if not (isinstance(job, _IdBatch) and job.at is not None)]
+            _dispatch(app, [job.as_job() if isinstance(job, _IdBatch) else job for job in now])
+            _schedule(app, later)
 
     @event.listens_for(Session, "after_soft_rollback")
     def _after_rollback(session, previous_transaction):

@@ -112,6 +112,7 @@ class OutboxMessage(OrgScopedMixin, db.Model):
     clicked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     open_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     click_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the lead unsubscribed after this email (``unsubscribe``)
 
     lead = relationship("Lead")
     template = relationship("EmailTemplate")

@@ -26,6 +26,8 @@ class Organization(TimestampMixin, db.Model):
     slug: Mapped[str] = mapped_column(String(200), unique=True)
     # Signs the delivery events posted to /api/v1/email-events (SPEC §16; ``engagement.webhook_secret``).
     webhook_secret: Mapped[str | None] = mapped_column(String(100), default=new_webhook_secret)
+    # At most this many emails a second, all workers together (SPEC §16; ``email_templates.throttle``); None: no limit.
+    send_rate_per_second: Mapped[int | None] = mapped_column(Integer)
 
 
 class User(UserMixin, OrgScopedMixin, db.Model):
