@@ -17,6 +17,8 @@ TRIGGER_LABELS = {
     "lead_value_changed": "A lead's value changes",
     "segment_entered": "A lead enters a segment",
     "segment_exited": "A lead leaves a segment",
+    "email_opened": "A lead opens an email",
+    "email_clicked": "A lead clicks a link in an email",
     "time_based": "On a schedule, for a segment",
     "manual": "Only when started by hand",
 }

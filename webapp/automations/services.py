@@ -116,6 +116,8 @@ TRIGGER_KEYS = {
     "lead_value_changed": {"min_value": "number", "max_value": "number", "min_change": "number"},
     "segment_entered": {"segment_id": "segment!"},
     "segment_exited": {"segment_id": "segment!"},
+    "email_opened": {"template_id": "template", "automation_id": "automation"},
+    "email_clicked": {"template_id": "template", "automation_id": "automation"},
     "time_based": {"schedule": "schedule!", "segment_id": "segment!"},
     "manual": {},
 }
@@ -194,7 +196,7 @@ def _check_trigger_value(kind, value, organization_id: int) -> str | None:
         return None
     if kind == "schedule":
         return validate_recurrence(str(value)) if isinstance(value, str) else "must be text like 'every 1 days'"
-    model = Segment if kind == "segment" else User
+    model = {"segment": Segment, "user": User, "template": EmailTemplate, "automation": Automation}[kind]
     try:
         found = ids_in_org(model, [int(value)], organization_id)
     except (TypeError, ValueError):
@@ -438,8 +440,13 @@ def runs_by_id(organization_id: int, run_ids: list[int]) -> list[AutomationRun]:
 
 
 def picker_rows(organization_id: int, kind: str) -> list:
-    """What one of the editor's pickers offers, by name: ``segments``, ``users`` (active ones) or ``templates``."""
-    model, *criteria = {"segments": (Segment,), "users": (User, User.is_active.is_(True)), "templates": (EmailTemplate,)}[kind]
+    """What one of the editor's pickers offers, by name: ``segments``, ``users`` (active ones), ``templates`` or ``automations``."""
+    model, *criteria = {
+        "segments": (Segment,),
+        "users": (User, User.is_active.is_(True)),
+        "templates": (EmailTemplate,),
+        "automations": (Automation,),
+    }[kind]
     return db.session.scalars(select(model).where(model.organization_id == organization_id, *criteria).order_by(model.name)).all()
 
 

@@ -20,6 +20,8 @@ EVENT_TRIGGERS = {
     "lead_value_changed": "lead_value_changed",
     "segment_entered": "segment_entered",
     "segment_exited": "segment_exited",
+    "email_opened": "email_opened",
+    "email_clicked": "email_clicked",
 }
 
 
@@ -45,6 +47,12 @@ def trigger_fits(trigger_type: str, config: dict, event: LeadEvent) -> bool:
         return _value_change_fits(config, _number(data.get("old")), _number(data.get("new")))
     if trigger_type in ("segment_entered", "segment_exited"):
         return str(config.get("segment_id")) == str(data.get("segment_id"))
+    if trigger_type in ("email_opened", "email_clicked"):  # a person's, of this template and automation if given
+        return (
+            not data.get("suspected_bot")
+            and _matches(config.get("template_id"), data.get("template_id"))
+            and _matches(config.get("automation_id"), data.get("automation_id"))
+        )
     return True
 
 

@@ -107,6 +107,8 @@ def _trigger_choices() -> dict:
         "priority_options": [(p, p.capitalize()) for p in PRIORITIES],
         "segment_options": [(s.id, s.name) for s in picker_rows(g.organization_id, "segments")],
         "user_options": [(u.id, u.display_name) for u in picker_rows(g.organization_id, "users")],
+        "template_options": [(t.id, t.name) for t in picker_rows(g.organization_id, "templates")],
+        "automation_options": [(a.id, a.name) for a in picker_rows(g.organization_id, "automations")],
     }
 
 

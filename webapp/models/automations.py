@@ -16,6 +16,8 @@ TRIGGER_TYPES = (
     "lead_value_changed",
     "segment_entered",
     "segment_exited",
+    "email_opened",
+    "email_clicked",
     "time_based",
     "manual",
 )
