@@ -1,6 +1,7 @@
 """The migrations build exactly the models' schema, and the embedded default (SQLite, no Redis) works."""
 
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -67,3 +68,9 @@ def test_embedded_default_migrates_seeds_and_serves(tmp_path):
     assert response.status_code == 302
     page = client.get("/leads/")
     assert page.status_code == 200 and b"60 leads" in page.data
+    dashboard = client.get("/")
+    assert dashboard.status_code == 200  # its charts count by UTC day in SQL that SQLite understands too
+    navigation = set(re.findall(r'<a [^>]*href="(/[a-z][^"?#]*)"', dashboard.get_data(as_text=True).split("</nav>")[0]))
+    assert len(navigation) >= 8
+    for path in sorted(navigation - {"/logout"}):
+        assert client.get(path).status_code == 200, path

@@ -3,10 +3,11 @@
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import Date, case, cast, func, select, update
+from sqlalchemy import case, func, select, update
 
 from ..extensions import db
 from ..models import Lead, LeadEvent, Notification, utcnow
+from ..models.base import utc_date
 
 
 def lead_counts(organization_id: int, since: datetime) -> tuple[int, int]:
@@ -97,10 +98,6 @@ def chart_days(today: date, days: int) -> list[date]:
     return [today - timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
-def utc_day(column):
-    return cast(func.timezone("UTC", column), Date)
-
-
 def daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
     """``rows`` of ``(day, name, count)`` as one series per name (in ``names`` order), zeros filled in."""
     index = {day: i for i, day in enumerate(days)}
@@ -114,7 +111,7 @@ def daily_chart(rows, days: list[date], names: list[str]) -> DailyChart:
 def leads_per_day_by_source(organization_id: int, today: date, days: int = 30) -> DailyChart:
     """New leads per day, one series per source (``unknown`` for none), the most common first."""
     span = chart_days(today, days)
-    day = utc_day(Lead.created_at)
+    day = utc_date(Lead.created_at)
     rows = [
         (day_, source or "unknown", count)
         for day_, source, count in db.session.execute(
@@ -136,7 +133,7 @@ def split_daily_chart(model, series: dict, organization_id: int, today: date, da
     matching, condition = next((name, condition) for name, condition in series.items() if condition is not None)
     other = next(name for name, condition in series.items() if condition is None)
     span = chart_days(today, days)
-    day = utc_day(model.created_at)
+    day = utc_date(model.created_at)
     rows = db.session.execute(
         select(day, func.count(), func.sum(case((condition, 1), else_=0)))
         .where(model.organization_id == organization_id, model.created_at >= start_of(span[0]))

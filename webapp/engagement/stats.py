@@ -14,6 +14,7 @@ from sqlalchemy import func, or_, select
 
 from ..extensions import db
 from ..models import OutboxMessage
+from ..models.base import utc_date
 from ..models.email import SENT_STATUSES
 
 COUNTS = ("sent", "delivered", "opened", "clicked", "bounced", "complained", "unsubscribed")
@@ -42,13 +43,13 @@ def email_stats(*criteria, today: date) -> dict:
     real = (OutboxMessage.is_test.is_(False), *criteria)
     counts = db.session.execute(select(*count_columns()).where(*real)).one()._asdict()
     first_day = today - timedelta(days=DAYS - 1)
-    day = func.date(OutboxMessage.sent_at)
+    day = utc_date(OutboxMessage.sent_at)
     rows = db.session.execute(
         select(day, *(column for column in count_columns() if column.name in DAILY))
         .where(*real, OutboxMessage.sent_at >= datetime.combine(first_day, time.min, timezone.utc))
         .group_by(day)
     ).all()
-    by_day = {str(row[0]): row._asdict() for row in rows}
+    by_day = {row[0].isoformat(): row._asdict() for row in rows}
     daily = []
     for offset in range(DAYS):
         when = (first_day + timedelta(days=offset)).isoformat()

@@ -2,9 +2,11 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+from sqlalchemy.sql.functions import FunctionElement
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integer keys: a larger one names no row (and would overflow the query)
 
@@ -30,6 +32,24 @@ class UTCDateTime(TypeDecorator):
         if value is not None and value.tzinfo is None:
             value = value.replace(tzinfo=timezone.utc)
         return value
+
+
+class utc_date(FunctionElement):  # noqa: N801 (used like a SQL function)
+    """The UTC calendar day of a ``UTCDateTime`` column, on PostgreSQL and SQLite (where the column
+    holds naive UTC text): for charts and series by day."""
+
+    type = Date()
+    inherit_cache = True
+
+
+@compiles(utc_date)
+def _utc_date(element, compiler, **kw):
+    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+
+
+@compiles(utc_date, "sqlite")
+def _utc_date_on_sqlite(element, compiler, **kw):
+    return f"date({compiler.process(element.clauses, **kw)})"
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
