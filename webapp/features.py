@@ -96,6 +96,7 @@ def build_wiring() -> Wiring:
     from .email_templates.outbox_views import bp as outbox_bp
     from .email_templates.unsubscribe import bp as unsubscribe_bp
     from .email_templates.views import bp as email_templates_bp
+    from .engagement import panels as engagement_panels
     from .engagement.admin_views import bp as email_delivery_bp
     from .engagement.views import bp as tracking_bp
     from .leads.importer import requeue_stalled_imports
@@ -155,7 +156,11 @@ def build_wiring() -> Wiring:
             segment_panels.lead_segments_panel,
             automation_panels.lead_runs_panel,
         ),
-        campaign_panels=(email_panels.campaign_emails_panel, automation_panels.campaign_automations_panel),
+        campaign_panels=(
+            engagement_panels.campaign_results_panel,
+            email_panels.campaign_emails_panel,
+            automation_panels.campaign_automations_panel,
+        ),
         dashboard_figures=(segment_panels.dashboard_figures, automation_panels.dashboard_figures),
         dashboard_charts=(automation_panels.runs_chart, email_panels.emails_chart),
         # What a change to leads sets off (leads.changes.after_lead_changes), inside its transaction:

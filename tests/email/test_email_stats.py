@@ -78,3 +78,20 @@ def test_an_automation_steps_emails_count_a_click_as_an_open_and_a_delivery(smtp
     [emails] = [action["emails"] for action in api.get(f"/api/v1/automations/{automation['id']}/stats").json["actions"]]
 
     assert emails == {"sent": 1, "delivered": 1, "opened": 1, "clicked": 1, "bounced": 0, "complained": 0, "unsubscribed": 0}
+
+
+def test_the_template_and_campaign_pages_show_the_results_with_a_chart(smtp, run_jobs, client, org, admin, newsletter):
+    from tests.conftest import login_browser
+
+    campaign = make_campaign(org, name="Spring")
+    opened = sent(make_lead(org, email="reader@example.com", campaign_id=campaign.id), newsletter, run_jobs, "run-step:1")
+    client.get(f"/t/o/{tokens.open_token(opened.id)}")
+    login_browser(client, admin.email)
+
+    for path in (f"/email-templates/{newsletter.id}", f"/campaigns/{campaign.id}"):
+        page = client.get(path).get_data(as_text=True)
+        assert "Email results" in page and 'class="bar-chart"' in page, path
+        assert "Opened</dt>" in page and "100.0%" in page, path
+
+    quiet = make_template(org, name="Quiet", subject="Quiet", body_html="<p>Quiet</p>", body_text="")
+    assert "No email of this template has been sent yet." in client.get(f"/email-templates/{quiet.id}").get_data(as_text=True)

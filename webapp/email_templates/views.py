@@ -11,10 +11,12 @@ import uuid
 from flask import Blueprint, abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_login import current_user
 from jinja2_fragments.flask import render_block
+from markupsafe import Markup
 from sqlalchemy import func, select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, MAX_ID, READ, can, roles_required
+from ..engagement.panels import template_results
 from ..extensions import db, htmx
 from ..htmx import render_page_or_fragment
 from ..models import EmailTemplate, Lead, OutboxMessage
@@ -158,7 +160,8 @@ def _section(template: EmailTemplate, block: str, status: int = 200, **extra):
 @bp.get("/<int:template_id>")
 @roles_required(*READ)
 def editor(template_id):
-    return render_template(EDITOR, **_editor_context(get_or_404(EmailTemplate, template_id)))
+    template = get_or_404(EmailTemplate, template_id)
+    return render_template(EDITOR, **_editor_context(template), results=Markup(template_results(template)))  # HTML the card rendered
 
 
 @bp.post("/<int:template_id>")
