@@ -95,3 +95,20 @@ def test_the_template_and_campaign_pages_show_the_results_with_a_chart(smtp, run
 
     quiet = make_template(org, name="Quiet", subject="Quiet", body_html="<p>Quiet</p>", body_text="")
     assert "No email of this template has been sent yet." in client.get(f"/email-templates/{quiet.id}").get_data(as_text=True)
+
+
+def test_a_messages_outbox_page_shows_its_timeline_with_scanners_marked(smtp, run_jobs, client, org, admin, newsletter):
+    from tests.conftest import login_browser
+
+    message = send_now(make_lead(org, email="reader@example.com"), newsletter, run_jobs, "run-step:1")
+    client.get(f"/t/o/{tokens.open_token(message.id)}")  # at once: a scanner
+    message.sent_at = utcnow() - timedelta(minutes=5)
+    db.session.commit()
+    client.get(f"/t/c/{tokens.click_token(message.id, 1)}")
+    login_browser(client, admin.email)
+
+    page = client.get(f"/outbox/{message.id}").get_data(as_text=True)
+    timeline = page.split('id="message-timeline"')[1].split("</ol>")[0]
+    labels = [label for label in ("Queued", "Sent", "Opened", "Clicked") if f"<strong>{label}</strong>" in timeline]
+    assert labels == ["Queued", "Sent", "Opened", "Clicked"]
+    assert timeline.count("suspected bot</span>") == 1 and "https://example.com/agents/ada" in timeline

@@ -6,6 +6,7 @@ from sqlalchemy import func, or_, select
 
 from ..audit import audit
 from ..auth.access import CONFIGURE, READ, roles_required
+from ..engagement.timeline import message_timeline
 from ..extensions import db
 from ..htmx import render_page_or_fragment
 from ..models import EmailTemplate, OutboxMessage
@@ -74,7 +75,7 @@ def index():
 @roles_required(*READ)
 def detail(message_id):
     message = get_or_404(OutboxMessage, message_id)
-    return render_template(DETAIL, message=message, mail_server=current_app.config.get("MAIL_SERVER"))
+    return render_template(DETAIL, message=message, timeline=message_timeline(message), mail_server=current_app.config.get("MAIL_SERVER"))
 
 
 @bp.get("/<int:message_id>/frame")
