@@ -4,7 +4,8 @@ The automation engine executes a batch of runs in one transaction (``automations
 ``batch()``:
 
 - ``memo(key, compute)`` reads a thing once for the whole transaction (an email template, an
-  organization's name) instead of once per run;
+  organization's name) instead of once per run, and ``remember`` fills it in advance (whether the
+  batch's leads' addresses are suppressed: one query for all);
 - ``with_new_id(row)`` gives a new row its id from its table's sequence (drawn in blocks) without an
   INSERT, so that the rows of all runs are inserted together when the transaction flushes, in one
   statement per table;
@@ -50,6 +51,13 @@ def memo(key: tuple, compute: Callable):
     if key not in memos:
         memos[key] = compute()
     return memos[key]
+
+
+def remember(key: tuple, value) -> None:
+    """Give ``memo`` the value of ``key`` for this batch, read in advance with others (no-op outside a batch)."""
+    memos = _batch.get()
+    if memos is not None:
+        memos[key] = value
 
 
 def with_new_id(row):

@@ -252,7 +252,7 @@ def test_the_sweeper_requeues_messages_whose_job_was_lost(smtp, mail_config, run
 
     mail_config(STALLED_AFTER_SECONDS=60)
     lost = queue(maria, quote, key="lost")["message_id"]
-    Redis.from_url(app.config["REDIS_URL"]).delete("rq:queue:default")  # Redis lost the job
+    Redis.from_url(app.config["REDIS_URL"]).delete("rq:queue:low")  # Redis lost the job
     crashed = queue(maria, quote, key="crashed")["message_id"]
     run_jobs()  # sends "crashed"; then pretend a worker died in the middle of sending it again
     message = db.session.get(OutboxMessage, crashed)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from tests.email.conftest import RecordingHandler, free_port
 from tests.email.helpers import make_template
 from tests.factories import make_lead, make_org, make_user
-from webapp.email_templates.delivery import THROTTLED, queue_email, send_outbox_messages
+from webapp.email_templates.delivery import SEND_QUEUE, THROTTLED, queue_email, send_outbox_messages
 from webapp.extensions import db
 from webapp.jobs import rq_queue
 from webapp.models import OutboxMessage
@@ -68,7 +68,7 @@ def test_a_send_rate_spreads_an_organizations_messages_and_leaves_other_organiza
     assert {m.status_reason for m in waiting} == {THROTTLED}  # what the outbox shows
     due = [m.next_attempt_at.timestamp() for m in waiting]
     assert all(later - earlier == pytest.approx(0.2, abs=0.01) for earlier, later in itertools.pairwise(due))
-    registry = rq_queue("default").scheduled_job_registry
+    registry = rq_queue(SEND_QUEUE).scheduled_job_registry
     jobs = sorted((registry.get_scheduled_time(job_id), Job.fetch(job_id, registry.connection)) for job_id in registry.get_job_ids())
     assert sorted(i for _, job in jobs for i in job.args[0]) == sorted(m.id for m in waiting)
 

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import joinedload
 
 from ..batching import batch, with_new_id
+from ..engagement import suppression
 from ..extensions import db
 from ..jobs import enqueue
 from ..jobs.loops import job_id_for, not_waiting
@@ -247,6 +248,7 @@ def _advance_batch(run_ids: list[int]) -> dict:
     # Nothing is written until the walks are done: the new rows of all runs go in one INSERT per
     # table, and the hooks of all their lead changes run once, on leaving changes_collected().
     with _executing(runs), changes_collected(), batch(), db.session.no_autoflush:
+        suppression.read_ahead({(lead.organization_id, lead.email) for lead in leads.values()})
         for run in runs:
             outcome[run.id] = _walk(run, steps[run.id], leads[run.lead_id], definitions[run.id])
     db.session.commit()

@@ -47,6 +47,9 @@ from .unsubscribe import preview_unsubscribe_url, unsubscribe_url
 
 log = logging.getLogger(__name__)
 THROTTLED = "waiting for a slot of the organization's send rate limit"
+# Sending waits behind the automation runs that queue the emails (a worker takes "low" jobs last): in
+# a burst, runs (assignments, tasks, the emails' rows) are not held up by SMTP; idle workers send at once.
+SEND_QUEUE = "low"
 RECORD_SENT_EVERY = 10  # messages sent before they are recorded (a dead worker's resends are at most this many)
 NO_MAIL_SERVER = "no mail server is configured (MAIL_SERVER): the message is kept here, not sent"
 OPTED_OUT = "the lead opted out of marketing email"
@@ -279,7 +282,7 @@ def _queued(message: OutboxMessage) -> dict:
 def queue_send(message_id: int) -> None:
     """Queue the message's sending once the transaction commits: the messages a transaction queues
     are sent by jobs of up to 100, each over one SMTP connection (``send_outbox_messages``)."""
-    enqueue_ids(send_outbox_messages, "outbox", message_id)
+    enqueue_ids(send_outbox_messages, "outbox", message_id, queue=SEND_QUEUE)
 
 
 def _message_with_key(key: str) -> OutboxMessage | None:
@@ -407,7 +410,7 @@ def _claim_one(message: OutboxMessage, lead: Lead | None, rate: int | None, supp
         slot = throttle.reserve(message.organization_id, rate)
         if slot > time.time() + throttle.NEAR_SECONDS:  # back in the outbox until its slot: one job per second of slots
             message.status_reason, message.next_attempt_at = THROTTLED, datetime.fromtimestamp(slot, timezone.utc)
-            enqueue_ids(send_outbox_messages, "outbox", message.id, at=message.next_attempt_at.replace(microsecond=0))
+            enqueue_ids(send_outbox_messages, "outbox", message.id, queue=SEND_QUEUE, at=message.next_attempt_at.replace(microsecond=0))
             return "throttled"
     message.status, message.status_reason = "sending", None
     message.attempts += 1

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ..batching import in_batch, memo, remember
 from ..extensions import db
 from ..models import SuppressedAddress, utcnow
 
@@ -30,7 +31,21 @@ def suppress_address(organization_id: int, email: str, reason: str, message_id: 
 
 def suppression_reason(organization_id: int, email: str | None) -> str | None:
     """Why no email may go to ``email`` (a sentence for the outbox and the run history), or None."""
-    return suppression_reasons({(organization_id, email)}).get((organization_id, email))
+    if not email:
+        return None
+    key = ("suppression", organization_id, email.strip().lower())
+    return memo(key, lambda: suppression_reasons({(organization_id, email)}).get((organization_id, email)))
+
+
+def read_ahead(addresses: set[tuple[int, str | None]]) -> None:
+    """In a batch, read whether these ``(organization_id, email)`` are suppressed in one query, for
+    the ``suppression_reason`` calls to come (a batch of automation runs reads its leads')."""
+    if not in_batch():
+        return
+    reasons = suppression_reasons(addresses)
+    for organization_id, email in addresses:
+        if email:
+            remember(("suppression", organization_id, email.strip().lower()), reasons.get((organization_id, email)))
 
 
 def suppression_reasons(addresses: set[tuple[int, str | None]]) -> dict[tuple[int, str], str]:

@@ -48,15 +48,16 @@ class _IdBatch:
     function: Callable
     kind: str
     ids: list[int]
+    queue: str = "default"
     at: datetime | None = None
 
     def as_job(self) -> tuple:
         from .loops import job_id_for
 
-        return self.function, (sorted(self.ids),), "default", job_id_for(self.kind, min(self.ids), max(self.ids))
+        return self.function, (sorted(self.ids),), self.queue, job_id_for(self.kind, min(self.ids), max(self.ids))
 
 
-def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100, at: datetime | None = None) -> None:
+def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100, queue: str = "default", at: datetime | None = None) -> None:
     """Run ``function(ids)`` once the transaction commits (or at ``at``, by RQ's scheduler), for this
     row and the other rows of ``kind`` that the same transaction queued for it at the same time: jobs
     of up to ``per_job`` ids, each named by its ids' range (``loops.job_id_for``, which the sweepers
@@ -66,7 +67,7 @@ def enqueue_ids(function: Callable, kind: str, row_id: int, per_job: int = 100, 
         if owner is transaction and isinstance(job, _IdBatch) and (job.function, job.at) == (function, at) and len(job.ids) < per_job:
             job.ids.append(row_id)
             return
-    pending.append((transaction, _IdBatch(function, kind, [row_id], at)))
+    pending.append((transaction, _IdBatch(function, kind, [row_id], queue, at)))
 
 
 def _transaction():
