@@ -129,7 +129,8 @@ def case_id(case) -> str:
 
 def test_the_cases_cover_every_field_and_operator():
     covered = {(field, operator) for field, operator, *_ in CASES}
-    expected = {(field, op) for field, kind in FIELD_TYPES.items() for op in OPERATORS[kind]}
+    # Activity rules read lead events, not a lead's fields: tests/segments/test_activity_rules.py.
+    expected = {(field, op) for field, kind in FIELD_TYPES.items() for op in OPERATORS[kind] if kind != "activity"}
     assert covered == expected
 
 
@@ -607,6 +608,7 @@ def test_fields_and_operators_are_those_of_the_spec():
         "created_at": "datetime",
         "updated_at": "datetime",
         "tags": "set",
+        "activity": "activity",
     }
     assert OPERATORS == {
         "enum": ("equals", "not_equals", "in", "not_in"),
@@ -614,6 +616,7 @@ def test_fields_and_operators_are_those_of_the_spec():
         "number": ("equals", "not_equals", "greater_than", "less_than", "in", "not_in"),
         "datetime": ("greater_than", "less_than", "equals"),
         "set": ("contains", "not_contains", "in", "not_in"),
+        "activity": ("has_done", "has_not_done"),
     }
 
 

@@ -265,13 +265,15 @@ def check_create_task(config: dict, organization_id: int) -> dict:
 
 
 def check_rule_set(config: dict, organization_id: int | None = None) -> dict:
-    """``match_all_rules`` and ``rules`` in the segment rule format: a branch's, a wait's, a goal's."""
+    """``match_all_rules`` and ``rules`` in the segment rule format: a branch's, a wait's, a goal's
+    (with the organization, the templates and automations activity rules name must be its own)."""
     from ..segments.rules import validate_rules
+    from ..segments.services import rule_references
 
     errors = {}
     if not isinstance(config.get("match_all_rules", True), bool):
         errors["match_all_rules"] = "must be true or false"
-    _, rule_errors = validate_rules(config.get("rules", []))
+    _, rule_errors = validate_rules(config.get("rules", []), rule_references(organization_id) if organization_id is not None else None)
     errors.update({error["field"]: error["message"] for error in rule_errors})
     for index, rule in enumerate(config.get("rules") if isinstance(config.get("rules"), list) else []):
         try:  # a rule's other keys (unknown ones, position) as a segment's rules are read: validate_rules ignores them
@@ -286,7 +288,7 @@ def check_rule_set(config: dict, organization_id: int | None = None) -> dict:
 def check_branch(config: dict, organization_id: int) -> dict:
     if not config.get("rules"):
         return {"rules": "give at least one rule: the lead goes to yes when they hold, else to no"}
-    return check_rule_set(config)
+    return check_rule_set(config, organization_id)
 
 
 def check_split(config: dict, organization_id: int) -> dict:
@@ -304,7 +306,7 @@ def check_split(config: dict, organization_id: int) -> dict:
 
 
 def check_wait_until(config: dict, organization_id: int) -> dict:
-    errors = check_rule_set(config)
+    errors = check_rule_set(config, organization_id)
     if config.get("event_type") not in LEAD_EVENT_TYPES:
         errors["event_type"] = f"must be one of: {', '.join(LEAD_EVENT_TYPES)}"
     timeout = config.get("timeout_minutes")

@@ -214,23 +214,23 @@ def validate_automation(data: dict, organization_id: int, *, partial: bool) -> d
         values["conditions"] = {}  # null: no conditions
     errors = presence_errors(AutomationFields, values, partial=partial)
     if "conditions" in values:
-        errors += validate_conditions(values["conditions"], "conditions")
+        errors += validate_conditions(values["conditions"], "conditions", organization_id)
     if values.get("campaign_id") is not None and not ids_in_org(Campaign, [values["campaign_id"]], organization_id):
         errors.append({"field": "campaign_id", "message": "no such campaign"})
     if "goal" in values:
         values["goal"] = values["goal"] or {}  # null: no goal
-        errors += _goal_errors(values["goal"])
+        errors += _goal_errors(values["goal"], organization_id)
     errors += _actions_errors(values.get("actions") or [], organization_id, "actions", depth=1)
     if errors:
         raise ValidationFailed(errors)
     return values
 
 
-def _goal_errors(goal) -> list[dict]:
+def _goal_errors(goal, organization_id: int) -> list[dict]:
     if not isinstance(goal, dict):
         return [{"field": "goal", "message": "must be an object with match_all_rules and rules"}]
     errors = [{"field": f"goal.{key}", "message": "unknown field"} for key in sorted(set(goal) - {"match_all_rules", "rules"})]
-    return errors + [{"field": f"goal.{key}", "message": message} for key, message in check_rule_set(goal).items()]
+    return errors + [{"field": f"goal.{key}", "message": message} for key, message in check_rule_set(goal, organization_id).items()]
 
 
 def _actions_errors(actions: list[dict], organization_id: int, prefix: str, depth: int) -> list[dict]:
@@ -239,7 +239,7 @@ def _actions_errors(actions: list[dict], organization_id: int, prefix: str, dept
     for index, action in enumerate(actions):
         here = f"{prefix}[{index}]"
         configuration_errors = validate_action_configuration(action["action_type"], action["configuration"], organization_id, here)
-        errors += configuration_errors + validate_conditions(action.get("conditions"), f"{here}.conditions")
+        errors += configuration_errors + validate_conditions(action.get("conditions"), f"{here}.conditions", organization_id)
         branches = action.get("branches")
         if action["action_type"] == "exit" and index < len(actions) - 1:
             errors.append({"field": f"{prefix}[{index + 1}]", "message": "nothing can follow an exit in the same list"})
@@ -477,7 +477,7 @@ def step_values(action: AutomationAction) -> dict:
 def check_step(automation: Automation, values: dict) -> None:
     """Raise ValidationFailed (fields ``configuration.<key>``, ``delay_minutes``) for a step's values."""
     errors = validate_action_configuration(values["action_type"], values["configuration"], automation.organization_id, "step")
-    errors += validate_conditions(values.get("conditions"), "step.conditions")
+    errors += validate_conditions(values.get("conditions"), "step.conditions", automation.organization_id)
     delay = values.get("delay_minutes")
     if not isinstance(delay, int) or not 0 <= delay <= 525_600:
         errors.append({"field": "step.delay_minutes", "message": "must be a whole number of minutes (0 to 525600)"})

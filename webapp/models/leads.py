@@ -89,7 +89,11 @@ class LeadEvent(db.Model):
     """Something that happened to a lead: the timeline, and the input of triggers."""
 
     __tablename__ = "lead_events"
-    __table_args__ = (Index("ix_lead_events_lead_created", "lead_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_lead_events_lead_created", "lead_id", "created_at"),
+        # Activity rules (segments.activity): an organization's events of a type since a moment, with their leads.
+        Index("ix_lead_events_org_type_created", "organization_id", "event_type", "created_at", "lead_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))

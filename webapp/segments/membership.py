@@ -71,11 +71,12 @@ def segment_rules(segment: Segment | Definition) -> list[Rule]:
     return _compiled(segment)[0]
 
 
-def segment_condition(segment: Segment | Definition, now: datetime):
-    """The SQL condition over ``leads`` selecting the segment's matching leads at ``now``."""
-    rules, condition = _compiled(segment)
+def segment_condition(segment: Segment | Definition, now: datetime, *, per_lead: bool = False):
+    """The SQL condition over ``leads`` selecting the segment's matching leads at ``now`` (``per_lead``:
+    planned for the few leads of a re-check, see ``rules.compile_rules``)."""
+    rules, condition = _compiled(segment, per_lead)
     if condition is None:  # relative dates: resolved against this ``now``
-        condition = compile_rules(rules, segment.match_all_rules, segment.organization_id, now)
+        condition = compile_rules(rules, segment.match_all_rules, segment.organization_id, now, per_lead=per_lead)
     return condition
 
 
@@ -86,9 +87,9 @@ _COMPILED: dict[tuple, tuple[list[Rule], object]] = {}
 _COMPILED_MAX = 4096
 
 
-def _compiled(segment: Segment | Definition) -> tuple[list[Rule], object]:
+def _compiled(segment: Segment | Definition, per_lead: bool = False) -> tuple[list[Rule], object]:
     raw = segment.raw_rules
-    key = (segment.id, segment.organization_id, segment.match_all_rules, json.dumps(raw, sort_keys=True, default=str))
+    key = (segment.id, segment.organization_id, segment.match_all_rules, per_lead, json.dumps(raw, sort_keys=True, default=str))
     cached = _COMPILED.get(key)
     if cached is not None:
         return cached
@@ -97,7 +98,7 @@ def _compiled(segment: Segment | Definition) -> tuple[list[Rule], object]:
         raise InvalidStoredRules("; ".join(f"{e['field']}: {e['message']}" for e in errors))
     condition = None
     if not has_relative_dates(rules):
-        condition = compile_rules(rules, segment.match_all_rules, segment.organization_id, utcnow())
+        condition = compile_rules(rules, segment.match_all_rules, segment.organization_id, utcnow(), per_lead=per_lead)
     if len(_COMPILED) >= _COMPILED_MAX:
         _COMPILED.clear()
     _COMPILED[key] = (rules, condition)
@@ -302,7 +303,7 @@ def recheck_leads(organization_id: int, lead_ids: list[int], now: datetime | Non
     conditions = {}
     for segment in candidates:
         try:
-            conditions[segment.id] = segment_condition(segment, now)
+            conditions[segment.id] = segment_condition(segment, now, per_lead=True)
         except InvalidStoredRules as exc:
             log.warning("segment %s is not re-checked: %s", segment.id, exc)
     if not conditions:

@@ -10,6 +10,8 @@ and SQLite (tests/unit/test_rules_property.py):
   relative values ("7 days ago") are kept as such and resolved against ``now`` when evaluated.
 - Numbers: Decimal, at most two decimal places (the scale of ``leads.value_estimate``).
 - Tags: compared exactly as stored (lower-case, trimmed); the rule's tag is lower-cased.
+- Activity (``field: "activity"``): what the lead's events tell, see ``activity``. The evaluator is
+  given the lead's events (``activity.events_query`` reads them); the compiler queries ``lead_events``.
 - No rules: no leads.
 
 Case-folding is done by the database's ``lower()`` and Python's ``str.lower()``: they agree on
@@ -17,14 +19,28 @@ ASCII letters everywhere; non-ASCII letters fold on PostgreSQL and in Python but
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 
-from webapp.models.leads import INSURANCE_TYPES, MAX_TAG_LENGTH, PRIORITIES, SOURCES, STATUSES, US_STATES, Lead, LeadTag
+from webapp.models.leads import (
+    INSURANCE_TYPES,
+    LEAD_EVENT_TYPES,
+    MAX_TAG_LENGTH,
+    PRIORITIES,
+    SOURCES,
+    STATUSES,
+    US_STATES,
+    Lead,
+    LeadTag,
+)
 from webapp.validation import WHITESPACE, any_case_of, iso_date, normalise_tag
+
+from . import activity
+from .activity import Activity, ActivityEvent
 
 # --- The catalog: fields, their types, operators and labels (what a rule builder needs) ---------
 
@@ -39,6 +55,7 @@ FIELD_TYPES: dict[str, str] = {
     "created_at": "datetime",
     "updated_at": "datetime",
     "tags": "set",
+    "activity": "activity",
 }
 
 FIELD_LABELS: dict[str, str] = {
@@ -52,6 +69,7 @@ FIELD_LABELS: dict[str, str] = {
     "created_at": "Created",
     "updated_at": "Last updated",
     "tags": "Tags",
+    "activity": "Activity",
 }
 
 ENUM_CHOICES: dict[str, tuple[str, ...]] = {
@@ -88,6 +106,7 @@ OPERATOR_LABELS: dict[str, dict[str, str]] = {
         "in": "has any of the tags",
         "not_in": "has none of the tags",
     },
+    "activity": activity.OPERATOR_LABELS,
 }
 
 OPERATORS: dict[str, tuple[str, ...]] = {kind: tuple(labels) for kind, labels in OPERATOR_LABELS.items()}
@@ -102,6 +121,7 @@ VALUE_HINTS: dict[str, str] = {
     "number": "a number, e.g. 1000 or 1500.50",
     "datetime": 'a date (2024-05-01), a datetime (2024-05-01T09:30:00Z) or e.g. "7 days ago"',
     "set": "a tag",
+    "activity": activity.HINT,
 }
 
 MAX_TEXT_LENGTH = 255
@@ -119,14 +139,15 @@ def field_catalog() -> list[dict]:
 
     Plain dicts for a rule builder: ``widget`` says which input fits the operator (``select``,
     ``multiselect``, ``text``, ``text_list``, ``number``, ``number_list``, ``datetime``, ``tag``,
-    ``tag_list``); ``takes_list`` says the value is a list (a JSON list or comma-separated text).
+    ``tag_list``, ``activity``); ``takes_list`` says the value is a list (a JSON list or comma-separated
+    text). An activity rule's ``choices`` are the lead event types.
     """
     return [
         {
             "name": field,
             "label": FIELD_LABELS[field],
             "type": kind,
-            "choices": list(ENUM_CHOICES.get(field, ())),
+            "choices": list(LEAD_EVENT_TYPES if kind == "activity" else ENUM_CHOICES.get(field, ())),
             "hint": VALUE_HINTS[kind],
             "operators": [
                 {
@@ -143,7 +164,7 @@ def field_catalog() -> list[dict]:
 
 
 def _widget(kind: str, operator: str) -> str:
-    single = {"enum": "select", "text": "text", "number": "number", "datetime": "datetime", "set": "tag"}
+    single = {"enum": "select", "text": "text", "number": "number", "datetime": "datetime", "set": "tag", "activity": "activity"}
     many = {"enum": "multiselect", "text": "text_list", "number": "number_list", "set": "tag_list"}
     return many[kind] if operator in LIST_OPERATORS else single[kind]
 
@@ -156,7 +177,12 @@ def rule_json_schemas() -> list[dict]:
     alternatives = []
     for field, kind in FIELD_TYPES.items():
         for operators in _operator_groups(field, kind):
-            value = _list_value_schema(field, kind) if operators[0] in LIST_OPERATORS else _value_schema(field, kind, operators)
+            if kind == "activity":
+                value = activity.value_schema()
+            elif operators[0] in LIST_OPERATORS:
+                value = _list_value_schema(field, kind)
+            else:
+                value = _value_schema(field, kind, operators)
             alternatives.append(
                 {
                     "type": "object",
@@ -266,7 +292,7 @@ class RelativeDate:
         return f"{self.amount} {unit} ago"
 
 
-RuleValue = str | Decimal | date | datetime | RelativeDate
+RuleValue = str | Decimal | date | datetime | RelativeDate | Activity
 
 
 @dataclass(frozen=True)
@@ -275,7 +301,7 @@ class Rule:
 
     Text values keep their case (state is upper-cased); enum values and tags are lower-case;
     numbers are Decimal with two places; datetimes are a ``date`` (midnight UTC), an aware UTC
-    ``datetime`` or a ``RelativeDate``.
+    ``datetime`` or a ``RelativeDate``; an activity rule's value is an ``Activity``.
     """
 
     field: str
@@ -298,12 +324,21 @@ def _json_value(value):
         return value.isoformat()
     if isinstance(value, (Decimal, RelativeDate)):
         return str(value)
+    if isinstance(value, Activity):
+        return value.as_dict()
     return value
 
 
 def has_relative_dates(rules: list[Rule]) -> bool:
-    """Whether the rules' answer changes as time passes (a relative date such as "7 days ago")."""
-    return any(isinstance(rule.value, RelativeDate) for rule in rules)
+    """Whether the rules' answer changes as time passes (a relative date such as "7 days ago", an
+    activity rule ``within`` a time)."""
+    return any(isinstance(rule.value, RelativeDate) or (isinstance(rule.value, Activity) and rule.value.within) for rule in rules)
+
+
+def activity_event_types(rules: list[Rule]) -> set[str]:
+    """The event types the rules' activity rules read: the events an evaluation needs (none: no
+    activity rule). A segment with activity rules changes as events are recorded."""
+    return {rule.value.event_type for rule in rules if isinstance(rule.value, Activity)}
 
 
 # --- Validation and coercion ---------------------------------------------------------------------
@@ -313,12 +348,20 @@ class RuleValueError(ValueError):
     """A rule value that cannot be coerced to its field's type; the message is shown to the user."""
 
 
-def validate_rules(raw_rules: list) -> tuple[list[Rule], list[dict]]:
+# ``references(key, ids)``: which of these ids (``template_id`` or ``automation_id`` values) name
+# objects of the organization; the service that saves rules hands one in (``segments.services``).
+References = Callable[[str, set[int]], set[int]]
+
+
+def validate_rules(raw_rules: list, references: References | None = None) -> tuple[list[Rule], list[dict]]:
     """Validate raw rule dicts ``{field, operator, value}`` and coerce their values.
 
     Returns ``(rules, errors)``. Errors are ``{"field": "rules[1].value", "message": ...}``, naming
-    the rule's index and key; when there are any, ``rules`` is empty. Other keys of a rule (such as
-    ``position``) are ignored.
+    the rule's index and key (``rules[0].value.within`` inside an activity rule's value); when there
+    are any, ``rules`` is empty. Other keys of a rule (such as ``position``) are ignored.
+    With ``references``, the ids an activity rule names must be the organization's ("no such
+    email template" otherwise, as for a missing one); without, they are not looked up (stored rules,
+    checked when saved, are evaluated that way).
     """
     if not isinstance(raw_rules, list):
         return [], [_error("rules", "must be a list of rules")]
@@ -329,7 +372,25 @@ def validate_rules(raw_rules: list) -> tuple[list[Rule], list[dict]]:
         errors.extend(rule_errors)
         if rule is not None:
             rules.append(rule)
+    if references is not None and not errors:
+        errors = _reference_errors(rules, references)
     return ([], errors) if errors else (rules, [])
+
+
+def _reference_errors(rules: list[Rule], references: References) -> list[dict]:
+    """One lookup per kind of id for all the rules."""
+    named = [
+        (index, key, id_)
+        for index, rule in enumerate(rules)
+        if isinstance(rule.value, Activity)
+        for key, id_ in rule.value.references().items()
+    ]
+    errors = []
+    for key, kind in activity.REFERENCE_KEYS.items():
+        wanted = [(index, id_) for index, named_key, id_ in named if named_key == key]
+        found = references(key, {id_ for _, id_ in wanted}) if wanted else set()
+        errors += [_error(f"rules[{index}].value.{key}", f"no such {kind}") for index, id_ in wanted if id_ not in found]
+    return sorted(errors, key=lambda error: error["field"])
 
 
 def _error(field: str, message: str) -> dict:
@@ -354,6 +415,9 @@ def _validate_rule(prefix: str, raw) -> tuple[Rule | None, list[dict]]:
         errors.append(_error(f"{prefix}.operator", f"{operator!r} does not apply to {field}; use one of {fitting}"))
     if errors:
         return None, errors
+    if field == "activity":
+        value, errors = activity.validate_activity(raw.get("value"), f"{prefix}.value")
+        return (Rule(field, operator, value), []) if value is not None else (None, errors)
     try:
         value = _coerce_value(field, operator, raw.get("value"))
     except RuleValueError as exc:
@@ -519,16 +583,21 @@ leads = Lead.__table__
 lead_tags = LeadTag.__table__
 
 
-def compile_rules(rules: list[Rule], match_all: bool, organization_id: int, now: datetime) -> ColumnElement[bool]:
+def compile_rules(
+    rules: list[Rule], match_all: bool, organization_id: int, now: datetime, *, per_lead: bool = False
+) -> ColumnElement[bool]:
     """One SQL condition over ``leads`` selecting the organization's leads that match the rules.
 
     ``match_all`` joins the rules with AND, otherwise OR; no rules match nothing. Relative dates are
-    resolved against ``now``. The condition uses plain column comparisons, ``lower(col)`` for text
-    and EXISTS on ``lead_tags`` for tags, so it runs the same on PostgreSQL and SQLite.
+    resolved against ``now``. The condition uses plain column comparisons, ``lower(col)`` for text,
+    EXISTS on ``lead_tags`` for tags and on ``lead_events`` for activity, so it runs the same on
+    PostgreSQL and SQLite. ``per_lead``: the condition is evaluated for a few given leads (a
+    re-check), not to select among all of them; the answer is the same, the plan fits that use
+    (see ``activity.activity_clause``).
     """
     if not rules:
         return false()
-    clauses = [_compile_rule(rule, now) for rule in rules]
+    clauses = [_compile_rule(rule, organization_id, now, per_lead) for rule in rules]
     combined = and_(*clauses) if match_all else or_(*clauses)
     return and_(leads.c.organization_id == organization_id, combined)
 
@@ -538,8 +607,10 @@ def matching_lead_ids_query(rules: list[Rule], match_all: bool, organization_id:
     return select(leads.c.id).where(compile_rules(rules, match_all, organization_id, now))
 
 
-def _compile_rule(rule: Rule, now: datetime) -> ColumnElement[bool]:
+def _compile_rule(rule: Rule, organization_id: int, now: datetime, per_lead: bool) -> ColumnElement[bool]:
     kind = rule.field_type
+    if kind == "activity":
+        return activity.activity_clause(rule.operator, rule.value, organization_id, now, per_lead)
     if kind == "set":
         return _tag_clause(rule.operator, rule.value)
     column = leads.c[rule.field]
@@ -635,17 +706,22 @@ def _tag_clause(operator: str, value) -> ColumnElement[bool]:
 
 
 def lead_field_values(lead: Lead) -> dict:
-    """The rule fields of a lead (all but tags) as the evaluator expects them."""
-    return {field: getattr(lead, field) for field in FIELD_TYPES if field != "tags"}
+    """The rule fields of a lead (all but tags and activity) as the evaluator expects them."""
+    return {field: getattr(lead, field) for field, kind in FIELD_TYPES.items() if kind not in ("set", "activity")}
 
 
-def evaluate_rule(rule: Rule, lead_values: dict, tags: set[str], now: datetime) -> bool:
+def evaluate_rule(rule: Rule, lead_values: dict, tags: set[str], now: datetime, events: list[ActivityEvent] | None = None) -> bool:
     """Whether one lead matches one rule, with exactly the semantics of the compiled SQL.
 
     ``lead_values`` maps the fields to the lead's values (aware UTC datetimes, Decimal or None for
-    value_estimate); ``tags`` is the lead's tags as stored.
+    value_estimate); ``tags`` is the lead's tags as stored; ``events`` the lead's events of (at least)
+    the types its activity rules name (``activity_event_types``), required when there are any.
     """
     kind = rule.field_type
+    if kind == "activity":
+        if events is None:
+            raise ValueError("an activity rule is evaluated with the lead's events")
+        return activity.activity_matches(rule.operator, rule.value, events, now)
     if kind == "set":
         return _tags_match(rule.operator, rule.value, set(tags))
     actual = lead_values.get(rule.field)
@@ -660,23 +736,39 @@ def evaluate_rule(rule: Rule, lead_values: dict, tags: set[str], now: datetime) 
     return _plain_matches(rule.operator, actual, rule.value)
 
 
-def evaluate_rules(rules: list[Rule], match_all: bool, lead_values: dict, tags: set[str], now: datetime) -> bool:
+def evaluate_rules(
+    rules: list[Rule], match_all: bool, lead_values: dict, tags: set[str], now: datetime, events: list[ActivityEvent] | None = None
+) -> bool:
     """Whether one lead matches the rule set (AND when ``match_all``, else OR; no rules: False)."""
     if not rules:
         return False
-    results = (evaluate_rule(rule, lead_values, tags, now) for rule in rules)
+    results = (evaluate_rule(rule, lead_values, tags, now, events) for rule in rules)
     return all(results) if match_all else any(results)
 
 
-def explain(rules: list[Rule], match_all: bool, lead_values: dict, tags: set[str], now: datetime) -> list[dict]:
+def explain(
+    rules: list[Rule],
+    match_all: bool,
+    lead_values: dict,
+    tags: set[str],
+    now: datetime,
+    events: list[ActivityEvent] | None = None,
+    names: dict | None = None,
+) -> list[dict]:
     """Per rule, why one lead matches or not: the rule, the lead's actual value and ``matched``.
 
-    Values are JSON-ready (numbers as strings, datetimes in ISO-8601, tags as a sorted list).
+    Values are JSON-ready (numbers as strings, datetimes in ISO-8601, tags as a sorted list). An
+    activity rule also has ``description`` (the rule in words; ``names`` maps ``("template_id", 12)``
+    to a name) and its ``actual`` is ``{"count", "last_at"}`` of the lead's events that count.
     ``match_all`` is accepted for symmetry with ``evaluate_rules``; the overall answer is theirs.
     """
     explanation = []
     for rule in rules:
-        if rule.field_type == "set":
+        extra = {}
+        if rule.field_type == "activity":
+            actual = activity.describe_events(rule.value, events or [], now)
+            extra["description"] = activity.describe_activity(rule.operator, rule.value.as_dict(), names)
+        elif rule.field_type == "set":
             actual = sorted(tags)
         else:
             actual = _json_value(lead_values.get(rule.field))
@@ -688,7 +780,8 @@ def explain(rules: list[Rule], match_all: bool, lead_values: dict, tags: set[str
                 "operator_label": OPERATOR_LABELS[rule.field_type][rule.operator],
                 "value": _json_value(rule.value),
                 "actual": actual,
-                "matched": evaluate_rule(rule, lead_values, tags, now),
+                "matched": evaluate_rule(rule, lead_values, tags, now, events),
+                **extra,
             }
         )
     return explanation

@@ -15,16 +15,20 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..jobs import enqueue
-from ..models import Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, SegmentRule, utcnow
+from ..models import Automation, EmailTemplate, Lead, LeadSegment, ScheduledTask, Segment, SegmentRefresh, SegmentRule, utcnow
 from ..models.base import MAX_ID
 from ..scheduled_tasks.definitions import create_task
 from ..tenancy import ids_in_org
 from ..text import MAX_SLUG_LENGTH, SLUG_PATTERN, slugify
 from ..validation import Conflict, StrictModel, ValidationFailed, documented_as, one_of_kinds, parse, presence_errors, text
 from . import membership
+from .activity import ActivityEvent, events_by_lead, events_query
 from .rules import (
     ALL_OPERATORS,
     FIELD_TYPES,
+    Activity,
+    References,
+    activity_event_types,
     evaluate_rules,
     explain,
     has_relative_dates,
@@ -78,15 +82,28 @@ class PreviewFields(StrictModel):
 # --- validating and saving ------------------------------------------------------------------------------
 
 
-def checked_rules(raw_rules: list, prefix: str = "") -> list[dict]:
+REFERENCED_MODELS = {"template_id": EmailTemplate, "automation_id": Automation}
+
+
+def rule_references(organization_id: int) -> References:
+    """What ``validate_rules`` asks to know which ids an activity rule may name: those of the
+    organization's email templates and automations (another organization's id is "no such ...")."""
+
+    def found(key: str, ids: set[int]) -> set[int]:
+        return ids_in_org(REFERENCED_MODELS[key], ids, organization_id)
+
+    return found
+
+
+def checked_rules(raw_rules: list, organization_id: int, prefix: str = "") -> list[dict]:
     """Rules validated by the engine, in their canonical JSON form; ValidationFailed otherwise."""
-    rules, errors = validate_rules(raw_rules)
+    rules, errors = validate_rules(raw_rules, rule_references(organization_id))
     if errors:
         raise ValidationFailed([{**e, "field": prefix + e["field"]} for e in errors])
     return [rule.as_dict() for rule in rules]
 
 
-def validate_segment(data, *, partial: bool) -> dict:
+def validate_segment(data, organization_id: int, *, partial: bool) -> dict:
     """The clean values of a segment body (only those given when ``partial``); rules are coerced."""
     if not isinstance(data, dict):
         raise ValidationFailed([{"field": "body", "message": "must be an object"}])
@@ -98,7 +115,8 @@ def validate_segment(data, *, partial: bool) -> dict:
     if errors:
         raise ValidationFailed(errors)
     if values.get("rules") is not None:
-        values["rules"] = checked_rules([{"field": r["field"], "operator": r["operator"], "value": r["value"]} for r in values["rules"]])
+        raw_rules = [{"field": r["field"], "operator": r["operator"], "value": r["value"]} for r in values["rules"]]
+        values["rules"] = checked_rules(raw_rules, organization_id)
     elif "rules" in values:
         values["rules"] = []
     return values
@@ -150,7 +168,7 @@ def membership_follows_rules(segment: Segment, changes: dict, created: bool) -> 
 
 def create_segment(organization_id: int, data, actor_id: int | None = None) -> tuple[Segment, SegmentRefresh | None]:
     """Validate and add a segment; a dynamic one is filled (inline, or by a job for many leads)."""
-    values = validate_segment(data, partial=False)
+    values = validate_segment(data, organization_id, partial=False)
     segment = Segment(organization_id=organization_id, member_count=0)
     changes = save_segment(segment, values)
     refresh = start_refresh(segment, actor_id, "rules") if membership_follows_rules(segment, changes, True) else None
@@ -160,7 +178,7 @@ def create_segment(organization_id: int, data, actor_id: int | None = None) -> t
 
 def update_segment(segment: Segment, data, actor_id: int | None = None) -> tuple[dict, SegmentRefresh | None]:
     """Change the given fields; when the answer of a dynamic segment may change, refresh it."""
-    values = validate_segment(data, partial=True)
+    values = validate_segment(data, segment.organization_id, partial=True)
     changes = save_segment(segment, values)
     refresh = start_refresh(segment, actor_id, "rules") if membership_follows_rules(segment, changes, False) else None
     _keep_relative_segments_fresh(segment, actor_id)
@@ -177,7 +195,7 @@ def delete_segment(segment: Segment) -> None:
 
 def preview_rules(organization_id: int, match_all: bool, raw_rules: list, limit: int = 100, now: datetime | None = None) -> dict:
     """``{"count", "lead_ids"}`` of the leads matching unsaved rules (first ``limit`` ids, ascending)."""
-    rules, errors = validate_rules(raw_rules)
+    rules, errors = validate_rules(raw_rules, rule_references(organization_id))
     if errors:
         raise ValidationFailed(errors)
     query = matching_lead_ids_query(rules, match_all, organization_id, now or utcnow())
@@ -208,16 +226,45 @@ def explain_lead(segment: Segment, lead: Lead, now: datetime | None = None) -> d
     now = now or utcnow()
     rules = membership.segment_rules(segment)
     values, tags = lead_field_values(lead), set(lead.tags)
+    event_types = activity_event_types(rules)
+    events = lead_activity(lead.organization_id, [lead.id], event_types).get(lead.id, []) if event_types else None
+    names = reference_names(segment.organization_id, [rule.value.references() for rule in rules if isinstance(rule.value, Activity)])
     stay = db.session.scalar(
         select(LeadSegment).where(LeadSegment.segment_id == segment.id, LeadSegment.lead_id == lead.id, LeadSegment.is_active.is_(True))
     )
     return {
-        "rules": explain(rules, segment.match_all_rules, values, tags, now),
-        "matches": evaluate_rules(rules, segment.match_all_rules, values, tags, now),
+        "rules": explain(rules, segment.match_all_rules, values, tags, now, events, names),
+        "matches": evaluate_rules(rules, segment.match_all_rules, values, tags, now, events),
         "match_all": segment.match_all_rules,
         "member": stay,
         "has_rules": bool(rules),
     }
+
+
+def lead_activity(organization_id: int, lead_ids: list[int], event_types: set[str]) -> dict[int, list[ActivityEvent]]:
+    """The events of these leads and types, as the activity rules' evaluator reads them, by lead: one
+    query per ``membership.CHUNK`` leads."""
+    events: dict[int, list[ActivityEvent]] = {}
+    if not event_types:
+        return events
+    ids = sorted(set(lead_ids))
+    for start in range(0, len(ids), membership.CHUNK):
+        rows = db.session.execute(events_query(organization_id, ids[start : start + membership.CHUNK], event_types))
+        events.update(events_by_lead(rows))
+    return events
+
+
+def reference_names(organization_id: int, references: list[dict[str, int]]) -> dict[tuple[str, int], str]:
+    """``{("template_id", 12): "Welcome"}``: the names of the templates and automations activity rules
+    name (``Activity.references()``), for the rules in words; ids of no object of the organization
+    are left out."""
+    names = {}
+    for key, model in REFERENCED_MODELS.items():
+        ids = {named[key] for named in references if named.get(key) is not None}
+        if ids:
+            rows = db.session.execute(select(model.id, model.name).where(model.organization_id == organization_id, model.id.in_(ids)))
+            names.update({(key, row.id): row.name for row in rows})
+    return names
 
 
 def segments_of_lead(organization_id: int, lead_id: int):
@@ -441,14 +488,18 @@ def requeue_stalled_refreshes() -> int:
 
 
 def _keep_relative_segments_fresh(segment: Segment, actor_id: int | None) -> None:
-    if segment.is_dynamic and segment.is_active and has_relative_dates(membership.segment_rules(segment)):
+    # Activity rules change with the lead's events, which re-check no lead (only lead changes do): the
+    # periodic refresh brings them up to date, as it does for relative dates.
+    rules = membership.segment_rules(segment) if segment.is_dynamic and segment.is_active else []
+    if has_relative_dates(rules) or activity_event_types(rules):
         ensure_periodic_refresh(segment.organization_id, actor_id)
 
 
 def ensure_periodic_refresh(organization_id: int, actor_id: int | None = None) -> ScheduledTask:
     """The organization's recurring ``refresh_dynamic_segments`` task, created when missing.
 
-    Segments with relative dates ("7 days ago") change as time passes; this task keeps them true.
+    Segments with relative dates ("7 days ago") change as time passes, and segments with activity
+    rules as events are recorded; this task keeps them true.
     """
     existing = db.session.scalar(
         select(ScheduledTask)
