@@ -329,14 +329,14 @@ def send_outbox_messages(message_ids: list[int]) -> dict[int, str]:
     messages: a worker that dies in between leaves at most that many sent messages to be sent again
     when their lease expires.
     """
-    outcome, to_send = {}, sorted(set(message_ids))
+    outcome, to_send, paces = {}, sorted(set(message_ids)), {}
     with _Connection() as connection:
         while to_send:
-            claimed = _claim(to_send)
+            claimed = _claim(to_send, paces)
             outcome.update({message_id: c for message_id, c in claimed.items() if isinstance(c, str)})
             to_send, sent = [], []
-            for message_id, (mime, envelope_from, envelope_to, slot) in ((i, c) for i, c in claimed.items() if not isinstance(c, str)):
-                time.sleep(max(0.0, slot - time.time()))  # the organization's send rate (``throttle``)
+            for message_id, (mime, envelope_from, envelope_to, pace) in ((i, c) for i, c in claimed.items() if not isinstance(c, str)):
+                pace.wait()  # the organization's send rate (``throttle``)
                 try:
                     sent.append((message_id, connection.send(mime, envelope_from, envelope_to)))
                 except (smtplib.SMTPException, OSError) as exc:
@@ -355,7 +355,7 @@ def send_outbox_message(message_id: int) -> str:
     return send_outbox_messages([message_id])[message_id]
 
 
-def _claim(message_ids: list[int]) -> dict:
+def _claim(message_ids: list[int], paces: dict) -> dict:
     """Mark the queued messages ``sending`` under a lease, in one short transaction; returns for each
     its MIME and envelope, or a string saying why there is nothing to send."""
     messages = db.session.scalars(
@@ -374,12 +374,13 @@ def _claim(message_ids: list[int]) -> dict:
     claimed = dict.fromkeys(message_ids, "busy-or-missing")  # another job holds it right now, or it was deleted
     for message in messages:
         why_not = suppressed.get((message.organization_id, message.to_address))
-        claimed[message.id] = _claim_one(message, leads.get(message.lead_id), rates.get(message.organization_id), why_not)
+        pace = paces.setdefault(message.organization_id, throttle.Pace(rates.get(message.organization_id)))
+        claimed[message.id] = _claim_one(message, leads.get(message.lead_id), pace, why_not)
     db.session.commit()
     return claimed
 
 
-def _claim_one(message: OutboxMessage, lead: Lead | None, rate: int | None, suppressed_because: str | None):
+def _claim_one(message: OutboxMessage, lead: Lead | None, pace: throttle.Pace, suppressed_because: str | None):
     config, now = current_app.config, utcnow()
     if message.status != "queued":
         return message.status
@@ -406,8 +407,8 @@ def _claim_one(message: OutboxMessage, lead: Lead | None, rate: int | None, supp
         message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
         return "failed"
     slot = message.next_attempt_at.timestamp() if holds_slot else time.time()
-    if rate and not holds_slot:
-        slot = throttle.reserve(message.organization_id, rate)
+    if pace.rate and not holds_slot:
+        slot = throttle.reserve(message.organization_id, pace.rate)
         if slot > time.time() + throttle.NEAR_SECONDS:  # back in the outbox until its slot: one job per second of slots
             message.status_reason, message.next_attempt_at = THROTTLED, datetime.fromtimestamp(slot, timezone.utc)
             enqueue_ids(send_outbox_messages, "outbox", message.id, queue=SEND_QUEUE, at=message.next_attempt_at.replace(microsecond=0))
@@ -416,7 +417,8 @@ def _claim_one(message: OutboxMessage, lead: Lead | None, rate: int | None, supp
     message.attempts += 1
     message.next_attempt_at = None
     message.lease_expires_at = now + timedelta(seconds=config.get("STALLED_AFTER_SECONDS", 300))
-    return mime, parseaddr(sender)[1], message.to_address, slot
+    pace.slots.append(slot)
+    return mime, parseaddr(sender)[1], message.to_address, pace
 
 
 def build_mime(message: OutboxMessage, sender: str) -> EmailMessage:

@@ -35,3 +35,19 @@ def reserve(organization_id: int, rate: int) -> float:
         first = max(_local_slots.get(organization_id, 0.0), now)
         _local_slots[organization_id] = first + step
         return first
+
+
+class Pace:
+    """One job's sending for one organization: each message waits for its slot, and never goes sooner
+    than ``1 / rate`` after the job's previous one (a job that fell behind its slots catches up at
+    the rate, not in a burst)."""
+
+    def __init__(self, rate: int | None):
+        self.rate, self.slots, self.last = rate, [], 0.0
+
+    def wait(self) -> None:
+        slot = self.slots.pop(0) if self.slots else time.time()
+        if self.rate:
+            slot = max(slot, self.last + 1 / self.rate)
+            time.sleep(max(0.0, slot - time.time()))
+            self.last = time.time()
