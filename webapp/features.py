@@ -10,6 +10,7 @@ Features depend on each other one way only (a feature may import those before it
     leads, campaigns, auth, admin, dashboard   (the core: leads, lead events, users)
       └─ scheduled_tasks                       (durable delayed and recurring work)
            └─ engagement                       (opens, clicks, delivery events, suppressed addresses)
+                └─ contactability              (time zones, the contact policy, the contact check)
                 └─ email_templates             (templates, outbox, delivery, unsubscribe)
                      └─ tasks                  (agents' tasks, titles rendered like email variables)
                           └─ segments          (rules, membership, the rule builder)
@@ -89,6 +90,8 @@ def build_wiring() -> Wiring:
     from .automations.triggers import match_events
     from .automations.views import bp as automations_bp
     from .campaigns.views import bp as campaigns_bp
+    from .contactability import panels as contactability_panels
+    from .contactability.admin_views import bp as contact_policy_bp
     from .dashboard.views import bp as dashboard_bp
     from .email_templates import panels as email_panels
     from .email_templates.delivery import requeue_stalled_messages
@@ -129,6 +132,7 @@ def build_wiring() -> Wiring:
             unsubscribe_bp,
             tracking_bp,
             email_delivery_bp,
+            contact_policy_bp,
             tasks_bp,
             segments_bp,
             automations_bp,
@@ -149,8 +153,10 @@ def build_wiring() -> Wiring:
             NavItem("admin.users", "Users"),
             NavItem("admin.audit_log", "Audit log"),
             NavItem("email_delivery.settings", "Email delivery"),
+            NavItem("contact_policy.settings", "Contact policy"),
         ),
         lead_panels=(
+            contactability_panels.lead_contactability_panel,
             lead_tasks_panel,
             email_panels.lead_emails_panel,
             segment_panels.lead_segments_panel,

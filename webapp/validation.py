@@ -4,10 +4,12 @@ The API turns the list into problem+json, the UI into inline messages. The field
 model shares (bounded text, ids, tags, choices from a model's tuple) are defined here, once.
 """
 
+import functools
 import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, ClassVar, Literal
+from zoneinfo import available_timezones
 
 import email_validator
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, WithJsonSchema
@@ -223,6 +225,25 @@ def is_row_id(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
 
 
+@functools.cache
+def timezone_names() -> frozenset[str]:
+    """The IANA time zone names this system knows, of regions ("Area/Location") and UTC: not the legacy
+    aliases (EST5EDT, GMT0) nor Etc/GMT+5, whose sign is the reverse of what it reads."""
+    return frozenset(name for name in available_timezones() if name == "UTC" or ("/" in name and not name.startswith(("Etc/", "SystemV/"))))
+
+
+def check_timezone(value):
+    """An IANA zone name exactly as the database of zones spells it (ValueError otherwise)."""
+    if isinstance(value, str) and value not in timezone_names():
+        raise ValueError("must be an IANA time zone name, e.g. America/Chicago")
+    return value
+
+
+# An IANA time zone name (a lead's, an organization's default: SPEC §17), e.g. America/Chicago.
+TimeZoneName = Annotated[
+    str, BeforeValidator(check_timezone), Field(json_schema_extra=lambda schema: schema.update(enum=sorted(timezone_names())))
+]
+
 TAG_TOO_LONG = f"tags are at most {MAX_TAG_LENGTH} characters"
 
 
@@ -320,8 +341,10 @@ def one_of_kinds(alternatives):
     return extra
 
 
-def _given(prop: dict, non_blank: bool) -> dict:
-    """A property's schema when it must be given: no default, no null; non-blank text if asked."""
+def _given(prop: dict, non_blank: bool, visible: bool = False) -> dict:
+    """A property's schema when it must be given: no default, no null; non-blank text if asked
+    (``visible``: with a character that is neither blank nor a control character, for ``line`` text,
+    whose control characters become spaces)."""
     prop = {key: value for key, value in prop.items() if key != "default"}
     alternatives = [alternative for alternative in prop.pop("anyOf", []) if alternative != {"type": "null"}]
     if len(alternatives) == 1:
@@ -329,21 +352,30 @@ def _given(prop: dict, non_blank: bool) -> dict:
     elif alternatives:
         prop["anyOf"] = alternatives
     if non_blank and "pattern" not in prop:  # a pattern of its own admits no blank text (the email's)
-        prop["pattern"] = r"\S"
+        prop["pattern"] = VISIBLE_TEXT if visible else r"\S"
     return prop
 
 
-def requires_one_of(*names: str, non_blank: bool = False):
+# Text with a visible character: not blank once its control characters are folded to spaces (``line``).
+VISIBLE_TEXT = f"^[^\\x00]*[^{WHITESPACE}\\x00-\\x1f\\x7f\\x85\\u2028\\u2029][^\\x00]*$"
+
+
+def requires_one_of(*names: str, non_blank: bool = False, on_one_line: tuple[str, ...] = ()):
     """A model's ``json_schema_extra``: the body needs at least one of these fields (non-blank text,
     with ``non_blank``), one alternative per field, written whole (a bare ``anyOf`` of ``required``
-    lists would become ``Any`` in a generated client)."""
+    lists would become ``Any`` in a generated client). ``on_one_line``: those of the names that are
+    ``line`` text."""
 
     def extra(schema: dict) -> None:
         title = schema.get("title", "Body")
         schema["anyOf"] = _written_whole(
             schema,
             [
-                {"title": f"{title} with {name}", "properties": {name: _given(schema["properties"][name], non_blank)}, "required": [name]}
+                {
+                    "title": f"{title} with {name}",
+                    "properties": {name: _given(schema["properties"][name], non_blank, name in on_one_line)},
+                    "required": [name],
+                }
                 for name in names
             ],
         )

@@ -50,4 +50,17 @@ def handle_http_error_under_api(exc: HTTPException):
     return exc
 
 
-from . import auth_views, automations, campaigns, email_events, email_stats, email_templates, leads, scheduled_tasks, segments, tasks, users  # noqa: E402,F401  (routes register on bp)
+from . import (  # noqa: E402,F401  (routes register on bp)
+    auth_views,
+    automations,
+    campaigns,
+    contactability,
+    email_events,
+    email_stats,
+    email_templates,
+    leads,
+    scheduled_tasks,
+    segments,
+    tasks,
+    users,
+)

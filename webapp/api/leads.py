@@ -42,6 +42,7 @@ class LeadOut(Out):
     insurance_type: str | None
     state: str | None
     city: str | None
+    timezone: str | None
     value_estimate: float | None
     tags: list[str]
     campaign_id: int | None

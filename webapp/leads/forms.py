@@ -24,6 +24,7 @@ class LeadForm(FlaskForm):
     insurance_type = SelectField("Insurance type", choices=_choices(INSURANCE_TYPES))
     state = StringField("State", description="Two-letter US code, e.g. TX")
     city = StringField("City")
+    timezone = StringField("Time zone", description="IANA name, e.g. America/Chicago; empty: the state's")
     value_estimate = StringField("Value estimate ($)")
     tags = StringField("Tags", description="Comma-separated, e.g. vip, spanish")
     campaign_id = SelectField("Campaign", choices=[], validate_choice=False)

@@ -15,6 +15,7 @@ from ..validation import (
     RowId,
     StrictModel,
     Tags,
+    TimeZoneName,
     any_case_of,
     blank_to_none,
     choice,
@@ -96,7 +97,11 @@ class LeadFields(StrictModel):
     never_null = ("status", "priority", "email_opt_out")
     # The document states the rule (``leads.services.contact_errors`` enforces it): one class per field
     # for generated clients.
-    model_config = ConfigDict(json_schema_extra=requires_one_of("first_name", "last_name", "email", "phone", non_blank=True))
+    model_config = ConfigDict(
+        json_schema_extra=requires_one_of(
+            "first_name", "last_name", "email", "phone", non_blank=True, on_one_line=("first_name", "last_name")
+        )
+    )
 
     first_name: line(100) = None
     last_name: line(100) = None
@@ -108,6 +113,7 @@ class LeadFields(StrictModel):
     insurance_type: optional(choice(INSURANCE_TYPES)) = None
     state: State = None
     city: line(100) = None
+    timezone: optional(TimeZoneName) = None  # None: the state's zone, else the organization's (SPEC §17)
     value_estimate: Money = None
     tags: Tags = []
     campaign_id: RowId | None = None

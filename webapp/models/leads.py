@@ -58,6 +58,7 @@ class Lead(OrgScopedMixin, db.Model):
     insurance_type: Mapped[str | None] = mapped_column(String(20))
     state: Mapped[str | None] = mapped_column(String(2))
     city: Mapped[str | None] = mapped_column(String(100))
+    timezone: Mapped[str | None] = mapped_column(String(64))  # IANA name; None: the state's (``contactability.timezones``)
     value_estimate: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"), index=True)
     assigned_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)

@@ -28,6 +28,8 @@ class Organization(TimestampMixin, db.Model):
     webhook_secret: Mapped[str | None] = mapped_column(String(100), default=new_webhook_secret)
     # At most this many emails a second, all workers together (SPEC §16; ``email_templates.throttle``); None: no limit.
     send_rate_per_second: Mapped[int | None] = mapped_column(Integer)
+    # Quiet hours, frequency caps, consent, time zone (SPEC §17; ``contactability.policy``); None: the defaults.
+    contact_policy: Mapped[dict | None] = mapped_column(JSONType)
 
 
 class User(UserMixin, OrgScopedMixin, db.Model):
