@@ -168,7 +168,7 @@ def build_wiring() -> Wiring:
             automation_panels.campaign_automations_panel,
         ),
         dashboard_figures=(segment_panels.dashboard_figures, automation_panels.dashboard_figures),
-        dashboard_charts=(automation_panels.runs_chart, email_panels.emails_chart),
+        dashboard_charts=(automation_panels.runs_chart, email_panels.emails_chart, engagement_panels.engagement_chart),
         # What a change to leads sets off (leads.changes.after_lead_changes), inside its transaction:
         # 1. dynamic segments re-check the changed leads and add segment_entered / segment_exited events,
         #    and open runs whose goal the lead now meets end (goal_reached);

@@ -104,14 +104,14 @@ def test_bars_stack_and_the_axis_rounds_up():
     assert [nice_maximum(n) for n in (0, 3, 7, 11, 27, 180)] == [4, 4, 10, 20, 50, 200]
 
 
-def test_the_dashboard_draws_three_accessible_charts(client, org, admin):
+def test_the_dashboard_draws_four_accessible_charts(client, org, admin):
     lead_on(org, date.today(), "facebook")
     db.session.commit()
     login_browser(client, admin.email)
     html = client.get("/").get_data(as_text=True)
-    assert html.count('role="img"') == 3
-    for title in ("New leads per day", "Automation runs per day", "Emails per day"):
+    assert html.count('role="img"') == 4
+    for title in ("New leads per day", "Automation runs per day", "Emails per day", "Email engagement per day"):
         assert "<title id=" in html and f">{title}, last 30 days</title>" in html
     assert "1 in all; 1 facebook." in html  # the chart's description for screen readers
-    assert html.count("<summary>Numbers by day</summary>") == 3
+    assert html.count("<summary>Numbers by day</summary>") == 4
     assert "None in the last 30 days" in html  # no runs, no emails yet

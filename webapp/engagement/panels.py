@@ -23,6 +23,17 @@ def results_chart(stats: dict) -> Chart:
     return Chart("email-results", "Emails sent per day", "by what the reader did", DailyChart(days, series))
 
 
+def engagement_chart(organization_id: int, today: date, days: int) -> Chart:
+    """The dashboard's chart of the organization's emails sent per day, by what their readers did."""
+    stats = email_stats(OutboxMessage.organization_id == organization_id, today=today)
+    chart = results_chart(stats)
+    return Chart("engagement", "Email engagement per day", "sent, by what the reader did", _last(chart.data, days))
+
+
+def _last(data: DailyChart, days: int) -> DailyChart:
+    return DailyChart(data.days[-days:], [DailySeries(series.name, series.values[-days:]) for series in data.series])
+
+
 def results_card(*criteria, empty: str) -> str:
     stats = email_stats(*criteria, today=utcnow().date())
     return render_template("engagement/_results.html", stats=stats, chart=results_chart(stats), days=DAYS, empty=empty)
