@@ -87,7 +87,7 @@ def test_build_a_journey_dry_run_it_and_see_a_runs_path(app, page, acme):
     form.locator("#rules-2000-value").fill("1000")
     form.get_by_role("button", name="Add step").click()
     expect(node(page, "1")).to_have_attribute("data-action-type", "branch")
-    expect(node(page, "1")).to_contain_text("If value_estimate greater than 1000")
+    expect(node(page, "1")).to_contain_text("If Value estimate is greater than 1000")
     expect(node(page, "1").locator(".branch-name")).to_have_text(["Step 1, branch Yes: the rules hold", "Step 1, branch No"])
 
     # 2. into "yes", with the keyboard alone: Insert here → step type → its field → Add step

@@ -2,6 +2,7 @@
 
 from ..extensions import db
 from ..models import Automation, Lead, User
+from ..segments.builder import describe_rule
 from ..tasks.services import render_for_lead
 from ..validation import ValidationFailed
 from .conditions import lead_matches
@@ -85,10 +86,10 @@ def describe_output(action_type: str, output: dict | None) -> str:
 
 
 def describe_rules(rule_set: dict) -> str:
-    """``value_estimate greater than 1000 and state equals TX``: a branch's or wait's rules in words."""
+    """``Value estimate is greater than 1000 and State is TX``: a branch's or wait's rules in words, as
+    the segment builder says them (activity rules too: ``Activity: email opened at least once …``)."""
     joiner = " and " if rule_set.get("match_all_rules", True) else " or "
-    rules = rule_set.get("rules") or []
-    return joiner.join(f"{r.get('field')} {str(r.get('operator', '')).replace('_', ' ')} {r.get('value', '')}".strip() for r in rules)
+    return joiner.join(describe_rule(rule) for rule in rule_set.get("rules") or [] if isinstance(rule, dict))
 
 
 def _user_name(user_id) -> str:
