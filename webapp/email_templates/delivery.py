@@ -400,12 +400,6 @@ def _claim_one(message: OutboxMessage, lead: Lead | None, pace: throttle.Pace, s
             message.status_reason = OPTED_OUT if lead is not None else "the lead was deleted"
             log.info("email %s suppressed at send time: %s", message.id, message.status_reason)
             return "suppressed"
-    sender = config.get("MAIL_DEFAULT_SENDER") or "Leadflow <no-reply@localhost>"
-    try:
-        mime = build_mime(message, sender)
-    except (ValueError, TypeError) as exc:  # data no header can carry: no retry can fix it
-        message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
-        return "failed"
     slot = message.next_attempt_at.timestamp() if holds_slot else time.time()
     if pace.rate and not holds_slot:
         slot = throttle.reserve(message.organization_id, pace.rate)
@@ -413,6 +407,13 @@ def _claim_one(message: OutboxMessage, lead: Lead | None, pace: throttle.Pace, s
             message.status_reason, message.next_attempt_at = THROTTLED, datetime.fromtimestamp(slot, timezone.utc)
             enqueue_ids(send_outbox_messages, "outbox", message.id, queue=SEND_QUEUE, at=message.next_attempt_at.replace(microsecond=0))
             return "throttled"
+    # built only for a message sent now: a throttled one is built when its slot comes
+    sender = config.get("MAIL_DEFAULT_SENDER") or "Leadflow <no-reply@localhost>"
+    try:
+        mime = build_mime(message, sender)
+    except (ValueError, TypeError) as exc:  # data no header can carry: no retry can fix it
+        message.status, message.last_error = "failed", f"the message cannot be built: {exc}"[:2000]
+        return "failed"
     message.status, message.status_reason = "sending", None
     message.attempts += 1
     message.next_attempt_at = None
