@@ -11,6 +11,7 @@ Features depend on each other one way only (a feature may import those before it
       └─ scheduled_tasks                       (durable delayed and recurring work)
            └─ engagement                       (opens, clicks, delivery events, suppressed addresses)
                 └─ contactability              (time zones, the contact policy, the contact check)
+                └─ suppressions                (the suppression list, its CSV imports)
                 └─ email_templates             (templates, outbox, delivery, unsubscribe)
                      └─ tasks                  (agents' tasks, titles rendered like email variables)
                           └─ segments          (rules, membership, the rule builder)
@@ -87,11 +88,13 @@ def build_wiring() -> Wiring:
     from .automations import task_types as automation_tasks
     from .automations.demo import seed_demo_automations
     from .automations.engine import check_goals, requeue_stalled_runs, resume_waiting_runs
+    from .automations.not_contacted import start_not_contacted_runs
     from .automations.triggers import match_events
     from .automations.views import bp as automations_bp
     from .campaigns.views import bp as campaigns_bp
     from .contactability import panels as contactability_panels
     from .contactability.admin_views import bp as contact_policy_bp
+    from .contactability.consent_views import bp as lead_consents_bp
     from .dashboard.views import bp as dashboard_bp
     from .email_templates import panels as email_panels
     from .email_templates.delivery import requeue_stalled_messages
@@ -113,6 +116,8 @@ def build_wiring() -> Wiring:
     from .segments.membership import recheck_leads
     from .segments.services import requeue_stalled_refreshes
     from .segments.views import bp as segments_bp
+    from .suppressions.importer import requeue_stalled_suppression_imports
+    from .suppressions.views import bp as suppressions_bp
     from .tasks.demo import seed_demo_tasks
     from .tasks.views import bp as tasks_bp
     from .tasks.views import lead_tasks_panel, nav_badge
@@ -133,6 +138,8 @@ def build_wiring() -> Wiring:
             tracking_bp,
             email_delivery_bp,
             contact_policy_bp,
+            lead_consents_bp,
+            suppressions_bp,
             tasks_bp,
             segments_bp,
             automations_bp,
@@ -154,9 +161,11 @@ def build_wiring() -> Wiring:
             NavItem("admin.audit_log", "Audit log"),
             NavItem("email_delivery.settings", "Email delivery"),
             NavItem("contact_policy.settings", "Contact policy"),
+            NavItem("suppressions.index", "Suppression list"),
         ),
         lead_panels=(
             contactability_panels.lead_contactability_panel,
+            contactability_panels.lead_consents_panel,
             lead_tasks_panel,
             email_panels.lead_emails_panel,
             segment_panels.lead_segments_panel,
@@ -210,9 +219,12 @@ def build_wiring() -> Wiring:
         # Each finds work whose job was lost (dead worker, restarted Redis) and queues it again.
         sweepers=(
             Periodic("stalled CSV imports", requeue_stalled_imports),
+            Periodic("stalled suppression imports", requeue_stalled_suppression_imports),
             Periodic("stalled emails", requeue_stalled_messages),
             Periodic("stalled segment refreshes", requeue_stalled_refreshes),
             Periodic("stalled automation runs", requeue_stalled_runs),
+            # Not a sweeper of lost work, but periodic all the same: the lead_not_contacted trigger.
+            Periodic("leads not contacted in time", start_not_contacted_runs),
         ),
         demo_seeders=(seed_demo_templates, seed_demo_segments, seed_demo_automations, seed_demo_tasks),
         landing_pages={"agent": "tasks.index"},

@@ -36,16 +36,18 @@ class StrictModel(BaseModel):
 
     ``required_on_create``: fields a new object needs (blank or null is "is required"). An update
     changes only the fields it is given, and may not set these or ``never_null`` fields to null ("may
-    not be empty"). ``presence_errors`` checks both; the API document states both (``api.docs``).
+    not be empty"). ``create_only``: fields an update may not give (what is recorded with a new object
+    alone). ``presence_errors`` checks them all; the API document states them (``api.docs``).
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     required_on_create: ClassVar[tuple[str, ...]] = ()
     never_null: ClassVar[tuple[str, ...]] = ()
+    create_only: ClassVar[tuple[str, ...]] = ()
 
 
 def presence_errors(model: type[StrictModel], values: dict, *, partial: bool, prefix: str = "") -> list[dict]:
-    """The ``required_on_create`` and ``never_null`` rules of ``model`` for these values."""
+    """The ``required_on_create``, ``never_null`` and ``create_only`` rules of ``model`` for these values."""
     errors = []
     if not partial:
         for name in model.required_on_create:
@@ -55,6 +57,9 @@ def presence_errors(model: type[StrictModel], values: dict, *, partial: bool, pr
     for name in (*model.required_on_create, *model.never_null):
         if name in values and values[name] is None:
             errors.append({"field": field_path((name,), prefix), "message": "may not be empty"})
+    for name in model.create_only:
+        if name in values:
+            errors.append({"field": field_path((name,), prefix), "message": "may be given only when creating"})
     return errors
 
 

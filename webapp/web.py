@@ -12,6 +12,7 @@ from .extensions import db
 from .features import wiring
 from .jobs.loops import start_task_loop
 from .leads.views import MAX_IMPORT_BYTES
+from .suppressions.importer import MAX_IMPORT_BYTES as MAX_SUPPRESSION_IMPORT_BYTES
 
 _embedded_scheduler_started = False
 # Scripts only from our own files (no inline handlers, no eval: HTMX runs with allowEval off); inline
@@ -22,7 +23,11 @@ CONTENT_SECURITY_POLICY = (
     "form-action 'self'; frame-ancestors 'self'"
 )
 # Endpoints whose body may exceed MAX_CONTENT_LENGTH, and their own limit.
-LARGE_BODY_ENDPOINTS = {"leads.import_csv": MAX_IMPORT_BYTES + 1024 * 1024}  # the CSV and the form around it
+LARGE_BODY_ENDPOINTS = {
+    "leads.import_csv": MAX_IMPORT_BYTES + 1024 * 1024,  # the CSV and the form around it
+    "api.import_suppressions": MAX_SUPPRESSION_IMPORT_BYTES + 1024 * 1024,
+    "suppressions.import_file": MAX_SUPPRESSION_IMPORT_BYTES + 1024 * 1024,
+}
 
 
 def install_web_hooks(app: Flask) -> None:

@@ -111,11 +111,13 @@ def world(app_ctx, client):
 def refer_to_existing(value, existing: dict, key: str | None = None):
     """A generated body made coherent in what a document cannot say: its references name objects of
     this organization (the server answers 422 "no such user" for the others), as schemathesis' guide
-    advises, and a campaign does not end before it starts."""
+    advises, a campaign does not end before it starts, and a consent was not captured in the future."""
     if isinstance(value, dict):
         value = {name: refer_to_existing(item, existing, name) for name, item in value.items()}
         if isinstance(value.get("starts_at"), str) and isinstance(value.get("ends_at"), str):
             value["ends_at"] = value["starts_at"]
+        if isinstance(value.get("captured_at"), str):  # a consent's moment is not in the future (said in words)
+            value["captured_at"] = "2026-01-01T00:00:00Z"
         return value
     if isinstance(value, list):
         return [refer_to_existing(item, existing, key) for item in value]
@@ -144,17 +146,22 @@ def coherent_journey(value):
     return value
 
 
+VALID_SUPPRESSED = {"phone": "(512) 555-0100", "domain": "example.com"}
+
+
 def make_coherent(case, existing: dict) -> None:
     """A valid generated case, with references to existing objects (see ``refer_to_existing``) and
     coherent journeys (``coherent_journey``); an update of an automation's trigger or of a task's type sends
     the type and its configuration or payload together (they must fit the type, the stored one when
     none is sent, which a document cannot know)."""
-    if isinstance(case.body, (dict, list)):
+    if isinstance(case.body, (dict, list)) and case.media_type == "application/json":  # a multipart body carries its file as is
         case.body = coherent_journey(refer_to_existing(case.body, existing))
     for kind, settings_of_kind in (("trigger_type", "trigger_configuration"), ("task_type", "payload")):
         if case.method == "PUT" and isinstance(case.body, dict) and (kind in case.body) != (settings_of_kind in case.body):
             case.body.pop(kind, None)
             case.body.pop(settings_of_kind, None)
+    if isinstance(case.body, dict) and case.body.get("kind") in VALID_SUPPRESSED and "value" in case.body:
+        case.body["value"] = VALID_SUPPRESSED[case.body["kind"]]  # a numbering plan and DNS rules: no pattern states them
     if case.query and "lead_ids" in case.query:
         case.query["lead_ids"] = ",".join(str(i) for i in existing["lead_ids"])
 

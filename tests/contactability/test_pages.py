@@ -62,7 +62,7 @@ def test_agents_may_read_the_page_but_not_change_the_policy(client, org):
 
 def test_the_lead_page_shows_the_zone_the_local_time_and_each_channels_verdict(client, org):
     signed_in(client, org)
-    lead = make_lead(org, state="AZ", email_opt_out=True)
+    lead = make_lead(org, state="AZ", email_opt_out=True, phone="+16025550142")
     text = client.get(f"/leads/{lead.id}").get_data(as_text=True)
     assert 'id="lead-contactability"' in text
     assert "America/Phoenix" in text and "from the state" in text and 'id="lead-local-time"' in text

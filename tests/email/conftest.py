@@ -6,6 +6,8 @@ from email import message_from_bytes, policy
 import pytest
 from aiosmtpd.controller import Controller
 
+from webapp.email_templates.smtp import close_worker_connections
+
 
 class RecordingHandler:
     """Accepts every message and keeps it; ``refuse`` makes RCPT answer with a code of our choosing."""
@@ -34,6 +36,13 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def fresh_smtp_connection():
+    """Each test opens SMTP connections of its own: the one a worker keeps is closed after the test."""
+    yield
+    close_worker_connections()
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """send_email steps of automations end to end: API → trigger → RQ worker → outbox → local SMTP server.
-A retried step never sends a second email; a suppressed email is a skipped step with its reason."""
+A retried step never sends a second email; an email the contactability check blocks is a skipped step with its reasons."""
 
 from sqlalchemy import select
 
@@ -33,7 +33,8 @@ def test_a_welcome_automation_emails_each_new_lead_once(smtp, run_jobs, api, cli
     assert sent_step.output["status"] == "queued" and sent_step.output["to"] == "lee@example.com"
     assert sent_step.output["idempotency_key"] == f"run-step:{sent_step.id}"
     assert skipped_step.status == "skipped"
-    assert skipped_step.output["reason"] == "the lead opted out of marketing email"
+    assert "opted out" in skipped_step.output["reason"]  # the contactability check's (SPEC §17)
+    assert [reason["code"] for reason in skipped_step.output["reasons"]] == ["opted_out"]
     [mail] = smtp.messages
     assert mail["To"] == "Lee <lee@example.com>" and mail["Subject"] == "Welcome to Our Insurance Services"
     assert "Welcome Lee!" in mail.get_body(("html",)).get_content()

@@ -83,6 +83,7 @@ def test_a_marketing_email_arrives_with_headers_parts_and_the_leads_variables(sm
     unsubscribe = re.search(r'href="([^"]+/u/[^"]+)"', html).group(1)
     assert mail["List-Unsubscribe"] == f"<{unsubscribe}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert f"\r\nList-Unsubscribe: <{unsubscribe}>\r\n".encode() in envelope.content  # one line a mail client reads as a URL
     assert unsubscribe.startswith("https://leadflow.example.com/u/")
 
     [message] = outbox()

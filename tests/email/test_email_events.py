@@ -18,7 +18,7 @@ from tests.email.helpers import lead_events, make_template, reloaded, send_now
 from tests.factories import make_lead, make_org, make_user
 from webapp.email_templates.delivery import queue_email
 from webapp.extensions import db
-from webapp.models import AuditLog, EmailTemplate, LeadEvent, Organization, OutboxMessage, SuppressedAddress, utcnow
+from webapp.models import AuditLog, EmailTemplate, LeadEvent, Organization, OutboxMessage, Suppression, utcnow
 
 URL = "/api/v1/email-events"
 
@@ -49,7 +49,7 @@ def sent_email(org, run_jobs, *, email: str = "maria@example.com", key: str = "r
 def snapshot(message: OutboxMessage) -> tuple:
     row = reloaded(message)
     events = db.session.scalars(select(LeadEvent.event_type).where(LeadEvent.event_type != "email_sent")).all()
-    return row.status, row.status_reason, row.delivered_at, events, db.session.scalars(select(SuppressedAddress.email)).all()
+    return row.status, row.status_reason, row.delivered_at, events, db.session.scalars(select(Suppression.value)).all()
 
 
 @pytest.fixture
@@ -121,8 +121,8 @@ def test_a_hard_bounce_suppresses_the_address_and_the_next_automation_step_says_
     assert row.status == "bounced" and row.status_reason == "hard bounce: 550 5.1.1 no such user"
     [event] = lead_events("email_bounced")
     assert event.data["bounce_type"] == "hard" and event.data["detail"] == "550 5.1.1 no such user"
-    [suppressed] = db.session.scalars(select(SuppressedAddress)).all()
-    assert (suppressed.organization_id, suppressed.email, suppressed.reason) == (org.id, lead_email, "bounced")
+    [suppressed] = db.session.scalars(select(Suppression)).all()
+    assert (suppressed.organization_id, suppressed.kind, suppressed.value, suppressed.reason) == (org.id, "email", lead_email, "bounced")
     assert suppressed.message_id == message.id
 
     template = make_template(org, name="Follow-up", template_type="transactional", body_text="Your documents, {{ first_name }}.")
@@ -130,11 +130,10 @@ def test_a_hard_bounce_suppresses_the_address_and_the_next_automation_step_says_
     assert api.post(f"/api/v1/automations/{automation['id']}/trigger", json={"lead_id": message.lead_id}).status_code == 202
     run_jobs()
 
-    [run] = runs_of(automation["id"])
-    reason = f"the address is suppressed: it hard-bounced (message {message.id})"
-    assert run.steps[0].status == "skipped" and run.steps[0].output["reason"] == reason
-    latest = db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
-    assert latest.status == "suppressed" and latest.status_reason == reason
+    [run] = runs_of(automation["id"])  # the contactability check blocks even a transactional email to a bounced address
+    assert run.steps[0].status == "skipped" and [r["code"] for r in run.steps[0].output["reasons"]] == ["hard_bounced"]
+    assert "hard-bounced" in run.steps[0].output["reason"]
+    assert db.session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc())).id == message.id  # no email queued
     assert len(smtp.envelopes) == 1  # only the first email was ever sent
 
 
@@ -155,7 +154,7 @@ def test_a_complaint_suppresses_the_address(client, org, message):
     row = reloaded(message)
     assert row.status == "complained" and row.status_reason == "spam complaint: abuse report"
     assert [event.data["detail"] for event in lead_events("email_complained")] == ["abuse report"]
-    assert db.session.scalars(select(SuppressedAddress.reason)).all() == ["complained"]
+    assert db.session.scalars(select(Suppression.reason)).all() == ["complained"]
 
 
 def test_a_soft_bounce_marks_the_message_without_suppressing_the_address(client, org, message):
@@ -163,7 +162,7 @@ def test_a_soft_bounce_marks_the_message_without_suppressing_the_address(client,
 
     assert reloaded(message).status == "bounced" and reloaded(message).status_reason == "soft bounce"
     assert lead_events("email_bounced")[0].data["bounce_type"] == "soft"
-    assert db.session.scalars(select(SuppressedAddress)).all() == []
+    assert db.session.scalars(select(Suppression)).all() == []
 
 
 def test_a_late_delivery_report_keeps_an_opened_message_opened(client, org, message):
@@ -204,7 +203,7 @@ def test_another_organizations_message_is_unknown_and_never_changed(smtp, run_jo
 
     assert response.status_code == 200 and response.json == {"accepted": 1, "unknown": 1}
     assert reloaded(theirs).status == "sent" and reloaded(message).status == "delivered"
-    assert db.session.scalars(select(SuppressedAddress)).all() == []
+    assert db.session.scalars(select(Suppression)).all() == []
     assert lead_events("email_bounced") == []
     only_theirs = post_events(client, [{"message_id": theirs.id, "event": "complained"}], secret_of(org))
     assert only_theirs.status_code == 401  # as for an id that does not exist: nothing tells the two apart

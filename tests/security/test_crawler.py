@@ -60,6 +60,8 @@ from webapp.models import (
     OutboxMessage,
     ScheduledTask,
     Segment,
+    Suppression,
+    SuppressionImport,
     Task,
     User,
     utcnow,
@@ -90,6 +92,8 @@ ROW_ARGUMENTS = {
     "import_id": ImportJob,
     "user_id": User,
     "agent_task_id": Task,  # ``task_id`` of the agents' task routes (``row_argument``)
+    "suppression_id": Suppression,
+    "suppression_import_id": SuppressionImport,
 }
 # The agents' task routes (``/tasks/…``, ``/api/v1/tasks/…``), whose ``task_id`` names a task.
 AGENT_TASK_ROUTES = re.compile(r"^(/api/v1)?/tasks/")
@@ -214,6 +218,9 @@ def _add_what_the_demo_does_not(org: Organization, label: str, email: str, run_j
     )
     db.session.commit()
     lead_id = lead.id
+    db.session.add(Suppression(organization_id=org.id, kind="email", value=f"blocked{org.id}@example.com", reason="manual", source="api"))
+    db.session.add(SuppressionImport(organization_id=org.id, filename="dnc.csv", content=b"5125550100\n", status="completed", total=1))
+    db.session.commit()
 
     done = create_task(
         org.id,

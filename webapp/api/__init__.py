@@ -54,6 +54,7 @@ from . import (  # noqa: E402,F401  (routes register on bp)
     auth_views,
     automations,
     campaigns,
+    consents,
     contactability,
     email_events,
     email_stats,
@@ -61,6 +62,7 @@ from . import (  # noqa: E402,F401  (routes register on bp)
     leads,
     scheduled_tasks,
     segments,
+    suppressions,
     tasks,
     users,
 )

@@ -51,8 +51,13 @@ def documented(
     public: bool = False,
     headers: dict | None = None,
     example: dict | None = None,
+    responses: dict | None = None,
+    upload: dict | None = None,
 ):
-    """Attach the OpenAPI description of a view to it (``example``: a request body to show)."""
+    """Attach the OpenAPI description of a view to it (``example``: a request body to show; ``responses``:
+    answers besides ``status`` and the problems, ``{409: {"description", "response" (a model; none: a
+    problem), "headers": {name: OpenAPI header object}}}``; ``upload``: the fields of a ``multipart/form-data``
+    body, ``{name: schema}``, all required)."""
 
     def decorate(view):
         view.openapi = {
@@ -67,6 +72,8 @@ def documented(
             "public": public,
             "headers": headers or {},
             "example": example,
+            "responses": responses or {},
+            "upload": upload,
         }
         return view
 
@@ -169,7 +176,8 @@ def _update_schema(model, components: dict) -> dict:
     """The body of a PUT/PATCH: the same fields, none required and none with a default, since an
     update changes only the fields it is given (SPEC §12). A generated client that filled in the
     create defaults would silently change what the caller never sent (opt a lead back in to email).
-    Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs."""
+    Items of a list that the update replaces whole (``rules[]``, ``actions[]``) keep theirs. Fields given
+    only on create (``create_only``: a new lead's consents) are not in it."""
     _input_schema(model, components)
     # The alternatives of a new object (anyOf/oneOf) are not an update's: it may send any one field.
     schema = {key: value for key, value in components[model.__name__ + "In"].items() if key not in ("required", "anyOf", "oneOf")}
@@ -177,6 +185,7 @@ def _update_schema(model, components: dict) -> dict:
     schema["properties"] = {
         name: _not_null(prop) if name in never_null else {k: v for k, v in prop.items() if k != "default"}
         for name, prop in schema["properties"].items()
+        if name not in getattr(model, "create_only", ())
     }
     schema["title"] = f"{schema.get('title', model.__name__)} (update)"
     components[model.__name__ + "Update"] = schema
@@ -301,13 +310,16 @@ def _operation(rule, method: str, operation_id: str, spec: dict, components: dic
             operation["requestBody"]["content"]["application/json"]["examples"] = {
                 "seed": {"summary": "The seed's example", "value": spec["example"]}
             }
+    if spec["upload"]:
+        form = {"type": "object", "required": sorted(spec["upload"]), "properties": spec["upload"]}
+        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
     ok = {"description": "Success"}
     if spec["response"] is not None:
         ok["content"] = {"application/json": {"schema": _schema(spec["response"], components)}}
     operation["responses"][str(spec["status"])] = ok
     common = set(COMMON_ERRORS) - ({401, 403} if spec["public"] else set())
     errors = set(spec["errors"]) | common  # a public view may still declare a 401 of its own (wrong password)
-    if spec["body"] is None:
+    if spec["body"] is None and not spec["upload"]:
         errors -= {400}
     else:
         errors |= {413}  # a body over the size limit (MAX_CONTENT_LENGTH) is refused before it is read
@@ -316,5 +328,14 @@ def _operation(rule, method: str, operation_id: str, spec: dict, components: dic
             "description": "Problem",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
+    for code, other in sorted(spec["responses"].items()):
+        answer = {"description": other["description"]}
+        if other.get("response") is not None:
+            answer["content"] = {"application/json": {"schema": _schema(other["response"], components)}}
+        elif code >= 400:
+            answer["content"] = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        if other.get("headers"):
+            answer["headers"] = other["headers"]
+        operation["responses"][str(code)] = answer
     operation["security"] = [] if spec["public"] else [{"bearerAuth": []}]
     return operation

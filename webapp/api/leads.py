@@ -3,15 +3,14 @@
 from datetime import datetime
 
 from flask import g, jsonify, request, url_for
-from pydantic import BaseModel, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select
 
 from ..audit import audit
 from ..extensions import db
+from ..leads.duplicates import DUPLICATE_HEADER, DuplicatesRejected, receive_lead, receive_leads
 from ..leads.schemas import BulkLeads, LeadFields
 from ..leads.services import (
-    create_lead,
-    create_leads,
     delete_lead,
     lead_list_query,
     update_lead,
@@ -27,6 +26,7 @@ from . import bp
 from .auth import READ, WORK, api_auth
 from .common import IDEMPOTENCY_HEADER, PAGE_QUERY, Out, created, dump, json_body, no_content, page_envelope, paginate, replay_idempotent
 from .docs import documented
+from .errors import ApiError
 
 
 class LeadOut(Out):
@@ -66,9 +66,48 @@ class LeadEventOut(Out):
     created_at: datetime
 
 
+class BulkDuplicate(BaseModel):
+    index: int
+    duplicate_of: int
+
+
 class BulkCreated(BaseModel):
     created: int
     ids: list[int]
+    duplicates: list[BulkDuplicate] | None = Field(
+        None, description="The rows merged into a lead (an existing one, or one an earlier row created); only when there are some"
+    )
+
+
+# Duplicates on arrival (SPEC §17), when the organization's contact policy looks for them.
+DUPLICATE_OF = {DUPLICATE_HEADER: {"description": "The id of the existing lead", "schema": {"type": "integer", "minimum": 1}}}
+DUPLICATE_ANSWERS = {
+    200: {"description": "A duplicate, merged: the existing lead, updated", "response": LeadOut, "headers": DUPLICATE_OF},
+    409: {
+        "description": "A duplicate, rejected (the problem names the existing lead), or an Idempotency-Key conflict",
+        "headers": DUPLICATE_OF,
+    },
+}
+BULK_DUPLICATE_ANSWERS = {
+    200: {"description": "Every row a duplicate, merged: nothing created", "response": BulkCreated},
+    409: {"description": "Duplicates, rejected: one error per row naming the lead it duplicates; nothing created"},
+}
+
+
+def duplicates_problem(exc: DuplicatesRejected, bulk: bool = False) -> ApiError:
+    """409 naming, for each refused row, the lead (or the earlier row) it duplicates."""
+    errors = [
+        {
+            "field": f"leads[{index}].{duplicate.matched_on[0]}" if bulk else duplicate.matched_on[0],
+            "message": duplicate.describe(lambda row: f"leads[{row}]"),
+        }
+        for index, duplicate in sorted(exc.duplicates.items())
+    ]
+    first = exc.duplicates[min(exc.duplicates)]
+    if bulk:
+        return ApiError(409, f"{len(errors)} of the leads are duplicates; nothing was created", errors=errors)
+    detail = f"The lead is a duplicate of lead {first.lead_id} (same {' and '.join(first.matched_on)})"
+    return ApiError(409, detail, errors=errors, headers={DUPLICATE_HEADER: str(first.lead_id)})
 
 
 LIST_QUERY = {
@@ -94,18 +133,37 @@ def list_leads():
 
 @bp.post("/leads")
 @api_auth(*WORK)
-@documented("Create a lead", body=LeadFields, response=LeadOut, status=201, errors=(409,), tag="leads", headers=IDEMPOTENCY_HEADER)
+@documented(
+    "Create a lead",
+    body=LeadFields,
+    response=LeadOut,
+    status=201,
+    errors=(409,),
+    tag="leads",
+    headers=IDEMPOTENCY_HEADER,
+    responses=DUPLICATE_ANSWERS,
+)
 def create_lead_view():
     def handle(commit=True):
         values = validate_lead(json_body(), g.organization_id)
-        lead = create_lead(g.organization_id, values, g.user.id)
-        audit("create", lead, {"fields": sorted(values)})
-        response = created(dump(LeadOut, lead), url_for("api.get_lead", lead_id=lead.id))  # before commit expires it
+        try:
+            lead, duplicate_of = receive_lead(g.organization_id, values, g.user.id)
+        except DuplicatesRejected as exc:
+            raise duplicates_problem(exc) from None
+        if duplicate_of is None:
+            audit("create", lead, {"fields": sorted(values)})
+            response = created(dump(LeadOut, lead), url_for("api.get_lead", lead_id=lead.id))  # before commit expires it
+        else:
+            audit("update", lead, {"lead_duplicate_received": {"source": values.get("source")}})
+            response = jsonify(dump(LeadOut, lead))
         if commit:
             db.session.commit()
         return response
 
-    return replay_idempotent(handle)
+    response = replay_idempotent(handle)
+    if response.status_code == 200:  # a duplicate merged into the lead answered, first or replayed
+        response.headers[DUPLICATE_HEADER] = str(response.get_json()["id"])
+    return response
 
 
 @bp.post("/leads/bulk")
@@ -118,16 +176,24 @@ def create_lead_view():
     errors=(409,),
     tag="leads",
     headers=IDEMPOTENCY_HEADER,
+    responses=BULK_DUPLICATE_ANSWERS,
 )
 def bulk_create_leads():
     def handle(commit=True):
         rows = validate_leads(json_body(), g.organization_id)
-        ids = create_leads(g.organization_id, rows, g.user.id)
-        audit("create", changes={"bulk_leads": len(ids)})
+        try:
+            received = receive_leads(g.organization_id, rows, g.user.id)
+        except DuplicatesRejected as exc:
+            raise duplicates_problem(exc, bulk=True) from None
+        ids = received.ids
+        audit("create", changes={"bulk_leads": len(ids), **({"duplicates_merged": len(received.merged)} if received.merged else {})})
         if commit:
             db.session.commit()
-        response = jsonify({"created": len(ids), "ids": ids})
-        response.status_code = 201
+        body = {"created": len(ids), "ids": ids}
+        if received.merged:
+            body["duplicates"] = [{"index": index, "duplicate_of": lead_id} for index, lead_id in sorted(received.merged.items())]
+        response = jsonify(body)
+        response.status_code = 200 if received.merged and not ids else 201
         return response
 
     return replay_idempotent(handle)

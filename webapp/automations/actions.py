@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from pydantic import ValidationError
 from sqlalchemy import func, select
 
-from ..batching import in_batch, with_new_id
+from ..batching import in_batch, memo, with_new_id
 from ..extensions import db
 from ..leads.services import update_lead
 from ..models import AutomationRun, AutomationRunStep, Lead, Notification, Task, User, utcnow
@@ -24,6 +24,7 @@ from ..segments.services import RuleFields
 from ..tasks.services import create_task, due_at_of
 from ..tenancy import ids_in_org
 from ..validation import ValidationFailed, errors_from_pydantic, iso_date, normalise_tag
+from . import contact_gate
 from .journey import MAX_DEPTH
 
 MAX_VARIANTS = 5
@@ -58,11 +59,16 @@ class StepContext:
 
 
 def send_email_action(config: dict, ctx: StepContext) -> dict:
+    """Queue the template's email, unless the contactability check blocks it (``contact_gate``: the
+    output says why, and whether the step is deferred or skipped)."""
     from ..email_templates.delivery import queue_email
 
     to = config.get("to", "lead")
     if to == "assignee" and ctx.lead.assigned_to_id is None:
         return {"skipped": True, "reason": "the lead has no assignee"}
+    template = _email_template(int(config["template_id"]), ctx.organization_id)
+    if template is not None and (blocked := contact_gate.check_email_step(config, ctx.lead, template.template_type)):
+        return blocked
     return queue_email(
         organization_id=ctx.organization_id,
         template_id=int(config["template_id"]),
@@ -73,6 +79,18 @@ def send_email_action(config: dict, ctx: StepContext) -> dict:
         personalize=config.get("personalize", True),
         automation_run_id=ctx.run.id,
     )
+
+
+def _email_template(template_id: int, organization_id: int):
+    """The step's template, read once per batch (the same memo as ``queue_email``'s)."""
+    from ..models import EmailTemplate
+
+    def load():  # the query is built only when the batch has not read the template yet
+        return db.session.scalar(
+            select(EmailTemplate).where(EmailTemplate.id == template_id, EmailTemplate.organization_id == organization_id)
+        )
+
+    return memo(("email_template", template_id, organization_id), load)
 
 
 def send_notification_action(config: dict, ctx: StepContext) -> dict:
@@ -152,9 +170,12 @@ def remove_tag_action(config: dict, ctx: StepContext) -> dict:
 
 
 def create_task_action(config: dict, ctx: StepContext) -> dict:
+    """Create the agent's task; a call obeys the contactability check on the phone channel (``contact_gate``)."""
     existing = None if in_batch() else db.session.scalar(select(Task).where(Task.idempotency_key == ctx.key))
     if existing is not None:
         return {"task_id": existing.id, "duplicate": True}
+    if blocked := contact_gate.check_task_step(config, ctx.lead):
+        return blocked
     if config.get("due_date"):
         due = date.fromisoformat(str(config["due_date"]))
     else:
@@ -191,6 +212,7 @@ def check_send_email(config: dict, organization_id: int) -> dict:
         errors["personalize"] = "must be true or false"
     if config.get("subject") is not None and not isinstance(config["subject"], str):
         errors["subject"] = "must be text"
+    errors.update(contact_gate.check_when_blocked(config))
     return errors
 
 
@@ -258,6 +280,7 @@ def check_create_task(config: dict, organization_id: int) -> dict:
             errors["due_in_days"] = "must be a whole number of days between 0 and 3650"
     if config.get("assignee_id") not in (None, ""):
         errors.update(_check_user(config["assignee_id"], organization_id, "assignee_id"))
+    errors.update(contact_gate.check_when_blocked(config))
     return errors
 
 
@@ -340,14 +363,18 @@ def _check_user(value, organization_id: int, key: str) -> dict:
 
 ACTIONS = {
     # action_type: (executor, configuration check, allowed keys)
-    "send_email": (send_email_action, check_send_email, {"template_id", "subject", "personalize", "to"}),
+    "send_email": (send_email_action, check_send_email, {"template_id", "subject", "personalize", "to", "when_blocked"}),
     "send_notification": (send_notification_action, check_send_notification, {"message", "user_id"}),
     "update_lead_status": (update_lead_status_action, check_choice("status", STATUSES), {"status"}),
     "update_lead_priority": (update_lead_priority_action, check_choice("priority", PRIORITIES), {"priority"}),
     "assign_lead": (assign_lead_action, check_assign_lead, {"user_id", "strategy", "role"}),
     "add_tag": (add_tag_action, check_tag, {"tag"}),
     "remove_tag": (remove_tag_action, check_tag, {"tag"}),
-    "create_task": (create_task_action, check_create_task, {"task_type", "title", "due_date", "due_in_days", "assignee_id"}),
+    "create_task": (
+        create_task_action,
+        check_create_task,
+        {"task_type", "title", "due_date", "due_in_days", "assignee_id", "when_blocked"},
+    ),
     # flow actions have no executor: the engine decides their branch (``journey.decide``)
     "branch": (None, check_branch, {"match_all_rules", "rules"}),
     "split": (None, check_split, {"weights"}),
@@ -359,6 +386,12 @@ ACTIONS = {
 _ID = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
 _TEXT = {"type": "string", "pattern": r"\S"}
 _TAG = {"type": "string", "maxLength": MAX_TAG_LENGTH, "pattern": r"\S"}
+_WHEN_BLOCKED = {
+    "type": "string",
+    "enum": list(contact_gate.WHEN_BLOCKED),
+    "description": "When the contactability check blocks the step (an email to the lead, a call task): defer it until contact "
+    "is allowed, or skip it. Left out: the contact policy's when_blocked. A block that does not pass with time is a skip.",
+}
 _TEMPLATE_TEXT = {**_TEXT, "description": "Rendered for the lead like an email's variables, e.g. Call {{ first_name }}"}
 
 
@@ -405,6 +438,7 @@ CONFIGURATION_SCHEMAS = {
             "subject": {"anyOf": [{"type": "string"}, {"type": "null"}]},
             "personalize": {"type": "boolean"},
             "to": {"type": "string", "enum": ["lead", "assignee"]},
+            "when_blocked": _WHEN_BLOCKED,
         },
         ("template_id",),
     ),
@@ -430,6 +464,7 @@ CONFIGURATION_SCHEMAS = {
             "due_date": {"type": "string", "format": "date", "pattern": f"^{iso_date()}$"},
             "due_in_days": {"type": "integer", "minimum": 0, "maximum": 3650},
             "assignee_id": _ID,
+            "when_blocked": _WHEN_BLOCKED,
         },
         ("title",),
     ),

@@ -1,5 +1,7 @@
 """What an automation would do for one lead, step by step, without doing it."""
 
+from datetime import datetime
+
 from ..extensions import db
 from ..models import Automation, Lead, User
 from ..segments.builder import describe_rule
@@ -66,8 +68,13 @@ def describe_output(action_type: str, output: dict | None) -> str:
     """A one-line summary of what a step did, for the run history (the whole output is its tooltip)."""
     if not output:
         return ""
+    if output.get("deferred"):  # the contactability check blocked it until then (SPEC §17)
+        return f"deferred until {_moment(output.get('next_allowed_at'))}: {output.get('reason', '')}"
     if output.get("skipped"):
         return f"skipped: {output.get('reason', '')}"
+    if output.get("deferred_before"):
+        times = output["deferred_before"].get("deferrals") or 1
+        return f"{describe_output(action_type, {k: v for k, v in output.items() if k != 'deferred_before'})} (deferred {times}× before)"
     if action_type == "send_email":
         subject = f" · “{output['subject']}”" if output.get("subject") else ""
         again = " (already queued)" if output.get("duplicate") else ""
@@ -83,6 +90,14 @@ def describe_output(action_type: str, output: dict | None) -> str:
     if action_type == "send_notification":
         return f"notified {_user_name(output.get('user_id'))}"
     return ", ".join(f"{key}: {value}" for key, value in output.items())
+
+
+def _moment(iso: str | None) -> str:
+    """A stored ISO moment as the run history says it: ``2026-12-08 14:00 UTC``."""
+    try:
+        return f"{datetime.fromisoformat(iso):%Y-%m-%d %H:%M} UTC"
+    except (TypeError, ValueError):
+        return "later"
 
 
 def describe_rules(rule_set: dict) -> str:

@@ -11,7 +11,7 @@ import contextlib
 import contextvars
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -27,7 +27,7 @@ from ..jobs.loops import job_id_for, not_waiting
 from ..leads.changes import changes_collected
 from ..models import Automation, AutomationRun, AutomationRunStep, AutomationVersion, Lead, ScheduledTask, utcnow
 from ..models.automations import OPEN_RUN_STATUSES
-from . import journey
+from . import contact_gate, journey
 from .actions import ActionError, StepContext, execute_action
 from .conditions import lead_matches
 from .versions import definition_for, definitions_for
@@ -37,6 +37,7 @@ RUNS_PER_JOB = 100
 GOAL_CHUNK = 5000  # leads per query of the goal and wait hooks
 MAX_FAILURES_PER_BATCH = 3  # runs taken out of a batch before the rest is executed one by one
 MAX_STEP_ATTEMPTS = 3
+ONCE_PER_LEAD_TRIGGERS = ("lead_not_contacted",)  # fires once for a lead, re-entry or not (SPEC §17)
 # {lead_id: (automation ids)} of the run being executed: its changes must not restart them.
 _chain: contextvars.ContextVar[dict | None] = contextvars.ContextVar("automation_chain", default=None)
 
@@ -69,6 +70,7 @@ def create_runs(
 
     Without re-entry an automation runs once per lead ever (a unique dedupe key); with re-entry,
     or for time_based occurrences and manual starts, again, but never while one is still open.
+    ``lead_not_contacted`` fires once per lead, re-entry or not.
     """
     chain = chain or {}
     leads = _leads_by_id(organization_id, {lead_id for _, lead_id, _ in wanted})
@@ -117,7 +119,7 @@ def _dedupe_key(automation: Automation, lead_id: int, event_id, occurrence, manu
         return f"{automation.id}:{lead_id}:manual:{uuid.uuid4().hex}"
     if occurrence:
         return f"{automation.id}:{lead_id}:at:{occurrence}"
-    if automation.allow_reentry:
+    if automation.allow_reentry and automation.trigger_type not in ONCE_PER_LEAD_TRIGGERS:
         return f"{automation.id}:{lead_id}:event:{event_id or uuid.uuid4().hex}"
     return f"{automation.id}:{lead_id}"
 
@@ -249,6 +251,7 @@ def _advance_batch(run_ids: list[int]) -> dict:
     # table, and the hooks of all their lead changes run once, on leaving changes_collected().
     with _executing(runs), changes_collected(), batch(), db.session.no_autoflush:
         suppression.read_ahead({(lead.organization_id, lead.email) for lead in leads.values()})
+        contact_gate.read_ahead(leads.values())  # the contactability facts: once for the batch, at its first check
         for run in runs:
             outcome[run.id] = _walk(run, steps[run.id], leads[run.lead_id], definitions[run.id])
     db.session.commit()
@@ -421,6 +424,9 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
     else:
         with _executing([run]):
             output = execute_action(step.action_type, step.configuration or {}, StepContext(run=run, step=step, lead=lead))
+        if output.get("deferred"):
+            return _defer(run, step, output, now)
+        output = _with_deferrals(step, output)
         status = "skipped" if output and output.get("skipped") else "completed"
     # written after the action, so that the step's row is updated once (a failed attempt is counted
     # by _record_failure, after the rollback of its effect)
@@ -429,6 +435,26 @@ def _execute_step(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> st
     if step.action_type == "exit" and status == "completed":
         run.status = "exited"
     return step.status
+
+
+def _defer(run: AutomationRun, step: AutomationRunStep, output: dict, now) -> str:
+    """The contactability check blocks the step until ``next_allowed_at`` (SPEC §17): the run waits, a
+    delayed_automation task resumes it then, and the step is checked again."""
+    earlier = (step.output or {}).get("deferrals", 0) if (step.output or {}).get("deferred") else 0
+    step.started_at = step.started_at or now
+    step.output = {**output, "deferrals": earlier + 1}
+    step.due_at = datetime.fromisoformat(output["next_allowed_at"])
+    _wait_until(run, step, step.due_at)
+    return "waiting"
+
+
+def _with_deferrals(step: AutomationRunStep, output: dict) -> dict:
+    """A step that was deferred keeps the record of its last deferral in its final output."""
+    before = step.output or {}
+    if not before.get("deferred"):
+        return output
+    keep = ("reasons", "next_allowed_at", "deferrals")
+    return {**output, "deferred_before": {key: before.get(key) for key in keep}}
 
 
 def _flow_output(run: AutomationRun, step: AutomationRunStep, lead: Lead) -> dict:

@@ -19,6 +19,7 @@ TRIGGER_LABELS = {
     "segment_exited": "A lead leaves a segment",
     "email_opened": "A lead opens an email",
     "email_clicked": "A lead clicks a link in an email",
+    "lead_not_contacted": "A new lead is not contacted in time",
     "time_based": "On a schedule, for a segment",
     "manual": "Only when started by hand",
 }
@@ -97,12 +98,22 @@ class StepForm(FlaskForm):
         return config
 
 
+# What a step that contacts the lead does when the contactability check blocks it (SPEC §17).
+WHEN_BLOCKED_CHOICES = [
+    ("", "As the contact policy says"),
+    ("defer", "Wait until contact is allowed"),
+    ("skip", "Skip this step"),
+]
+WHEN_BLOCKED_HELP = "Quiet hours, frequency caps, consent, suppression. A block that does not pass with time is always skipped."
+
+
 class SendEmailForm(StepForm):
     template_id = SelectField("Email template", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else v)
     subject = StringField("Subject (optional override)")
     to = SelectField("Send to", choices=[("lead", "The lead"), ("assignee", "The lead's assignee")])
     personalize = BooleanField("Personalize", default=True)
-    config_fields = ("template_id", "subject", "to", "personalize")
+    when_blocked = SelectField("When contact is not allowed", choices=WHEN_BLOCKED_CHOICES, default="", description=WHEN_BLOCKED_HELP)
+    config_fields = ("template_id", "subject", "to", "personalize", "when_blocked")
 
     def configuration(self) -> dict:
         config = super().configuration()
@@ -156,7 +167,13 @@ class CreateTaskForm(StepForm):
     title = StringField("Title", description="Rendered for the lead, e.g. Call {{ first_name }}")
     due_in_days = IntegerField("Due in (days)", default=1, validators=[Optional()])
     assignee_id = SelectField("Assignee", choices=[], validate_choice=False, coerce=lambda v: int(v) if str(v).isdigit() else None)
-    config_fields = ("task_type", "title", "due_in_days", "assignee_id")
+    when_blocked = SelectField(
+        "When a call is not allowed",
+        choices=WHEN_BLOCKED_CHOICES,
+        default="",
+        description="Only call tasks are checked. " + WHEN_BLOCKED_HELP,
+    )
+    config_fields = ("task_type", "title", "due_in_days", "assignee_id", "when_blocked")
 
 
 class RulesStepForm(StepForm):

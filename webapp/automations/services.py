@@ -108,6 +108,7 @@ class AutomationFields(StrictModel):
     actions: list[ActionFields] | None = None
 
 
+MAX_WITHIN_MINUTES = 10_080  # 7 days: lead_not_contacted's within_minutes
 TRIGGER_KEYS = {
     "lead_created": {},
     "lead_status_changed": {"from_status": STATUSES, "to_status": STATUSES},
@@ -118,6 +119,7 @@ TRIGGER_KEYS = {
     "segment_exited": {"segment_id": "segment!"},
     "email_opened": {"template_id": "template", "automation_id": "automation"},
     "email_clicked": {"template_id": "template", "automation_id": "automation"},
+    "lead_not_contacted": {"within_minutes": "minutes!"},  # speed to lead (SPEC §17), started by ``not_contacted``
     "time_based": {"schedule": "schedule!", "segment_id": "segment!"},
     "manual": {},
 }
@@ -177,6 +179,14 @@ def _trigger_value_schema(kind) -> dict:
         return {"anyOf": [{"type": "number"}, {"type": "string", "pattern": number_text}, *unset]}
     if kind == "schedule!":
         return {"type": "string", "pattern": RECURRENCE_PATTERN}
+    if kind == "minutes!":
+        return {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_WITHIN_MINUTES,
+            "description": "Minutes after its creation by which a lead must have been contacted (a completed call or email task, "
+            "a status change away from new, a sent email); the trigger fires once for each lead that was not.",
+        }
     identifier = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     return identifier if kind.endswith("!") else {"anyOf": [identifier, *unset]}
 
@@ -193,6 +203,10 @@ def _check_trigger_value(kind, value, organization_id: int) -> str | None:
             Decimal(str(value))  # as the trigger reads it (triggers._number): float() refuses some of str.strip()'s spaces
         except InvalidOperation:
             return "must be a number"
+        return None
+    if kind == "minutes":
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_WITHIN_MINUTES:
+            return f"must be a whole number of minutes from 1 to {MAX_WITHIN_MINUTES} (7 days)"
         return None
     if kind == "schedule":
         return validate_recurrence(str(value)) if isinstance(value, str) else "must be text like 'every 1 days'"

@@ -120,7 +120,7 @@ def _trigger_config_from_form(trigger_type: str) -> dict:
     for key in TRIGGER_KEYS.get(trigger_type, {}):
         value = request.form.get(f"cfg_{key}", "").strip()
         if value:
-            config[key] = int(value) if key.endswith("_id") and value.isdigit() else value
+            config[key] = int(value) if key.endswith(("_id", "_minutes")) and value.isdigit() else value
     return config
 
 

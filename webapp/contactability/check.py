@@ -12,24 +12,29 @@ from .timezones import lead_timezone
 class ContactFacts:
     """What the check needs to know about a lead besides its columns.
 
-    ``suppression``: the suppression list's reason for the lead's email address (``bounced``,
-    ``complained``), or None. ``contacts``: when the lead was contacted on the channel, within the
-    longest frequency-cap window (sent emails, completed calls).
+    ``suppression``: the suppression list's reason for the lead on the channel (``unsubscribed``,
+    ``bounced``, ``complained``, ``dnc``, ``litigator``, ``manual``: the strongest when several rows
+    cover it), or None; ``suppressed``: what it covers, for the message ("The domain example.com").
+    ``contacts``: when the lead was contacted on the channel, within the
+    longest frequency-cap window (sent emails, completed calls). ``consent``: the status of the lead's
+    latest consent row on the channel (``granted``, ``revoked``), or None when none is recorded.
     """
 
     suppression: str | None = None
+    suppressed: str | None = None
     contacts: tuple[datetime, ...] = field(default_factory=tuple)
+    consent: str | None = None
 
 
 def check_contactability(lead, channel: str, policy: ContactPolicy, now: datetime, facts: ContactFacts) -> dict:
     """``{"channel", "allowed", "next_allowed_at", "reasons": [{"code", "message"}]}`` for ``lead`` on
     ``channel`` at ``now`` (aware).
 
-    Codes: ``opted_out``, ``suppressed``, ``hard_bounced`` (email), ``no_consent``, ``quiet_hours``,
+    Codes: ``opted_out``, ``suppressed``, ``hard_bounced`` (email), ``no_consent``, ``consent_revoked``, ``quiet_hours``,
     ``frequency_cap``. ``next_allowed_at`` is the first moment every reason has passed, when only
     quiet hours and caps block; None when contact is allowed now, or when a reason does not pass with
-    time. Consent is not recorded yet: a channel whose consent the policy requires gives ``no_consent``
-    for every lead until lead consents exist (the next part of SPEC §17).
+    time. Consent comes from the lead's consent rows (``leads.consents``): the latest row of the channel
+    decides (``ContactFacts.consent``).
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}")
@@ -54,14 +59,43 @@ def _lasting_reasons(lead, channel: str, policy: ContactPolicy, facts: ContactFa
     if channel == "email":
         if lead.email_opt_out:
             reasons.append(_reason("opted_out", "The lead opted out of marketing email."))
-        if facts.suppression == "bounced":
-            reasons.append(_reason("hard_bounced", "The address hard-bounced: it is on the suppression list."))
-        elif facts.suppression is not None:
-            why = "its owner reported an email as spam" if facts.suppression == "complained" else facts.suppression
-            reasons.append(_reason("suppressed", f"The address is on the suppression list: {why}."))
-    if getattr(policy.require_consent, channel):
-        reasons.append(_reason("no_consent", f"The contact policy requires consent for {channel}, and none is recorded."))
+    if facts.suppression is not None and not (facts.suppression == "unsubscribed" and lead.email_opt_out):
+        reasons.append(_suppression_reason(channel, facts))
+    reasons += _consent_reasons(lead, channel, policy, facts)
     return reasons
+
+
+_SUPPRESSION_TEXT = {
+    "complained": "its owner reported an email as spam",
+    "dnc": "it is on a do-not-call list",
+    "litigator": "its owner is a known litigator",
+    "manual": "it was added by hand",
+}
+
+
+def _suppression_reason(channel: str, facts: ContactFacts) -> dict:
+    """The suppression list's reason (SPEC §17): an unsubscribe is an opt-out (it stops marketing
+    email only), a bounce is ``hard_bounced``, every other reason ``suppressed``."""
+    what = facts.suppressed or ("The address" if channel == "email" else "The phone number")
+    if facts.suppression == "unsubscribed":
+        return _reason("opted_out", f"{what} unsubscribed: it is on the suppression list.")
+    if facts.suppression == "bounced":
+        return _reason("hard_bounced", f"{what} hard-bounced: it is on the suppression list.")
+    why = _SUPPRESSION_TEXT.get(facts.suppression, facts.suppression)
+    return _reason("suppressed", f"{what} is on the suppression list: {why}.")
+
+
+def _consent_reasons(lead, channel: str, policy: ContactPolicy, facts: ContactFacts) -> list[dict]:
+    """A revocation blocks the channel whatever the policy (the lead said no; on email an opt-out
+    already says it); a channel whose consent the policy requires needs a granted one."""
+    if facts.consent == "revoked" and not (channel == "email" and lead.email_opt_out):
+        return [_reason("consent_revoked", f"The lead revoked their consent to {CHANNEL_WORDS[channel]}.")]
+    if getattr(policy.require_consent, channel) and facts.consent != "granted":
+        return [_reason("no_consent", f"The contact policy requires consent for {channel}, and none is recorded.")]
+    return []
+
+
+CHANNEL_WORDS = {"email": "email", "sms": "text messages", "phone": "calls"}
 
 
 def _timed_reasons(lead, channel: str, policy: ContactPolicy, now: datetime, facts: ContactFacts) -> list[tuple[dict, datetime]]:

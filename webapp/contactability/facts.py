@@ -1,15 +1,18 @@
 """The facts the contactability check needs, for many leads in a few queries (a batch of 100 leads:
-one query for the suppression list, one per channel for recent contacts)."""
+one query for the suppression list, one for the consents, one per channel for recent contacts)."""
 
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
+from ..engagement.suppression import precedence
 from ..extensions import db
-from ..models import Lead, OutboxMessage, SuppressedAddress, Task
+from ..leads.consents import current_consents
+from ..models import Lead, OutboxMessage, Suppression, Task
 from ..models.email import SENT_STATUSES
 from .check import ContactFacts, check_contactability
+from .phones import e164_or_none
 from .policy import CHANNELS, ContactPolicy, organization_policy
 
 BATCH = 100
@@ -19,28 +22,64 @@ def load_facts(
     organization_id: int, leads: list[Lead], channels, policy: ContactPolicy, now: datetime
 ) -> dict[tuple[int, str], ContactFacts]:
     """``{(lead id, channel): ContactFacts}`` for these leads of the organization."""
-    suppressions = _suppressions(organization_id, leads) if "email" in channels else {}
+    suppressions = _suppressions(organization_id, leads, channels)
+    consents = current_consents(organization_id, [lead.id for lead in leads], channels)
     facts = {}
     for channel in channels:
         longest = max((cap.per_days for cap in policy.caps_for(channel)), default=0)
         contacts = _recent_contacts(organization_id, [lead.id for lead in leads], channel, now - timedelta(days=longest)) if longest else {}
         for lead in leads:
-            suppression = suppressions.get((lead.email or "").strip().lower()) if channel == "email" else None
-            facts[(lead.id, channel)] = ContactFacts(suppression=suppression, contacts=tuple(contacts.get(lead.id, ())))
+            suppression, suppressed = suppressions.get((lead.id, channel), (None, None))
+            facts[(lead.id, channel)] = ContactFacts(
+                suppression=suppression,
+                suppressed=suppressed,
+                contacts=tuple(contacts.get(lead.id, ())),
+                consent=consents.get((lead.id, channel)),
+            )
     return facts
 
 
-def _suppressions(organization_id: int, leads: list[Lead]) -> dict[str, str]:
-    """The suppression list's reason for each suppressed address of these leads (lower-cased)."""
-    addresses = {lead.email.strip().lower() for lead in leads if lead.email}
-    if not addresses:
+def _suppressions(organization_id: int, leads: list[Lead], channels) -> dict[tuple[int, str], tuple[str, str]]:
+    """``{(lead id, channel): (reason, what is suppressed)}`` for the leads the suppression list
+    covers, in one query: on email the address's own row or its domain's; on phone and sms the
+    number's (the lead's phone in E.164; one that cannot be read matches nothing). Of several rows,
+    the strongest reason speaks (a bounce before an unsubscribe)."""
+    emails, phones = {}, {}
+    for lead in leads:
+        if "email" in channels and lead.email and lead.email.strip():
+            emails[lead.id] = lead.email.strip().lower()
+        if {"phone", "sms"} & set(channels):
+            number = e164_or_none(lead.phone)
+            if number:
+                phones[lead.id] = number
+    wanted = []
+    if emails:
+        wanted.append(and_(Suppression.kind == "email", Suppression.value.in_(set(emails.values()))))
+        domains = {email.rpartition("@")[2] for email in emails.values() if "@" in email}
+        if domains:
+            wanted.append(and_(Suppression.kind == "domain", Suppression.value.in_(domains)))
+    if phones:
+        wanted.append(and_(Suppression.kind == "phone", Suppression.value.in_(set(phones.values()))))
+    if not wanted:
         return {}
     rows = db.session.execute(
-        select(SuppressedAddress.email, SuppressedAddress.reason).where(
-            SuppressedAddress.organization_id == organization_id, SuppressedAddress.email.in_(addresses)
-        )
+        select(Suppression.kind, Suppression.value, Suppression.reason).where(Suppression.organization_id == organization_id, or_(*wanted))
     )
-    return dict(rows.all())
+    reasons = {(kind, value): reason for kind, value, reason in rows}
+    found = {}
+
+    def keep(lead_id: int, channel: str, key: tuple[str, str], what: str) -> None:
+        reason = reasons.get(key)
+        if reason is not None and ((lead_id, channel) not in found or precedence(reason) < precedence(found[(lead_id, channel)][0])):
+            found[(lead_id, channel)] = (reason, what)
+
+    for lead_id, email in emails.items():
+        keep(lead_id, "email", ("email", email), "The address")
+        keep(lead_id, "email", ("domain", email.rpartition("@")[2]), f"The domain {email.rpartition('@')[2]}")
+    for lead_id, number in phones.items():
+        for channel in {"phone", "sms"} & set(channels):
+            keep(lead_id, channel, ("phone", number), f"The phone number {number}")
+    return found
 
 
 def _recent_contacts(organization_id: int, lead_ids: list[int], channel: str, since: datetime) -> dict[int, list[datetime]]:

@@ -67,7 +67,7 @@ class RequireConsent(StrictModel):
 
 
 class Dedupe(StrictModel):
-    """What to do with a lead that arrives again (stored and validated; acted on by lead creation later)."""
+    """What to do with a lead that arrives again (acted on by ``leads.duplicates``)."""
 
     match_on: Annotated[
         list[Literal["email", "phone"]],

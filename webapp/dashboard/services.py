@@ -145,3 +145,66 @@ def split_daily_chart(model, series: dict, organization_id: int, today: date, da
 
 def start_of(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=timezone.utc)
+
+
+# --- speed to lead (SPEC §17): time to first contact -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FirstContactTimes:
+    """The leads that arrived in a period: how many, how many were contacted, and the median and
+    90th percentile of the time to their first contact (seconds; None when none was contacted)."""
+
+    leads: int
+    contacted: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+    @property
+    def not_contacted(self) -> int:
+        return self.leads - self.contacted
+
+
+def time_to_first_contact(organization_id: int, since: datetime) -> FirstContactTimes:
+    """Over the leads created since ``since``: the time from a lead's creation to its first contact
+    (``leads.first_contact``). PostgreSQL computes the percentiles (``percentile_cont``, one query);
+    SQLite has none, so there the durations are read and interpolated the same way in Python."""
+    from ..leads.first_contact import first_contacts
+
+    arrived = select(Lead.id).where(Lead.organization_id == organization_id, Lead.created_at >= since)
+    firsts = first_contacts(organization_id, arrived)
+    joined = (
+        select(Lead.created_at, firsts.c.first_contact_at)
+        .select_from(Lead)
+        .outerjoin(firsts, firsts.c.lead_id == Lead.id)
+        .where(Lead.organization_id == organization_id, Lead.created_at >= since)
+    )
+    if db.session.get_bind().dialect.name == "postgresql":
+        rows = joined.subquery()
+        seconds = func.extract("epoch", rows.c.first_contact_at - rows.c.created_at)
+        leads, contacted, median, p90 = db.session.execute(
+            select(
+                func.count(),
+                func.count(rows.c.first_contact_at),
+                func.percentile_cont(0.5).within_group(seconds),
+                func.percentile_cont(0.9).within_group(seconds),
+            )
+        ).one()
+        return FirstContactTimes(leads, contacted, _float(median), _float(p90))
+    pairs = db.session.execute(joined).all()
+    durations = sorted((first - created).total_seconds() for created, first in pairs if first is not None)
+    return FirstContactTimes(len(pairs), len(durations), percentile(durations, 0.5), percentile(durations, 0.9))
+
+
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    """``percentile_cont``: the value at ``fraction`` of the sorted values, interpolated linearly."""
+    if not ordered:
+        return None
+    position = fraction * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def _float(value) -> float | None:
+    return None if value is None else float(value)

@@ -15,6 +15,7 @@ from . import services
 
 bp = Blueprint("dashboard", __name__)
 CHART_DAYS = 30
+FIRST_CONTACT_DAYS = 7
 
 
 @bp.get("/")
@@ -32,9 +33,34 @@ def index():
     today = utcnow().date()
     charts = [services.Chart("leads", "New leads per day", "by source", services.leads_per_day_by_source(org_id, today, CHART_DAYS))]
     charts += [chart(org_id, today, CHART_DAYS) for chart in wiring().dashboard_charts]
+    first_contact = services.time_to_first_contact(org_id, utcnow() - timedelta(days=FIRST_CONTACT_DAYS))
     return render_template(
-        "dashboard/index.html", figures=figures, charts=charts, chart_days=CHART_DAYS, activity=services.recent_activity(org_id)
+        "dashboard/index.html",
+        figures=figures,
+        charts=charts,
+        chart_days=CHART_DAYS,
+        activity=services.recent_activity(org_id),
+        first_contact=first_contact,
+        first_contact_days=FIRST_CONTACT_DAYS,
+        duration=duration_words,
     )
+
+
+def duration_words(seconds: float | None) -> str:
+    """A time to first contact as people say it: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``; ``—`` for none."""
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def unread_count() -> int:

@@ -6,6 +6,7 @@ confirmation page; POST opts the lead out, both from that page and from a mail c
 ``List-Unsubscribe-Post`` request, which carries no CSRF token: the signed token is the authority.
 """
 
+import functools
 import hashlib
 import logging
 
@@ -13,8 +14,10 @@ from flask import Blueprint, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 
+from ..engagement.suppression import suppress_address
 from ..extensions import csrf, db
 from ..leads.changes import after_lead_changes, new_event
+from ..leads.consents import revoke_email_consent
 from ..models import Lead, Organization, OutboxMessage, utcnow
 from ..models.email import SENT_STATUSES
 from ..validation import is_row_id
@@ -27,7 +30,13 @@ _SALT = "leadflow.unsubscribe.v1"
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
+    return _serializer_for(current_app.config["SECRET_KEY"])
+
+
+@functools.lru_cache(maxsize=8)
+def _serializer_for(secret_key: str) -> URLSafeSerializer:
+    """Built once per key: every marketing email signs a link (a batch of runs signs a hundred)."""
+    return URLSafeSerializer(secret_key, salt=_SALT, signer_kwargs={"digest_method": hashlib.sha256})
 
 
 def unsubscribe_token(lead: Lead) -> str:
@@ -94,7 +103,9 @@ def unsubscribe(token):
     one_click = request.form.get("List-Unsubscribe") == "One-Click"
     if opt_out(lead, via="one_click" if one_click else "unsubscribe_page"):
         credit_unsubscribe(lead)
+        revoke_email_consent(lead, source_url=request.base_url)  # the email consent is withdrawn too (SPEC §17)
         log.info("lead %s opted out of marketing email (%s)", lead.id, "one-click" if one_click else "page")
+    suppress_address(lead.organization_id, lead.email, "unsubscribed", None, source="unsubscribe link")  # SPEC §17
     db.session.commit()
     return render_template("email_templates/unsubscribe.html", state="done", organization=organization, email=_masked(lead.email))
 

@@ -8,6 +8,7 @@
   event; suspected bots are flagged;
 - ``delivery_events``: the events a mail provider posts to ``/api/v1/email-events`` (``api.email_events``),
   their organization found from the signature (``webhook_secret``);
-- ``suppression``: addresses that hard-bounced or complained, which ``queue_email`` no longer sends to;
+- ``suppression``: the suppression list as email reads it (an address's row or its domain's; an
+  unsubscribe stops marketing only), which ``queue_email`` and the send job obey; bounces and complaints land in it;
 - ``views`` (the public tracking URLs) and ``admin_views`` (the webhook's admin page).
 """

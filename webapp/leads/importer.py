@@ -26,6 +26,8 @@ from ..jobs import enqueue
 from ..models import ImportJob
 from ..models.leads import LEAD_INPUT_FIELDS
 from ..validation import ValidationFailed
+from .consents import EVIDENCE_COLUMNS, IMPORT_COLUMNS, consents_from_columns
+from .duplicates import Arrivals, receive_leads, sort_arrivals
 from .services import LeadRows, create_leads
 
 PROGRESS_EVERY = 1000
@@ -39,7 +41,8 @@ MODES = {
     "all_or_nothing": "Import nothing if any row has a problem",
     "valid_rows": "Import the valid rows and report the others",
 }
-FIELDS = (*LEAD_INPUT_FIELDS, "email_opt_out")  # what a column can be imported as
+# What a column can be imported as; the consent columns become the lead's consents (``leads.consents``).
+FIELDS = (*LEAD_INPUT_FIELDS, "email_opt_out", *IMPORT_COLUMNS, *EVIDENCE_COLUMNS)
 log = logging.getLogger(__name__)
 
 # Header spellings of each field, compared without case, spaces or punctuation ("E-mail", "First Name").
@@ -57,6 +60,11 @@ SYNONYMS = {
     "value_estimate": ("valueestimate", "value", "estimatedvalue", "estimate", "premium", "amount", "dealvalue"),
     "tags": ("tags", "tag", "labels", "label"),
     "email_opt_out": ("emailoptout", "optout", "optedout", "unsubscribed", "donotemail"),
+    "consent_email": ("consentemail", "emailconsent"),
+    "consent_sms": ("consentsms", "smsconsent", "textconsent", "consenttext"),
+    "consent_phone": ("consentphone", "phoneconsent", "callconsent", "consentcall"),
+    "certificate_url": ("certificateurl", "trustedformurl", "trustedform", "trustedformcerturl", "xxtrustedformcerturl"),
+    "leadid_token": ("leadidtoken", "jornayaleadid", "jornayatoken", "universalleadid"),
 }
 _FIELD_OF_HEADER = {spelling: field for field, spellings in SYNONYMS.items() for spelling in spellings}
 
@@ -193,15 +201,21 @@ def _validate_and_create(job: ImportJob) -> None:
     _progress(import_id, best_effort=True, total_rows=len(numbered))
 
     clean, rejected, errors = _check_rows(import_id, organization_id, header, columns, numbered)
+    arrivals = sort_arrivals(organization_id, clean)  # duplicates on arrival (SPEC §17): none unless the policy looks
+    if arrivals.action == "reject" and arrivals.duplicates:
+        clean, arrivals = _reject_duplicates(clean, arrivals, numbered, rejected, errors, header, columns), Arrivals()
     if errors and (job.mode == "all_or_nothing" or not clean):
         return _fail(import_id, errors, rejected=(header, rejected), processed_rows=len(numbered))
     _progress(import_id, best_effort=True, processed_rows=len(numbered), rejected_count=len(rejected), errors=errors[:MAX_ERRORS_KEPT])
 
     created = 0
-    for start in range(0, len(clean), CHUNK):
-        created += len(create_leads(organization_id, clean[start : start + CHUNK], user_id))
-        if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
-            _progress(import_id, best_effort=True, created_count=created)
+    if arrivals.duplicates:  # merged in order, each into the lead it duplicates
+        created = len(receive_leads(organization_id, clean, user_id, arrivals).ids)
+    else:
+        for start in range(0, len(clean), CHUNK):
+            created += len(create_leads(organization_id, clean[start : start + CHUNK], user_id))
+            if db.engine.dialect.name != "sqlite":  # SQLite locks the file while this transaction writes
+                _progress(import_id, best_effort=True, created_count=created)
     db.session.execute(
         update(ImportJob)
         .where(ImportJob.id == import_id)
@@ -231,7 +245,7 @@ def _check_rows(import_id: int, organization_id: int, header: list[str], columns
             if not (data.get("email_opt_out") or "").strip():
                 data.pop("email_opt_out", None)  # blank: the default (yes/no/true/false/1/0 are read by the schema)
             try:
-                clean.append(lead_rows.check(data))
+                clean.append(lead_rows.check(consents_from_columns(data)))
                 row_errors = []
             except ValidationFailed as exc:
                 row_errors = [{"row": line, **error, "column": column_of.get(error["field"])} for error in exc.errors]
@@ -241,6 +255,24 @@ def _check_rows(import_id: int, organization_id: int, header: list[str], columns
         if done % PROGRESS_EVERY == 0:
             _progress(import_id, best_effort=True, processed_rows=done)
     return clean, rejected, errors
+
+
+def _reject_duplicates(clean: list, arrivals: Arrivals, numbered: list, rejected: list, errors: list, header: list, columns: list) -> list:
+    """Rows that the policy refuses as duplicates, reported like rows with problems (added to ``rejected``
+    and ``errors``, in row order); returns the clean rows that remain."""
+    rejected_lines = {line for line, _, _ in rejected}
+    kept = [(line, row) for line, row in numbered if line not in rejected_lines]  # the clean rows' lines, in order
+    column_of = {field: header[position] or f"column {position + 1}" for position, field in columns}
+    for index, duplicate in arrivals.duplicates.items():
+        line, row = kept[index]
+        field = duplicate.matched_on[0]
+        message = duplicate.describe(lambda earlier: f"row {kept[earlier][0]}")
+        row_errors = [{"row": line, "field": field, "column": column_of.get(field), "message": message}]
+        errors.extend(row_errors)
+        rejected.append((line, row, row_errors))
+    errors.sort(key=lambda error: error["row"] or 0)
+    rejected.sort(key=lambda entry: entry[0])
+    return [values for index, values in enumerate(clean) if index not in arrivals.duplicates]
 
 
 def _fail(import_id: int, errors: list[dict], rejected: tuple | None = None, **values) -> None:

@@ -9,6 +9,7 @@ from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, DOT_AT
 from email_validator.syntax import validate_email_domain_name
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, field_validator
 
+from ..contactability.phones import normalise_phone
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES, US_STATES
 from ..validation import (
     Money,
@@ -25,6 +26,7 @@ from ..validation import (
     requires_one_of,
     text,
 )
+from .consents import Consents
 
 MAX_BULK = 1000
 
@@ -95,6 +97,7 @@ class LeadFields(StrictModel):
     phone (a change may not remove the last of them). On update only the fields given are changed."""
 
     never_null = ("status", "priority", "email_opt_out")
+    create_only = ("consents",)  # recorded with the new lead; later ones: POST /leads/{id}/consents
     # The document states the rule (``leads.services.contact_errors`` enforces it): one class per field
     # for generated clients.
     model_config = ConfigDict(
@@ -106,7 +109,7 @@ class LeadFields(StrictModel):
     first_name: line(100) = None
     last_name: line(100) = None
     email: Email = None
-    phone: text(40) = None
+    phone: Annotated[text(40), AfterValidator(normalise_phone)] = None  # E.164 when it can be read, else as given (SPEC §17)
     status: optional(choice(STATUSES)) = None
     priority: optional(choice(PRIORITIES)) = None
     source: optional(choice(SOURCES)) = None
@@ -119,6 +122,7 @@ class LeadFields(StrictModel):
     campaign_id: RowId | None = None
     assigned_to_id: RowId | None = None
     email_opt_out: bool = False
+    consents: Consents = []  # SPEC §17: recorded with the lead (leads.consents)
 
 
 class BulkLeads(StrictModel):

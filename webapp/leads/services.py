@@ -20,6 +20,7 @@ from ..tenancy import ids_in_org
 from ..validation import ValidationFailed, field_path, is_row_id, parse, presence_errors
 from .bulk import insert_rows, insert_with_ids
 from .changes import EventRow, after_lead_changes, new_event
+from .consents import record_consents
 from .schemas import BulkLeads, LeadFields
 
 # Field → the event a change of it records; every other field records lead_updated.
@@ -141,6 +142,7 @@ def create_leads(organization_id: int, rows: list[dict], actor_id: int | None = 
     ]
     event_ids = insert_with_ids(LeadEvent.__table__, event_rows)
     events = [EventRow(id=event_id, **row) for event_id, row in zip(event_ids, event_rows, strict=True)]
+    events += record_consents(organization_id, zip(ids, (row.get("consents") for row in rows), strict=True), actor_id, now)
     after_lead_changes(organization_id, ids, events)
     return ids
 
@@ -152,14 +154,18 @@ def create_lead(organization_id: int, values: dict, actor_id: int | None = None)
     db.session.add(lead)
     db.session.flush()
     event = new_event(organization_id, lead.id, "lead_created", _created_data(values), actor_id)
-    after_lead_changes(organization_id, [lead.id], [event])
+    consent_events = record_consents(organization_id, [(lead.id, values.get("consents"))], actor_id)
+    after_lead_changes(organization_id, [lead.id], [event, *consent_events])
     return lead
+
+
+NOT_COLUMNS = ("tags", "consents")  # rows of their own tables
 
 
 def _lead_record(organization_id: int, values: dict, now) -> dict:
     """The column values of a new lead: every column present (executemany needs the same keys)."""
-    record = {name: None for name in LeadFields.model_fields if name != "tags"}
-    record.update({k: v for k, v in values.items() if k != "tags"})
+    record = {name: None for name in LeadFields.model_fields if name not in NOT_COLUMNS}
+    record.update({k: v for k, v in values.items() if k not in NOT_COLUMNS})
     for name, default in (("status", "new"), ("priority", "medium"), ("email_opt_out", False)):
         if record[name] is None:
             record[name] = default

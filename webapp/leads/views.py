@@ -20,9 +20,10 @@ from ..pagination import paginate, requested_page
 from ..tenancy import get_or_404, scoped
 from ..validation import ValidationFailed
 from . import importer
+from .duplicates import DuplicatesRejected, receive_lead
 from .forms import ImportForm, ImportStartForm, LeadForm
 from .lookup import suggest_leads
-from .services import create_lead, delete_lead, lead_list_query, update_lead, validate_lead
+from .services import delete_lead, lead_list_query, update_lead, validate_lead
 
 bp = Blueprint("leads", __name__, url_prefix="/leads")
 PER_PAGE = 25
@@ -79,14 +80,18 @@ def create():
     _fill_choices(form)
     if form.validate_on_submit():
         try:
-            lead = create_lead(g.organization_id, validate_lead(form.lead_data(), g.organization_id), current_user.id)
-            audit("create", lead, {"via": "form"})
+            lead, duplicate_of = receive_lead(g.organization_id, validate_lead(form.lead_data(), g.organization_id), current_user.id)
+            audit("update" if duplicate_of else "create", lead, {"via": "form", **({"duplicate_of": duplicate_of} if duplicate_of else {})})
             db.session.commit()
-            flash("Lead created.", "success")
+            flash("This lead was already there: it is updated with the new details." if duplicate_of else "Lead created.", "success")
             return redirect(url_for("leads.detail", lead_id=lead.id))
         except ValidationFailed as exc:
             db.session.rollback()
             form.show_errors(exc.errors)
+        except DuplicatesRejected as exc:
+            db.session.rollback()
+            duplicate = exc.duplicates[0]
+            form.show_errors([{"field": duplicate.matched_on[0], "message": f"{duplicate.describe(str)}: duplicates are refused"}])
     status = 422 if form.is_submitted() else 200
     return render_template("leads/form.html", form=form, lead=None), status
 

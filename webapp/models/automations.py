@@ -18,6 +18,7 @@ TRIGGER_TYPES = (
     "segment_exited",
     "email_opened",
     "email_clicked",
+    "lead_not_contacted",
     "time_based",
     "manual",
 )

@@ -3,7 +3,7 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -22,7 +22,8 @@ LEAD_INPUT_FIELDS = ("first_name", "last_name", "email", "phone", "status", "pri
 LEAD_EVENT_TYPES = ("lead_created", "lead_updated", "lead_status_changed", "lead_priority_changed", "lead_assigned",
                     "lead_value_changed", "tag_added", "tag_removed", "segment_entered", "segment_exited", "email_sent",
                     "email_delivered", "email_opened", "email_clicked", "email_bounced", "email_complained",
-                    "email_opt_out", "task_created", "task_updated", "task_completed")  # fmt: skip
+                    "email_opt_out", "task_created", "task_updated", "task_completed", "consent_granted",
+                    "consent_revoked", "lead_duplicate_received")  # fmt: skip
 US_STATES = frozenset(
     "AL AK AZ AR CA CO CT DE DC FL GA HI ID IL IN IA KS KY LA ME MD MA MI MN MS MO MT NE NV NH NJ "
     "NM NY NC ND OH OK OR PA RI SC SD TN TX UT VT VA WA WV WI WY PR VI GU AS MP".split()
@@ -75,6 +76,11 @@ class Lead(OrgScopedMixin, db.Model):
     @property
     def full_name(self) -> str:
         return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+# Duplicates on arrival (``leads.duplicates``): an organization's leads with an email (in any case) or a phone, created since a moment.
+Index("ix_leads_org_email_lower", Lead.organization_id, func.lower(Lead.email), Lead.created_at)
+Index("ix_leads_org_phone", Lead.organization_id, Lead.phone, Lead.created_at)
 
 
 class LeadTag(db.Model):
