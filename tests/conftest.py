@@ -16,6 +16,7 @@ from sqlalchemy import text
 from webapp import create_app
 from webapp.extensions import db as _db
 from webapp.features import wiring
+from webapp.leads.partitions import ensure_event_partitions
 
 PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
@@ -70,6 +71,7 @@ def app(test_env):
     app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False, "RATELIMIT_ENABLED": True})
     with app.app_context():
         _db.create_all()
+        ensure_event_partitions()
     yield app
     with app.app_context():
         _db.session.remove()

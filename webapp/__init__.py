@@ -33,11 +33,14 @@ def create_app(overrides: dict | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from . import models  # noqa: F401  (models must be imported before migrations look at them)
     from .jobs import init_jobs
+    from .leads.partitions import include_in_migrations  # the monthly partitions are no model tables
+    from .replica import init_replica
     from .web import allow_large_uploads
 
     # The submodule webapp.htmx shadows a package-level name "htmx": always go through extensions.
     extensions.db.init_app(app)
-    extensions.migrate.init_app(app, extensions.db, directory=os.path.join(PROJECT_ROOT, "migrations"))
+    init_replica(app)
+    extensions.migrate.init_app(app, extensions.db, directory=os.path.join(PROJECT_ROOT, "migrations"), include_name=include_in_migrations)
     extensions.login_manager.init_app(app)
     extensions.login_manager.login_view = "auth.login"
     extensions.login_manager.login_message_category = "info"

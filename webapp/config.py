@@ -21,6 +21,11 @@ def load_settings(instance_path: str) -> dict:
         "SECRET_KEY": secret_key,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A streaming standby for read-only pages (webapp/replica.py), used while it is at most this far
+        # behind; the lag is measured at most once per check interval in each process.
+        "DATABASE_READ_URL": os.environ.get("DATABASE_READ_URL") or None,
+        "DATABASE_READ_MAX_LAG_SECONDS": float(os.environ.get("DATABASE_READ_MAX_LAG_SECONDS", "5")),
+        "DATABASE_READ_LAG_CHECK_SECONDS": float(os.environ.get("DATABASE_READ_LAG_CHECK_SECONDS", "2")),
         "REDIS_URL": redis_url,
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,
@@ -43,4 +48,19 @@ def load_settings(instance_path: str) -> dict:
         "SWEEP_INTERVAL_SECONDS": float(os.environ.get("LEADFLOW_SWEEP_INTERVAL_SECONDS", "30")),
         "STALLED_AFTER_SECONDS": int(os.environ.get("LEADFLOW_STALLED_AFTER_SECONDS", "300")),
         "BACKGROUND_SCHEDULER": os.environ.get("LEADFLOW_BACKGROUND_SCHEDULER", "1") == "1",
+        # Lead events older than this many whole months are dropped by the maintenance sweep; unset: kept forever.
+        "LEAD_EVENT_RETENTION_MONTHS": _positive_int_or_none("LEADFLOW_LEAD_EVENT_RETENTION_MONTHS"),
+        # Segment counts: organizations with more leads than this get an estimate first (PostgreSQL with
+        # Redis), the exact count following from a background query stopped after the timeout.
+        "SEGMENT_ESTIMATE_ABOVE": int(os.environ.get("LEADFLOW_SEGMENT_ESTIMATE_ABOVE", "50000")),
+        "SEGMENT_EXACT_COUNT_TIMEOUT_SECONDS": float(os.environ.get("LEADFLOW_SEGMENT_EXACT_COUNT_TIMEOUT_SECONDS", "60")),
     }
+
+
+def _positive_int_or_none(name: str) -> int | None:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise RuntimeError(f"{name} must be a whole number of months, at least 1")
+    return int(value)

@@ -106,6 +106,7 @@ def build_wiring() -> Wiring:
     from .engagement.admin_views import bp as email_delivery_bp
     from .engagement.views import bp as tracking_bp
     from .leads.importer import requeue_stalled_imports
+    from .leads.partitions import maintain_event_partitions
     from .leads.services import purge_lead_events
     from .leads.views import bp as leads_bp
     from .scheduled_tasks.definitions import purge_finished_tasks
@@ -225,6 +226,8 @@ def build_wiring() -> Wiring:
             Periodic("stalled automation runs", requeue_stalled_runs),
             # Not a sweeper of lost work, but periodic all the same: the lead_not_contacted trigger.
             Periodic("leads not contacted in time", start_not_contacted_runs),
+            # Upkeep: the months of lead events ahead created, those past the retention dropped.
+            Periodic("lead event partitions", maintain_event_partitions),
         ),
         demo_seeders=(seed_demo_templates, seed_demo_segments, seed_demo_automations, seed_demo_tasks),
         landing_pages={"agent": "tasks.index"},

@@ -9,6 +9,7 @@ every response must be documented (status, content type, headers, schema) and ne
 stateful run then follows the document's links (create → get → update → delete).
 """
 
+import re
 from decimal import Decimal
 
 import pytest
@@ -251,7 +252,7 @@ def test_the_document_describes_every_api_route(app, client):
     document = client.get("/api/v1/openapi.json").get_json()
     routes = {rule.rule for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/v1/")}
     documented = set(document["paths"])
-    assert {route.replace("<int:", "{").replace(">", "}") for route in routes} - documented - {"/api/v1/openapi.json"} == set()
+    assert {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", route) for route in routes} - documented - {"/api/v1/openapi.json"} == set()
     assert document["openapi"].startswith("3.")
     assert document["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
 

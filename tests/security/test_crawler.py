@@ -23,6 +23,7 @@ import dataclasses
 import logging
 import os
 import re
+import secrets
 import time
 import traceback
 from collections import Counter
@@ -70,6 +71,7 @@ from webapp.models.org import ROLES
 from webapp.scheduled_tasks.definitions import create_task
 from webapp.scheduled_tasks.execution import process_due
 from webapp.scheduled_tasks.forms import OPERATION_LABELS
+from webapp.segments import estimates
 from webapp.segments.services import start_refresh
 from webapp.segments.views import FRAGMENTS as SEGMENT_FRAGMENTS
 
@@ -102,8 +104,9 @@ CHILD_ARGUMENTS = {
     "step_id": "automation_id",  # a step of that automation
     "version": "template_id",  # a version number of that template (a number, not an id)
 }
-STRING_ARGUMENTS = {"token", "open_token", "click_token"}  # /u/<token>: a signed unsubscribe link of a lead, and the
-# preview token; /t/o/<open_token>, /t/c/<click_token>: the signed tracking URLs of an email of the organization
+STRING_ARGUMENTS = {"token", "open_token", "click_token", "result_id"}  # /u/<token>: a signed unsubscribe link of a lead, and the
+# preview token; /t/o/<open_token>, /t/c/<click_token>: the signed tracking URLs of an email of the organization;
+# …/preview/results/<result_id>: the exact count of a segment preview of the organization
 LEADS_PER_ORG = 3  # the lead with everything attached, and two demo leads: not all 30
 
 # For the tenancy check: (endpoint, argument) where organization B's value is no organization data.
@@ -326,6 +329,9 @@ def _values_of(organization_id: int, main_lead_id: int) -> SeededOrg:
     ).first()
     values["open_token"] = [open_token(tracked.id)] if tracked else []
     values["click_token"] = [click_token(tracked.id, index) for index in range(len(tracked.links))] if tracked else []
+    result_id = secrets.token_hex(12)
+    estimates._write(result_id, {"organization_id": organization_id, "status": "completed", "count": 3})
+    values["result_id"] = [result_id]
     steps, versions = {}, {}
     for action in db.session.scalars(
         select(AutomationAction).join(Automation).where(Automation.organization_id == organization_id).order_by(AutomationAction.id)

@@ -45,7 +45,7 @@ events_table = LeadEvent.__table__
 
 ODD_ALPHABET = "aAbBxX %_\\-'"  # ASCII only: SQLite's lower() does not fold other letters
 CITIES = ["Austin", "san antonio", "SAN ANTONIO", "50% off", "500 off", "a_b", "axb", "back\\slash", "El Paso"]
-STATES = ["TX", "CA", "NY", "tx"]
+STATES = ["TX", "CA", "NY"]
 TAGS = ["vip", "hot", "cold", "a%b", "a_b", "axb"]
 NUMBERS = [Decimal(v) for v in ("0", "-0.01", "0.01", "999.99", "1000", "1000.01", "1500.50", "999999999999.99")]
 DATETIME_VALUES = [
@@ -178,7 +178,8 @@ def rule_hints(rules) -> dict[str, list]:
         values = rule.value if isinstance(rule.value, tuple) else (rule.value,)
         for value in values:
             hints[rule.field].extend(values_near(rule.field_type, value))
-    hints["state"] = [value for value in hints["state"] if len(value) <= 2]  # leads.state is String(2)
+    # leads.state is String(2), stored upper-case (a check constraint)
+    hints["state"] = [value.upper() for value in hints["state"] if len(value) <= 2]
     return hints
 
 
@@ -206,7 +207,7 @@ def lead_strategy(hints: dict[str, list]):
             "priority": field(st.sampled_from(PRIORITIES), "priority", nullable=False),
             "source": field(st.sampled_from(SOURCES), "source"),
             "insurance_type": field(st.sampled_from(INSURANCE_TYPES), "insurance_type"),
-            "state": field(st.sampled_from(STATES) | state_text, "state"),
+            "state": field(st.sampled_from(STATES) | state_text.map(str.upper), "state"),
             "city": field(st.sampled_from(CITIES) | odd_text, "city"),
             "value_estimate": field(numbers, "value_estimate"),
             "created_at": field(moments, "created_at", nullable=False),

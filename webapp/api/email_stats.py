@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from ..engagement.stats import DAYS, email_stats
 from ..models import Campaign, EmailTemplate, Lead, OutboxMessage, utcnow
+from ..replica import reads_from_replica
 from ..tenancy import get_or_404
 from . import bp
 from .auth import READ, api_auth
@@ -59,6 +60,7 @@ def _stats(*criteria) -> dict:
 @bp.get("/automations/email-templates/<int:template_id>/stats")
 @api_auth(*READ)
 @documented("What became of the template's emails: sent, delivered, opened, clicked and more", response=EmailStatsOut, tag=TEMPLATES_TAG)
+@reads_from_replica
 def template_stats(template_id):
     template = get_or_404(EmailTemplate, template_id)
     return jsonify(_stats(OutboxMessage.organization_id == template.organization_id, OutboxMessage.template_id == template.id))
@@ -67,6 +69,7 @@ def template_stats(template_id):
 @bp.get("/campaigns/<int:campaign_id>/stats")
 @api_auth(*READ)
 @documented("What became of the emails sent to the campaign's leads", response=EmailStatsOut, tag="campaigns")
+@reads_from_replica
 def campaign_stats(campaign_id):
     campaign = get_or_404(Campaign, campaign_id)
     leads = select(Lead.id).where(Lead.campaign_id == campaign.id)

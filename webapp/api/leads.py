@@ -20,6 +20,7 @@ from ..leads.services import (
 from ..models import Lead, LeadEvent
 from ..models.base import MAX_ID
 from ..models.leads import INSURANCE_TYPES, MAX_TAG_LENGTH, PRIORITIES, SOURCES, STATUSES, US_STATES
+from ..replica import reads_from_replica
 from ..tenancy import get_or_404
 from ..validation import any_case_of
 from . import bp
@@ -126,6 +127,7 @@ LIST_QUERY = {
 @bp.get("/leads")
 @api_auth(*READ)
 @documented("List leads", response=page_envelope(LeadOut), query=LIST_QUERY, tag="leads")
+@reads_from_replica
 def list_leads():
     query = lead_list_query(g.organization_id, request.args).order_by(Lead.id)
     return jsonify(paginate(query, LeadOut))

@@ -10,7 +10,8 @@ from ..audit import audit
 from ..extensions import db
 from ..models import Lead, Segment
 from ..models.base import MAX_ID
-from ..segments import services
+from ..replica import reads_from_replica
+from ..segments import estimates, services
 from ..segments.services import PreviewFields, SegmentFields
 from ..tenancy import get_or_404, scoped
 from ..validation import StrictModel, ValidationFailed, parse
@@ -18,10 +19,20 @@ from . import bp
 from .auth import CONFIGURE, READ, api_auth
 from .common import PAGE_QUERY, Out, created, dump, int_arg, json_body, no_content, page_envelope, paginate
 from .docs import documented
+from .errors import ApiError
 from .examples import SEED_SEGMENT
 from .leads import LeadOut
 
 LIMIT_QUERY = {"limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+PREVIEW_QUERY = {
+    **LIMIT_QUERY,
+    "estimate": {
+        "type": "boolean",
+        "default": False,
+        "description": "Answer at once with an estimate from a random sample of the leads; the exact count follows at result_id",
+    },
+}
+PREVIEW_IDS = "The first matching lead ids (with estimate=true: of the sample, when the count is not exact)"
 
 
 class RuleOut(Out):
@@ -50,9 +61,28 @@ class SegmentOut(Out):
     updated_at: datetime
 
 
+class Estimate(BaseModel):
+    value: int
+    low: int
+    high: int
+    sample_fraction: float
+
+
 class PreviewResult(BaseModel):
-    count: int
-    lead_ids: list[int]
+    count: Annotated[
+        int | None, WithJsonSchema({"type": ["integer", "null"], "description": "null only with estimate=true, until result_id completes"})
+    ]
+    lead_ids: Annotated[list[int], WithJsonSchema({"type": "array", "items": {"type": "integer"}, "description": PREVIEW_IDS})]
+    estimate: Estimate | None = None
+    result_id: Annotated[
+        str | None, WithJsonSchema({"type": ["string", "null"], "description": "see GET /segments/preview/results/{id}"})
+    ] = None
+
+
+class ExactCount(BaseModel):
+    id: str
+    status: Annotated[str, WithJsonSchema({"type": "string", "enum": ["queued", "running", "completed", "failed", "cancelled"]})]
+    count: int | None
 
 
 class EvaluateResult(BaseModel):
@@ -109,6 +139,7 @@ def _limit() -> int:
 @bp.get("/segments")
 @api_auth(*READ)
 @documented("List segments", response=page_envelope(SegmentOut), query=PAGE_QUERY, tag="segments")
+@reads_from_replica
 def list_segments():
     return jsonify(paginate(scoped(Segment).order_by(Segment.id), SegmentOut))
 
@@ -134,17 +165,35 @@ def create_segment():
 @bp.post("/segments/preview")
 @api_auth(*READ)
 @documented(
-    "Count and list the leads unsaved rules match; nothing is saved",
+    "Count and list the leads unsaved rules match; nothing is saved. With estimate=true: an estimate "
+    "with its 95 % interval at once (count null), the exact count computed in the background at "
+    "result_id; a newer estimate by the same user cancels the older exact count. Where the sample is "
+    "every lead (a small organization), count is exact and result_id null",
     body=PreviewFields,
     response=PreviewResult,
-    query=LIMIT_QUERY,
+    query=PREVIEW_QUERY,
     tag="segments",
 )
+@reads_from_replica
 def preview_segment():
     limit = _limit()
     fields = parse(PreviewFields, json_body())
     raw_rules = [{"field": r.field, "operator": r.operator, "value": r.value} for r in fields.rules]
-    return jsonify(services.preview_rules(g.organization_id, fields.match_all_rules, raw_rules, limit))
+    if request.args.get("estimate") != "true":
+        return jsonify(services.preview_rules(g.organization_id, fields.match_all_rules, raw_rules, limit))
+    result = estimates.estimate_preview(g.organization_id, g.user.id, "api", fields.match_all_rules, raw_rules, limit)
+    db.session.commit()  # hands the exact count over
+    return jsonify(result)
+
+
+@bp.get("/segments/preview/results/<result_id>")
+@api_auth(*READ)
+@documented("The exact count that an estimated preview started (kept for ten minutes)", response=ExactCount, tag="segments")
+def get_exact_count(result_id):
+    result = estimates.exact_count_result(g.organization_id, result_id)
+    if result is None:
+        raise ApiError(404, "Not found")  # unknown, expired, or another organization's
+    return jsonify(result)
 
 
 @bp.get("/segments/leads/<int:lead_id>")
@@ -209,6 +258,7 @@ def delete_segment(segment_id):
     errors=(409,),
     tag="segments",
 )
+@reads_from_replica
 def evaluate_segment(segment_id):
     segment = get_or_404(Segment, segment_id)
     return jsonify(services.evaluate_segment(segment, _limit()))

@@ -10,6 +10,7 @@ from ..extensions import db
 from ..features import wiring
 from ..htmx import render_page_or_fragment
 from ..models import utcnow
+from ..replica import reads_from_replica
 from ..tenancy import current_org_id
 from . import services
 
@@ -20,6 +21,7 @@ FIRST_CONTACT_DAYS = 7
 
 @bp.get("/")
 @roles_required(*READ)
+@reads_from_replica
 def index():
     org_id = g.organization_id
     since = utcnow() - timedelta(hours=24)

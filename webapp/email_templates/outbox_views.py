@@ -12,6 +12,7 @@ from ..htmx import render_page_or_fragment
 from ..models import EmailTemplate, OutboxMessage
 from ..models.email import MESSAGE_STATUSES
 from ..pagination import paginate, requested_page
+from ..replica import reads_from_replica
 from ..tenancy import current_org_id, get_or_404, scoped
 from .delivery import release_message
 from .views import frame_response
@@ -36,6 +37,7 @@ def _filters() -> dict:
 
 @bp.get("/")
 @roles_required(*READ)
+@reads_from_replica
 def index():
     filters = _filters()
     criteria = []

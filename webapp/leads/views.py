@@ -17,6 +17,7 @@ from ..htmx import render_page_or_fragment
 from ..models import ImportJob, Lead, LeadEvent, User
 from ..models.leads import INSURANCE_TYPES, PRIORITIES, SOURCES, STATUSES
 from ..pagination import paginate, requested_page
+from ..replica import reads_from_replica
 from ..tenancy import get_or_404, scoped
 from ..validation import ValidationFailed
 from . import importer
@@ -38,6 +39,7 @@ def current_filters() -> dict:
 
 @bp.get("/")
 @roles_required(*READ)
+@reads_from_replica
 def index():
     filters = current_filters()
     query = lead_list_query(g.organization_id, filters).order_by(Lead.created_at.desc(), Lead.id.desc())

@@ -2,7 +2,7 @@
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, TypeDecorator
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Integer, PrimaryKeyConstraint, TypeDecorator
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
@@ -66,3 +66,21 @@ class OrgScopedMixin(TimestampMixin):
     @declared_attr
     def organization_id(cls) -> Mapped[int]:
         return mapped_column(Integer, ForeignKey("organizations.id", ondelete="CASCADE"), index=True, nullable=False)
+
+
+class PartitionedPrimaryKey(PrimaryKeyConstraint):
+    """The primary key ``id`` of a table partitioned on PostgreSQL: there the key is ``(id, <partition
+    key>)``, as a partitioned table's unique keys must include its partition key; elsewhere (SQLite,
+    one plain table) it stays the id alone, SQLite's ``INTEGER PRIMARY KEY`` that numbers new rows.
+    The ORM knows rows by their id either way: ids come from one sequence, so they stay unique."""
+
+    def __init__(self, *columns, partition_key: str, **kwargs):
+        super().__init__(*columns, **kwargs)
+        self.partition_key = partition_key
+
+
+@compiles(PartitionedPrimaryKey, "postgresql")
+def _partitioned_primary_key(element, compiler, **kw):
+    prefix = f"CONSTRAINT {compiler.preparer.format_constraint(element)} " if element.name is not None else ""
+    names = [compiler.preparer.quote(column.name) for column in element.columns] + [compiler.preparer.quote(element.partition_key)]
+    return f"{prefix}PRIMARY KEY ({', '.join(names)})"

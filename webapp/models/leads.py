@@ -3,11 +3,11 @@
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, Index, Numeric, String, Text, func
+from sqlalchemy import DDL, Boolean, CheckConstraint, ForeignKey, Index, Numeric, String, Text, event, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from .base import JSONType, OrgScopedMixin, UTCDateTime, utcnow
+from .base import JSONType, OrgScopedMixin, PartitionedPrimaryKey, UTCDateTime, utcnow
 
 STATUSES = ("new", "contacted", "qualified", "quoted", "converted", "lost")
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -47,6 +47,9 @@ class Lead(OrgScopedMixin, db.Model):
     __table_args__ = (
         Index("ix_leads_org_status", "organization_id", "status"),
         Index("ix_leads_org_created", "organization_id", "created_at"),
+        CheckConstraint("state = upper(state)", name="state_upper_case"),  # segment rules compare it as stored
+        # The random sample of segment estimates (``segments.estimates``); PostgreSQL only.
+        Index("ix_leads_sample", "organization_id", text("(hashint4(id) & 65535)")).ddl_if(dialect="postgresql"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     first_name: Mapped[str | None] = mapped_column(String(100))
@@ -93,15 +96,21 @@ class LeadTag(db.Model):
 
 
 class LeadEvent(db.Model):
-    """Something that happened to a lead: the timeline, and the input of triggers."""
+    """Something that happened to a lead: the timeline, and the input of triggers.
+
+    On PostgreSQL the table is partitioned by month of ``created_at`` (``leads.partitions``: monthly
+    partitions created ahead, a DEFAULT one for any other date, old months dropped by the retention
+    setting); elsewhere it is one plain table."""
 
     __tablename__ = "lead_events"
     __table_args__ = (
+        PartitionedPrimaryKey("id", partition_key="created_at"),
         Index("ix_lead_events_lead_created", "lead_id", "created_at"),
         # Activity rules (segments.activity): an organization's events of a type since a moment, with their leads.
         Index("ix_lead_events_org_type_created", "organization_id", "event_type", "created_at", "lead_id"),
+        {"postgresql_partition_by": "RANGE (created_at)"},
     )
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column()
     organization_id: Mapped[int] = mapped_column(ForeignKey("organizations.id", ondelete="CASCADE"), index=True)
     lead_id: Mapped[int] = mapped_column(ForeignKey("leads.id", ondelete="CASCADE"))
     event_type: Mapped[str] = mapped_column(String(40))
@@ -109,6 +118,14 @@ class LeadEvent(db.Model):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor = relationship("User")
+
+
+# Every PostgreSQL insert finds a partition from the start: the DEFAULT one takes what no month does.
+event.listen(
+    LeadEvent.__table__,
+    "after_create",
+    DDL("CREATE TABLE lead_events_default PARTITION OF lead_events DEFAULT").execute_if(dialect="postgresql"),
+)
 
 
 class IdempotencyRecord(OrgScopedMixin, db.Model):

@@ -7,7 +7,8 @@
 - ``event_type`` (required): a lead event type (``models.leads.LEAD_EVENT_TYPES``).
 - ``within`` (optional): ``<1-999> <unit>`` with the unit ``minute``, ``hour``, ``day`` or ``week``
   (plural or not), one space between, lower case: ``"30 minutes"``, ``"2 hours"``, ``"7 days"``,
-  ``"1 week"``. Only events at or after *now minus that long* count; without it, all of them do.
+  ``"1 week"``. Only events at or after *now minus that long* count; without it, all of them do
+  (all those kept: with ``LEADFLOW_LEAD_EVENT_RETENTION_MONTHS`` the oldest months are dropped).
 - ``at_least`` (optional): a whole number from 1 to 1000, default 1: how many such events make
   "has done".
 - ``template_id`` / ``automation_id`` (optional): only events of emails sent from that template /

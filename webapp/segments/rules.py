@@ -589,8 +589,8 @@ def compile_rules(
     """One SQL condition over ``leads`` selecting the organization's leads that match the rules.
 
     ``match_all`` joins the rules with AND, otherwise OR; no rules match nothing. Relative dates are
-    resolved against ``now``. The condition uses plain column comparisons, ``lower(col)`` for text,
-    EXISTS on ``lead_tags`` for tags and on ``lead_events`` for activity, so it runs the same on
+    resolved against ``now``. The condition uses plain column comparisons, ``lower(col)`` for text
+    (not for state, stored upper-case), EXISTS on ``lead_tags`` for tags and on ``lead_events`` for activity, so it runs the same on
     PostgreSQL and SQLite. ``per_lead``: the condition is evaluated for a few given leads (a
     re-check), not to select among all of them; the answer is the same, the plan fits that use
     (see ``activity.activity_clause``).
@@ -614,6 +614,8 @@ def _compile_rule(rule: Rule, organization_id: int, now: datetime, per_lead: boo
     if kind == "set":
         return _tag_clause(rule.operator, rule.value)
     column = leads.c[rule.field]
+    if rule.field == "state":
+        return _state_clause(column, rule.operator, rule.value)
     if kind == "text":
         return _text_clause(column, rule.operator, rule.value)
     if kind == "datetime":
@@ -669,6 +671,22 @@ def _text_clause(column, operator: str, value) -> ColumnElement[bool]:
         return lowered.startswith(text, **LITERAL_LIKE)
     if operator == "ends_with":
         return lowered.endswith(text, **LITERAL_LIKE)
+    raise ValueError(f"operator {operator!r} does not apply to {column.name}")
+
+
+def _state_clause(column, operator: str, value) -> ColumnElement[bool]:
+    """State: stored upper-case (a check constraint holds it) and the rule's value upper-cased, so the
+    column is compared as stored, without ``lower()``, and its indexes and statistics apply."""
+    if operator in ("equals", "not_equals", "in", "not_in"):
+        return _plain_clause(column, operator, value)
+    if operator == "contains":
+        return column.contains(value, **LITERAL_LIKE)
+    if operator == "not_contains":
+        return _or_null(column, ~column.contains(value, **LITERAL_LIKE))
+    if operator == "starts_with":
+        return column.startswith(value, **LITERAL_LIKE)
+    if operator == "ends_with":
+        return column.endswith(value, **LITERAL_LIKE)
     raise ValueError(f"operator {operator!r} does not apply to {column.name}")
 
 

@@ -11,9 +11,10 @@ from ..htmx import render_page_or_fragment
 from ..leads.lookup import NO_LEAD_CHOSEN
 from ..models import Lead, Segment, SegmentRefresh
 from ..pagination import paginate, requested_page
+from ..replica import reads_from_replica
 from ..tenancy import get_or_404, get_scoped, scoped
 from ..validation import Conflict, ValidationFailed
-from . import services
+from . import estimates, services
 from .builder import describe_rule, errors_by_row, requested_row, rule_rows_from_form
 from .forms import SegmentForm
 from .panels import lead_segments_panel
@@ -25,6 +26,7 @@ PREVIEW_LEADS = 10
 
 @bp.get("/")
 @roles_required(*READ)
+@reads_from_replica
 def index():
     segments = db.session.scalars(scoped(Segment).order_by(Segment.name, Segment.id)).all()
     return render_template("segments/index.html", segments=segments, describe_rule=describe_rule)
@@ -80,6 +82,7 @@ def _saved_message(refresh: SegmentRefresh | None) -> str:
 
 @bp.post("/preview")
 @roles_required(*READ)
+@reads_from_replica
 def preview():
     """The live preview of the builder: count and first matching leads, and each row's inline error.
 
@@ -91,7 +94,7 @@ def preview():
     result, errors = None, []
     if complete:
         try:
-            result = services.preview_rules(g.organization_id, match_all, [rule for _, rule in complete], limit=PREVIEW_LEADS)
+            result = _preview_result(match_all, [rule for _, rule in complete])
         except ValidationFailed as exc:
             errors = exc.errors
     by_position, general = errors_by_row(errors)
@@ -101,6 +104,27 @@ def preview():
     return render_template(
         "segments/_preview.html", result=result, leads=leads, row_errors=row_errors, general=general, has_rules=bool(rows), waiting=waiting
     )
+
+
+def _preview_result(match_all: bool, raw_rules: list) -> dict:
+    """The exact count, or where estimates apply an estimate with the exact count following
+    (``exact_count`` polls it); one exact count in flight per user and builder page."""
+    if not estimates.estimates_apply():
+        return services.preview_rules(g.organization_id, match_all, raw_rules, limit=PREVIEW_LEADS)
+    builder = htmx.current_url or "builder"
+    result = estimates.estimate_preview(g.organization_id, current_user.id, builder, match_all, raw_rules, PREVIEW_LEADS)
+    db.session.commit()  # hands the exact count over
+    return result
+
+
+@bp.get("/preview/results/<result_id>")
+@roles_required(*READ)
+def exact_count(result_id):
+    """The builder's exact count once it is known (polled while it is not)."""
+    result = estimates.exact_count_result(g.organization_id, result_id)
+    if result is None:
+        abort(404)
+    return render_template("segments/_preview.html", exact=result, fragment="exact")
 
 
 @bp.get("/rule-row")
