@@ -1,7 +1,7 @@
 """Contactability at scale (SPEC §17): the suppression list's import and the check on the send path.
 
-    .venv/bin/python bench/contactability.py [--only import,check] [--numbers 1000000]
-        [--leads 1000000] [--suppressions 1000000] [--repeat 3]
+    .venv/bin/python bench/contactability.py [--only import,check,dedupe] [--numbers 1000000]
+        [--leads 1000000] [--suppressions 1000000] [--repeat 3] [--dedupe-leads 100000]
 
 Creates its own database (``leadflow_bench_<random>``, tables by ``db.create_all()``, dropped
 afterwards; ``TEST_POSTGRES_ADMIN_URL`` as for the tests) with one organization and its admin, then
@@ -18,6 +18,9 @@ against a baseline measured in the same run:
   list of ``--suppressions`` entries (phones, addresses, domains): the median per lead over the
   batches, for email alone and for every channel. Target <= 2 ms per lead. Baseline: the same
   batches' leads read by id (what the send path does anyway).
+- ``dedupe``: single lead creation through the API with the contact policy's duplicate matching on
+  (email and phone, 30 days, merge) against off, alternating rounds (``bench/dedupe.py``, its own
+  database). Target >= 0.8x.
 
 Each section starts from the tables as the previous one left them; alternating runs so that caches
 and a busy machine favour neither. Never part of the test suite.
@@ -27,6 +30,7 @@ import argparse
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 
@@ -216,12 +220,18 @@ def section_check(app, database_url: str, organization_id: int, args) -> None:
         report(label, f"{median[which]:.3f} ms/lead", note)
 
 
+def section_dedupe(app, database_url: str, organization_id: int, args) -> None:
+    """Single lead creation through the API with duplicate matching on against off: ``bench/dedupe.py``
+    (its own database, an organization of ``--dedupe-leads`` leads). Target >= 0.8x."""
+    print(f"\ndedupe: single lead creation, duplicate matching on vs off, {args.dedupe_leads:,} leads", flush=True)
+    subprocess.run([sys.executable, os.path.join(ROOT, "bench", "dedupe.py"), "--leads", str(args.dedupe_leads)], check=True)
+
+
 # --- the sections ------------------------------------------------------------------------------------
 # A section is a function (app, database_url, organization_id, args) -> None that prints its figures;
-# add one here and to SECTIONS to make it a choice of --only. Planned next: "dedupe" (duplicates on
-# arrival, SPEC §17).
+# add one here and to SECTIONS to make it a choice of --only.
 
-SECTIONS = {"import": section_import, "check": section_check}
+SECTIONS = {"import": section_import, "check": section_check, "dedupe": section_dedupe}
 
 
 def main() -> None:
@@ -231,6 +241,7 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=1_000_000, help="leads (check)")
     parser.add_argument("--suppressions", type=int, default=1_000_000, help="suppression list entries (check)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of the import and of its baseline (the best is kept)")
+    parser.add_argument("--dedupe-leads", type=int, default=100_000, help="the organization's leads (dedupe)")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = [name for name in chosen if name not in SECTIONS]
