@@ -57,13 +57,15 @@ def estimate_count(organization_id: int, match_all: bool, rules: list, now: date
     """``{"estimate": {"value", "low", "high", "sample_fraction"}, "sample_lead_ids", "exact"}`` of
     validated ``rules``; ``exact`` is the count when the sample was every lead (a small organization,
     SQLite, or ``sample`` false), else None."""
-    condition = rule_engine.compile_rules(rules, match_all, organization_id, now)
+    from .services import count_and_ids
+
     cutoff = sample_cutoff(organization_id) if sample and db.engine.dialect.name == "postgresql" else None
-    if cutoff is None:
-        count = db.session.scalar(select(func.count()).select_from(Lead).where(condition))
-        ids = db.session.scalars(select(Lead.id).where(condition).order_by(Lead.id).limit(limit)).all() if limit else []
+    if cutoff is None:  # the exact count, as the preview without estimate counts
+        found = count_and_ids(rule_engine.matching_lead_ids_query(rules, match_all, organization_id, now), limit)
+        count = found["count"]
         estimate = {"value": count, "low": count, "high": count, "sample_fraction": 1.0}
-        return {"estimate": estimate, "sample_lead_ids": list(ids), "exact": count}
+        return {"estimate": estimate, "sample_lead_ids": found["lead_ids"], "exact": count}
+    condition = rule_engine.compile_rules(rules, match_all, organization_id, now)
     within = [BUCKET < literal_column(str(cutoff))]  # a literal: the planner must see which index it fits
     if cutoff <= SLICE:
         within.append(BUCKET < literal_column(str(SLICE)))  # the covering index's predicate, for an index-only scan

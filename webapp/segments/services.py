@@ -199,16 +199,17 @@ def preview_rules(organization_id: int, match_all: bool, raw_rules: list, limit:
     if errors:
         raise ValidationFailed(errors)
     query = matching_lead_ids_query(rules, match_all, organization_id, now or utcnow())
-    return _count_and_ids(query, limit)
+    return count_and_ids(query, limit)
 
 
 def evaluate_segment(segment: Segment, limit: int = 100, now: datetime | None = None) -> dict:
     """The segment's rules evaluated now: ``{"segment_id", "count", "lead_ids"}``; nothing saved."""
     query = matching_lead_ids_query(membership.segment_rules(segment), segment.match_all_rules, segment.organization_id, now or utcnow())
-    return {"segment_id": segment.id, **_count_and_ids(query, limit)}
+    return {"segment_id": segment.id, **count_and_ids(query, limit)}
 
 
-def _count_and_ids(query, limit: int) -> dict:
+def count_and_ids(query, limit: int) -> dict:
+    """``{"count", "lead_ids"}`` of a ``matching_lead_ids_query``: the count, and the first ``limit`` ids."""
     count = db.session.scalar(select(func.count()).select_from(query.subquery()))
     ids = list(db.session.scalars(query.order_by(Lead.id).limit(limit))) if limit and count else []
     return {"count": count, "lead_ids": ids}
